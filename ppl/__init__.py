@@ -1,0 +1,36 @@
+"""ppl: probabilistic programming on PyTorch, with Pyro's surface.
+
+``import ppl as pyro`` runs typical Pyro scripts: the primitives, ``poutine``,
+``distributions``, ``optim`` and ``infer`` keep Pyro's names and semantics.
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> ppl.set_rng_seed(0)
+    >>> x = ppl.sample("x", dist.Normal(0.0, 1.0))
+"""
+
+from . import distributions, poutine
+from .params.param_store import clear_param_store, get_param_store
+from .poutine.markov_messenger import markov
+from .primitives import deterministic, factor, param, plate, sample
+from .rng import set_rng_seed
+from .settings import enable_validation, is_validation_enabled, validation_enabled
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "clear_param_store",
+    "deterministic",
+    "distributions",
+    "enable_validation",
+    "factor",
+    "get_param_store",
+    "is_validation_enabled",
+    "markov",
+    "param",
+    "plate",
+    "poutine",
+    "sample",
+    "set_rng_seed",
+    "validation_enabled",
+]

@@ -1,0 +1,72 @@
+"""``block``: hide sites from the handlers outside it.
+
+Example:
+    >>> import ppl, ppl.distributions as dist
+    >>> def model():
+    ...     ppl.sample("a", dist.Normal(0.0, 1.0))
+    ...     ppl.sample("b", dist.Normal(0.0, 1.0))
+    >>> tr = ppl.poutine.trace(ppl.poutine.block(model, hide=["a"])).get_trace()
+    >>> tr.stochastic_nodes
+    ['b']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from .messenger import Messenger, make_handler
+from .runtime import Message
+
+
+class BlockMessenger(Messenger):
+    """Stop chosen messages at this handler, so outer handlers (e.g. ``trace``) never see them.
+
+    Choose by predicate (``hide_fn`` / ``expose_fn``), by name (``hide`` /
+    ``expose``), by type (``hide_types`` / ``expose_types``), or everything
+    (``hide_all``, the default when nothing else is given; ``expose_all``).
+    """
+
+    def __init__(
+        self,
+        hide_fn: Callable[[Message], bool] | None = None,
+        expose_fn: Callable[[Message], bool] | None = None,
+        hide_all: bool = True,
+        expose_all: bool = False,
+        hide: Iterable[str] | None = None,
+        expose: Iterable[str] | None = None,
+        hide_types: Iterable[str] | None = None,
+        expose_types: Iterable[str] | None = None,
+    ) -> None:
+        super().__init__()
+        if not (hide_fn is None or expose_fn is None):
+            raise ValueError("block: give hide_fn or expose_fn, not both")
+        self.hide_fn = self._make_predicate(
+            hide_fn, expose_fn, hide_all, expose_all, hide, expose, hide_types, expose_types
+        )
+
+    @staticmethod
+    def _make_predicate(
+        hide_fn, expose_fn, hide_all, expose_all, hide, expose, hide_types, expose_types
+    ):
+        if hide_fn is not None:
+            return hide_fn
+        if expose_fn is not None:
+            return lambda msg: not expose_fn(msg)
+        if hide is not None or hide_types is not None:
+            names = frozenset(hide or ())
+            types = frozenset(hide_types or ())
+            return lambda msg: msg.name in names or msg.type in types
+        if expose is not None or expose_types is not None:
+            names = frozenset(expose or ())
+            types = frozenset(expose_types or ())
+            return lambda msg: not (msg.name in names or msg.type in types)
+        if expose_all:
+            return lambda msg: False
+        return lambda msg: bool(hide_all)
+
+    def process_message(self, msg: Message) -> None:
+        if self.hide_fn(msg):
+            msg.stop = True
+
+
+block = make_handler(BlockMessenger)

@@ -1,0 +1,43 @@
+"""``escape``: leave a model early at the first site a predicate picks.
+
+Example:
+    >>> import ppl, ppl.distributions as dist
+    >>> model = lambda: ppl.sample("x", dist.Normal(0.0, 1.0))
+    >>> try:
+    ...     ppl.poutine.escape(model, escape_fn=lambda msg: msg.name == "x")()
+    ... except NonlocalExit as e:
+    ...     print(e.site.name)
+    x
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .messenger import Messenger, make_handler
+from .runtime import Message
+
+
+class NonlocalExit(Exception):
+    """Raised by :class:`EscapeMessenger`; ``.site`` is the message that triggered it."""
+
+    def __init__(self, site: Message) -> None:
+        super().__init__(f"escaped at site {site.name!r}")
+        self.site = site
+
+
+class EscapeMessenger(Messenger):
+    """Raises :class:`NonlocalExit` at the first message for which ``escape_fn(msg)`` holds."""
+
+    def __init__(self, escape_fn: Callable[[Message], bool]) -> None:
+        super().__init__()
+        self.escape_fn = escape_fn
+
+    def process_message(self, msg: Message) -> None:
+        if self.escape_fn(msg):
+            msg.done = True
+            msg.stop = True
+            raise NonlocalExit(msg)
+
+
+escape = make_handler(EscapeMessenger)

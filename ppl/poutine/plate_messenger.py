@@ -1,0 +1,292 @@
+"""``plate``: conditional independence along a batch dimension, with subsampling.
+
+A plate does four things to the sites inside it:
+
+1. it owns one batch dim (allocated right to left, -1 first, unless ``dim=`` is
+   given) and adds a :class:`~ppl.poutine.runtime.CondIndepStackFrame` to each
+   site's ``cond_indep_stack``; the runtime then broadcasts the site's
+   distribution over all its plates (see :func:`broadcast_to_plates`);
+2. with ``subsample_size`` it draws a random subset of indices once per entry,
+   recorded as a sample site named like the plate, so that replaying a guide's
+   trace gives the model the same minibatch;
+3. it multiplies the log-density of inner sample sites by
+   ``size / subsample_size``, so the minibatch estimate is unbiased for the full
+   data (PyMC's ``total_size``);
+4. a ``ppl.param(..., event_dim=k)`` inside it is sliced to the subsample.
+
+Iterating over a plate (``for i in plate("n", 3)``) gives a sequential plate:
+no batch dim, one frame per index.
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> with ppl.poutine.trace() as tm, PlateMessenger("data", 100, subsample_size=10) as idx:
+    ...     x = ppl.sample("x", dist.Normal(0.0, 1.0))
+    >>> tuple(idx.shape), tuple(x.shape), tm.trace.nodes["x"]["scale"]
+    ((10,), (10,), 10.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch.distributions import Distribution, constraints
+
+from .messenger import Messenger
+from .runtime import (
+    CondIndepStackFrame,
+    Message,
+    am_i_wrapped,
+    apply_stack,
+    broadcast_to_plates,
+    pop_handler,
+    push_handler,
+)
+
+
+class DimAllocator:
+    """Hands out negative batch dims to vectorized plates, rightmost free dim first."""
+
+    def __init__(self) -> None:
+        self._names: list[str | None] = []  # index i holds the plate using dim -(i + 1)
+
+    def allocate(self, name: str, dim: int | None) -> int:
+        """Reserve ``dim`` (or the rightmost free one) for plate ``name``.
+
+        Raises:
+            ValueError: if ``dim`` is not negative or is already used by another plate.
+        """
+        if name in self._names:
+            raise ValueError(
+                f"plate {name!r} is already active; nested plates need distinct names"
+            )
+        if dim is None:
+            i = 0
+            while i < len(self._names) and self._names[i] is not None:
+                i += 1
+        else:
+            if dim >= 0:
+                raise ValueError(f"plate {name!r}: dim must be negative, got {dim}")
+            i = -dim - 1
+            if i < len(self._names) and self._names[i] is not None:
+                raise ValueError(
+                    f"plate {name!r} asks for dim {dim}, but plate {self._names[i]!r} "
+                    "already uses it; give the nested plates different dims"
+                )
+        while len(self._names) <= i:
+            self._names.append(None)
+        self._names[i] = name
+        return -(i + 1)
+
+    def free(self, name: str, dim: int) -> None:
+        """Release ``dim`` held by ``name``."""
+        i = -dim - 1
+        if i < len(self._names) and self._names[i] == name:
+            self._names[i] = None
+            while self._names and self._names[-1] is None:
+                self._names.pop()
+
+
+_DIM_ALLOCATOR = DimAllocator()
+_ARANGE_CACHE: dict[tuple[int, torch.device], torch.Tensor] = {}
+
+
+def _arange(size: int, device: torch.device) -> torch.Tensor:
+    """``torch.arange(size)`` on ``device``, cached (plates without subsampling)."""
+    key = (size, device)
+    out = _ARANGE_CACHE.get(key)
+    if out is None:
+        if len(_ARANGE_CACHE) > 64:
+            _ARANGE_CACHE.clear()
+        out = _ARANGE_CACHE[key] = torch.arange(size, device=device)
+    return out
+
+
+class Subsample(Distribution):
+    """Uniform random subset of ``subsample_size`` indices out of ``size`` (log_prob 0)."""
+
+    arg_constraints: dict = {}
+    has_rsample = False
+
+    def __init__(self, size: int, subsample_size: int, device: torch.device) -> None:
+        self.size = size
+        self.subsample_size = subsample_size
+        self.device = device
+        super().__init__(torch.Size(), torch.Size((subsample_size,)), validate_args=False)
+
+    @property
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.integer_interval(0, self.size - 1)
+
+    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+        if tuple(sample_shape):
+            raise ValueError("a plate subsample is drawn one set at a time")
+        return torch.randperm(self.size, device=self.device)[: self.subsample_size]
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.zeros((), device=value.device)
+
+
+class PlateMessenger(Messenger):
+    """The handler behind ``ppl.plate`` (see the module docstring).
+
+    Args:
+        name: unique plate name.
+        size: full size of the data along this plate.
+        subsample_size: size of the random minibatch (default: ``size``).
+        subsample: explicit indices to use instead of a random minibatch.
+        dim: the batch dim to use (negative); allocated automatically if None.
+        device: device of the subsample indices (default: torch's default device).
+
+    Raises:
+        ValueError: for a missing or non-positive size, or ``subsample_size > size``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        size: int | None = None,
+        subsample_size: int | None = None,
+        subsample: torch.Tensor | None = None,
+        dim: int | None = None,
+        use_cuda: bool | None = None,
+        device: torch.device | str | None = None,
+    ) -> None:
+        super().__init__()
+        if not isinstance(name, str):
+            raise TypeError(f"plate name must be a str, got {type(name).__name__}")
+        if subsample is not None:
+            subsample = torch.as_tensor(subsample)
+            if subsample_size is not None and subsample_size != len(subsample):
+                raise ValueError(
+                    f"plate {name!r}: subsample_size={subsample_size} but len(subsample)="
+                    f"{len(subsample)}"
+                )
+            subsample_size = len(subsample)
+            if size is None:
+                size = subsample_size
+        if size is None:
+            raise ValueError(f"plate {name!r} needs a size (or an explicit subsample)")
+        size = int(size)
+        if size <= 0:
+            raise ValueError(f"plate {name!r}: size must be positive, got {size}")
+        if subsample_size is None:
+            subsample_size = size
+        if not 0 < subsample_size <= size:
+            raise ValueError(
+                f"plate {name!r}: subsample_size must be in [1, size={size}], got {subsample_size}"
+            )
+        if dim is not None and dim >= 0:
+            raise ValueError(f"plate {name!r}: dim must be negative, got {dim}")
+        self.name = name
+        self.size = size
+        self.subsample_size = int(subsample_size)
+        self._user_dim = dim
+        self._user_subsample = subsample
+        if device is None:
+            device = torch.device("cuda") if use_cuda else torch.get_default_device()
+        self.device = torch.device(device)
+        self.dim: int | None = None
+        self._indices: torch.Tensor | None = None
+        self._frame: CondIndepStackFrame | None = None
+        self._scale = float(size) / self.subsample_size
+
+    # --- subsampling -------------------------------------------------------------
+    @property
+    def indices(self) -> torch.Tensor:
+        """The indices of the current entry (drawn at ``__enter__``)."""
+        if self._indices is None:
+            self._indices = self._draw_indices()
+        return self._indices
+
+    def _draw_indices(self) -> torch.Tensor:
+        if self._user_subsample is not None:
+            return self._user_subsample
+        if self.subsample_size == self.size:
+            return _arange(self.size, self.device)
+        fn = Subsample(self.size, self.subsample_size, self.device)
+        if not am_i_wrapped():
+            return fn.sample()
+        msg = Message(type="sample", name=self.name, fn=fn, infer={"is_subsample": True})
+        apply_stack(msg)
+        return msg.value
+
+    # --- entering and leaving ---------------------------------------------------------
+    def __enter__(self) -> torch.Tensor:  # type: ignore[override]
+        self._indices = self._draw_indices()
+        self.dim = _DIM_ALLOCATOR.allocate(self.name, self._user_dim)
+        self._frame = CondIndepStackFrame(self.name, self.dim, self.subsample_size, 0, self.size)
+        try:
+            push_handler(self)
+        except BaseException:
+            _DIM_ALLOCATOR.free(self.name, self.dim)
+            raise
+        return self._indices
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pop_handler(self)
+        if self.dim is not None:
+            _DIM_ALLOCATOR.free(self.name, self.dim)
+
+    def __iter__(self) -> Iterator[int]:
+        """Sequential use: one frame (no batch dim) per index."""
+        indices = self._draw_indices()
+        self.dim = None
+        for counter, index in enumerate(indices.tolist()):
+            self._frame = CondIndepStackFrame(
+                self.name, None, self.subsample_size, counter, self.size
+            )
+            push_handler(self)
+            try:
+                yield index
+            finally:
+                pop_handler(self)
+
+    def __len__(self) -> int:
+        return self.subsample_size
+
+    # --- the two hooks --------------------------------------------------------------
+    def process_message(self, msg: Message) -> None:
+        frame = self._frame
+        msg.cond_indep_stack = (frame,) + msg.cond_indep_stack  # type: ignore[operator]
+        if msg.type == "sample" and self._scale != 1.0:
+            msg.scale = self._scale * msg.scale
+
+    def postprocess_message(self, msg: Message) -> None:
+        if msg.type != "param" or self.dim is None or self.subsample_size == self.size:
+            return
+        event_dim = msg.kwargs.get("event_dim")
+        value = msg.value
+        if event_dim is None or not isinstance(value, torch.Tensor):
+            return
+        dim = self.dim - event_dim
+        if value.dim() >= -dim and value.shape[dim] != 1:
+            if value.shape[dim] != self.size:
+                raise ValueError(
+                    f"param {msg.name!r} inside plate {self.name!r}: expected size {self.size} "
+                    f"at dim {dim} (plate dim {self.dim} left of event_dim={event_dim}), got "
+                    f"shape {tuple(value.shape)}"
+                )
+            msg.value = value.index_select(dim, self.indices.to(value.device))
+
+
+class BroadcastMessenger(Messenger):
+    """``broadcast``: expand sample sites to their plates (plates already do this; kept
+    for Pyro compatibility)."""
+
+    def process_message(self, msg: Message) -> None:
+        if msg.type == "sample" and not msg.done:
+            broadcast_to_plates(msg)
+
+
+def broadcast(fn: Any = None) -> Any:
+    """Pyro's ``poutine.broadcast`` (a no-op beyond what plates do)."""
+    msngr = BroadcastMessenger()
+    return msngr(fn) if fn is not None else msngr

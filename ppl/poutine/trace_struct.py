@@ -1,0 +1,242 @@
+"""``Trace``: the ordered record of every site a model run visited.
+
+A trace maps site names to the finished :class:`~ppl.poutine.runtime.Message` of
+each statement, in execution order, plus the ``_INPUT``/``_RETURN`` pseudo-sites
+that ``poutine.trace(fn).get_trace(...)`` adds. Sites read like Pyro's dicts
+(``tr.nodes["z"]["value"]``). Log-densities are computed on demand and cached on
+the site (``site["log_prob"]`` is scaled and masked, ``site["unscaled_log_prob"]``
+is not), so an ELBO that asks twice pays once.
+
+Example:
+    >>> import ppl, ppl.distributions as dist
+    >>> def model():
+    ...     ppl.sample("x", dist.Normal(0.0, 1.0))
+    >>> tr = ppl.poutine.trace(model).get_trace()
+    >>> tr.stochastic_nodes
+    ['x']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+
+from ..ops.tensor import scale_and_mask
+from .runtime import _FIELD_NAMES, Message
+
+SiteFilter = Callable[[str, Message], bool]
+
+
+def _always(name: str, site: Message) -> bool:
+    return True
+
+
+def is_subsample_site(site: Message) -> bool:
+    """True for the pseudo sample site a subsampled ``plate`` records its indices in."""
+    return site.type == "sample" and site.infer.get("is_subsample", False)
+
+
+class Trace:
+    """Ordered sites of one execution (see the module docstring)."""
+
+    def __init__(self, graph_type: str = "flat") -> None:
+        self.graph_type = graph_type
+        self.nodes: dict[str, Message] = {}
+
+    # --- building ---------------------------------------------------------------
+    def add_node(self, name: str, **kwargs: Any) -> None:
+        """Add a site given as Pyro-style keyword fields (``type``, ``value``, ...)."""
+        msg = Message(
+            type=kwargs.pop("type"), name=name, fn=kwargs.pop("fn", None), **_fields_only(kwargs)
+        )
+        self.add_message(msg)
+
+    def add_message(self, msg: Message) -> None:
+        """Record ``msg``; a second sample site with the same name is an error."""
+        name = msg.name
+        assert name is not None  # internal: handlers only record named messages
+        old = self.nodes.get(name)
+        if old is not None:
+            if old.type != msg.type:
+                raise DuplicateSiteError(
+                    f"site {name!r} appears twice in one trace: first as a {old.type!r} "
+                    f"site, then as a {msg.type!r} site. Give each site its own name."
+                )
+            if msg.type != "param":
+                raise DuplicateSiteError(
+                    f"multiple {msg.type} sites named {name!r} in one trace. Each sample "
+                    "site needs a unique name (e.g. f'{name}_{i}' inside a loop)."
+                )
+        self.nodes[name] = msg
+
+    def remove_node(self, name: str) -> None:
+        """Remove a site by name."""
+        del self.nodes[name]
+
+    def copy(self) -> Trace:
+        """A trace with copies of every site message (values are shared)."""
+        new = Trace(self.graph_type)
+        new.nodes = {name: site.copy() for name, site in self.nodes.items()}
+        return new
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.nodes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes)
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def iter_stochastic_nodes(self) -> Iterator[tuple[str, Message]]:
+        """(name, site) for every latent sample site, in order."""
+        for name, site in self.nodes.items():
+            if site.type == "sample" and not site.is_observed and not is_subsample_site(site):
+                yield name, site
+
+    # --- views --------------------------------------------------------------------
+    @property
+    def stochastic_nodes(self) -> list[str]:
+        """Names of latent (unobserved) sample sites."""
+        return [name for name, _ in self.iter_stochastic_nodes()]
+
+    @property
+    def observation_nodes(self) -> list[str]:
+        """Names of observed sample sites."""
+        return [n for n, s in self.nodes.items() if s.type == "sample" and s.is_observed]
+
+    @property
+    def param_nodes(self) -> list[str]:
+        """Names of param sites."""
+        return [n for n, s in self.nodes.items() if s.type == "param"]
+
+    @property
+    def reparameterized_nodes(self) -> list[str]:
+        """Latent sites whose distribution has ``rsample`` (pathwise gradients)."""
+        return [n for n, s in self.iter_stochastic_nodes() if getattr(s.fn, "has_rsample", False)]
+
+    @property
+    def nonreparam_stochastic_nodes(self) -> list[str]:
+        """Latent sites needing score-function gradients."""
+        return [
+            n for n, s in self.iter_stochastic_nodes() if not getattr(s.fn, "has_rsample", False)
+        ]
+
+    # --- densities ----------------------------------------------------------------
+    def compute_log_prob(self, site_filter: SiteFilter = _always) -> None:
+        """Cache ``log_prob`` (scaled, masked) and ``unscaled_log_prob`` on each sample site.
+
+        Raises:
+            ValueError: naming the site, when its distribution cannot score its value
+                (usually a shape that does not fit the plates), with the shape table.
+        """
+        for name, site in self.nodes.items():
+            if site.type != "sample" or is_subsample_site(site) or not site_filter(name, site):
+                continue
+            extras = site.extras
+            if extras is not None and "log_prob" in extras:
+                continue
+            try:
+                lp = site.fn.log_prob(site.value)
+            except (ValueError, RuntimeError) as e:
+                raise ValueError(
+                    f"at site {name!r}: could not compute log_prob of a value of shape "
+                    f"{tuple(getattr(site.value, 'shape', ()))} under {type(site.fn).__name__} "
+                    f"with batch_shape {tuple(site.fn.batch_shape)} and event_shape "
+                    f"{tuple(site.fn.event_shape)}: {e}\n{self.format_shapes()}"
+                ) from e
+            site["unscaled_log_prob"] = lp
+            site["log_prob"] = scale_and_mask(lp, site.scale, site.mask)
+
+    def log_prob_sum(self, site_filter: SiteFilter = _always) -> torch.Tensor | float:
+        """Sum of the scaled, masked log-densities of all (filtered) sample sites."""
+        self.compute_log_prob(site_filter)
+        total: torch.Tensor | float = 0.0
+        for name, site in self.nodes.items():
+            if site.type != "sample" or is_subsample_site(site) or not site_filter(name, site):
+                continue
+            extras = site.extras
+            if extras is None:
+                continue
+            lps = extras.get("log_prob_sum")
+            if lps is None:
+                lps = extras["log_prob"].sum()
+                extras["log_prob_sum"] = lps
+            total = total + lps
+        return total
+
+    def nonfinite_sites(self) -> list[str]:
+        """Names of sample sites whose computed ``log_prob`` holds a NaN or infinity."""
+        bad = []
+        for name, site in self.nodes.items():
+            lp = site.extras.get("log_prob") if site.extras else None
+            if isinstance(lp, torch.Tensor) and not bool(torch.isfinite(lp).all()):
+                bad.append(name)
+        return bad
+
+    # --- display ------------------------------------------------------------------
+    def format_shapes(self, title: str = "Trace Shapes:", last_site: str | None = None) -> str:
+        """A table of every site's batch | event shape and value shape.
+
+        Example output::
+
+            Trace Shapes:
+             Param Sites:
+                      a 3
+            Sample Sites:
+                 x dist 3 |
+                  value 3 |
+        """
+        rows: list[tuple[str, str, str, str]] = [(title, "", "", "")]
+        params = [(n, s) for n, s in self.nodes.items() if s.type == "param"]
+        samples = [(n, s) for n, s in self.nodes.items() if s.type == "sample"]
+        if params:
+            rows.append(("Param Sites:", "", "", ""))
+            for name, site in params:
+                rows.append((name, "", _shape_str(getattr(site.value, "shape", ())), ""))
+        if samples:
+            rows.append(("Sample Sites:", "", "", ""))
+            for name, site in samples:
+                fn = site.fn
+                batch = _shape_str(getattr(fn, "batch_shape", ()))
+                event = _shape_str(getattr(fn, "event_shape", ()))
+                rows.append((f"{name} dist", "", batch, "| " + event))
+                vshape = tuple(getattr(site.value, "shape", ()))
+                n_event = len(getattr(fn, "event_shape", ()))
+                split = len(vshape) - n_event
+                rows.append(
+                    ("value", "", _shape_str(vshape[:split]), "| " + _shape_str(vshape[split:]))
+                )
+                if site.extras and "log_prob" in site.extras:
+                    lp_shape = getattr(site.extras["log_prob"], "shape", ())
+                    rows.append(("log_prob", "", _shape_str(lp_shape), "|"))
+                if name == last_site:
+                    break
+        width0 = max(len(r[0]) for r in rows)
+        width2 = max(len(r[2]) for r in rows)
+        lines = [f"{r[0]:>{width0}} {r[2]:>{width2}} {r[3]}".rstrip() for r in rows]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"Trace({list(self.nodes)})"
+
+
+class DuplicateSiteError(ValueError, RuntimeError):
+    """Two sites with one name in one trace.
+
+    A ``ValueError`` and, as Pyro raises for this, a ``RuntimeError``.
+    """
+
+
+def _shape_str(shape: Any) -> str:
+    return " ".join(str(int(s)) for s in shape)
+
+
+def _fields_only(kwargs: dict[str, Any]) -> dict[str, Any]:
+    known = {k: v for k, v in kwargs.items() if k in _FIELD_NAMES and k != "name"}
+    extras = {k: v for k, v in kwargs.items() if k not in _FIELD_NAMES}
+    if extras:
+        known["extras"] = extras
+    return known

@@ -1,0 +1,254 @@
+"""The statements a model or guide is written in: ``sample``, ``param``, ``plate`` ...
+
+Each statement builds one :class:`~ppl.poutine.runtime.Message` and sends it
+through the active effect handlers. With no handler active, ``sample`` and
+``param`` take a fast path and simply draw / read the value.
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> def model(data):
+    ...     p = ppl.sample("p", dist.Beta(1.0, 1.0))
+    ...     with ppl.plate("data", len(data)):
+    ...         ppl.sample("obs", dist.Bernoulli(p), obs=data)
+    >>> tr = ppl.poutine.trace(model).get_trace(torch.tensor([1.0, 0.0]))
+    >>> tr.stochastic_nodes, tr.observation_nodes
+    (['p'], ['obs'])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.distributions import Distribution, constraints
+from torch.distributions.utils import lazy_property
+
+from . import settings
+from .distributions import Delta, Unit
+from .params.param_store import get_param_store
+from .poutine.plate_messenger import PlateMessenger
+from .poutine.runtime import Message, am_i_wrapped, apply_stack
+
+__all__ = ["deterministic", "factor", "param", "plate", "sample"]
+
+
+def _draw(fn: Distribution, sample_shape: Any = ()) -> torch.Tensor:
+    return fn.rsample(sample_shape) if fn.has_rsample else fn.sample(sample_shape)
+
+
+def sample(
+    name: str,
+    fn: Distribution,
+    *args: Any,
+    obs: torch.Tensor | None = None,
+    obs_mask: torch.Tensor | None = None,
+    infer: dict[str, Any] | None = None,
+    sample_shape: tuple[int, ...] | torch.Size = (),
+    **kwargs: Any,
+) -> torch.Tensor:
+    """Draw (or observe) a random variable named ``name`` from distribution ``fn``.
+
+    Args:
+        name: site name, unique within one run of the model.
+        fn: a distribution (ppl's or torch's).
+        obs: observed value; the site contributes ``log p(obs)`` and returns ``obs``.
+        obs_mask: bool tensor (batch shape) for partly observed data: where True the
+            value is observed, where False it is sampled (sites ``name_observed`` and
+            ``name_unobserved`` are recorded and ``name`` holds the merged value).
+        infer: inference hints, e.g. ``{"is_auxiliary": True}``.
+        sample_shape: extra leading shape of the draw.
+
+    Returns:
+        The sampled or observed value (a tensor).
+
+    Raises:
+        TypeError: if ``fn`` is not a distribution.
+        ValueError: with validation on, if ``obs`` lies outside the support or a
+            distribution argument violates its constraint (naming the site).
+    """
+    if not isinstance(fn, Distribution):
+        raise TypeError(
+            f"at site {name!r}: expected a distribution, got {type(fn).__name__}. "
+            "Use e.g. ppl.sample(name, ppl.distributions.Normal(0., 1.))."
+        )
+    if obs_mask is not None:
+        return _sample_partly_observed(name, fn, obs, obs_mask, infer)
+    validate = settings._VALIDATION_ENABLED
+    if validate:
+        _validate_arguments(name, fn)
+    if not am_i_wrapped():
+        if obs is None:
+            return _draw(fn, sample_shape)
+        if validate:
+            _validate_observation(name, fn, obs, None)
+        return obs
+    msg = Message(
+        type="sample",
+        name=name,
+        fn=fn,
+        args=args,
+        kwargs={"sample_shape": sample_shape} if sample_shape else {},
+        value=obs,
+        is_observed=obs is not None,
+        infer=infer if infer is not None else {},
+    )
+    apply_stack(msg)
+    if validate and msg.is_observed:
+        _validate_observation(name, msg.fn, msg.value, msg.mask)
+    return msg.value
+
+
+def _sample_partly_observed(
+    name: str,
+    fn: Distribution,
+    obs: torch.Tensor | None,
+    obs_mask: torch.Tensor,
+    infer: dict[str, Any] | None,
+) -> torch.Tensor:
+    if obs is None:
+        raise ValueError(f"at site {name!r}: obs_mask needs obs as well")
+    if not (isinstance(obs_mask, torch.Tensor) and obs_mask.dtype == torch.bool):
+        raise TypeError(f"at site {name!r}: obs_mask must be a bool tensor, got {obs_mask!r}")
+    from .poutine.mask_messenger import MaskMessenger
+
+    with MaskMessenger(obs_mask):
+        observed = sample(f"{name}_observed", fn, obs=obs, infer=infer)
+    with MaskMessenger(~obs_mask):
+        unobserved = sample(f"{name}_unobserved", fn, infer=infer)
+    event_dim = len(fn.event_shape)
+    mask = obs_mask.reshape(obs_mask.shape + (1,) * event_dim)
+    value = torch.where(mask, observed, unobserved)
+    return deterministic(name, value, event_dim=event_dim)
+
+
+def _validate_arguments(name: str, fn: Distribution) -> None:
+    """Check ``fn``'s arguments against their constraints, naming the site."""
+    base: Any = fn
+    while base is not None:
+        for arg_name, constraint in getattr(base, "arg_constraints", {}).items():
+            if constraints.is_dependent(constraint):
+                continue
+            if isinstance(getattr(type(base), arg_name, None), lazy_property) and (
+                arg_name not in base.__dict__
+            ):
+                continue  # a lazily derived parameterisation that was never computed
+            value = getattr(base, arg_name)
+            if not isinstance(value, torch.Tensor) or value.device.type == "meta":
+                continue
+            ok = constraint.check(value)
+            if not bool(ok.all()):
+                raise ValueError(
+                    f"at site {name!r}: argument {arg_name!r} of {type(base).__name__} must "
+                    f"satisfy {constraint}, but got {value}"
+                )
+        base = getattr(base, "base_dist", None)
+
+
+def _validate_observation(name: str, fn: Distribution, obs: Any, mask: Any) -> None:
+    """Check an observed value against the support where the site is not masked out."""
+    if not isinstance(obs, torch.Tensor) or obs.device.type == "meta":
+        return
+    support = fn.support
+    if constraints.is_dependent(support):
+        return
+    inside = support.check(obs)
+    if mask is not None and mask is not True:
+        if mask is False:
+            return
+        inside = inside | ~mask
+    if not bool(inside.all()):
+        raise ValueError(
+            f"at site {name!r}: observed value is outside the support {support} of "
+            f"{type(fn).__name__}: {obs}"
+        )
+
+
+def param(
+    name: str,
+    init_tensor: torch.Tensor | Callable[[], torch.Tensor] | float | None = None,
+    constraint: constraints.Constraint = constraints.real,
+    event_dim: int | None = None,
+) -> torch.Tensor:
+    """Read (creating on first use) the learnable parameter ``name`` from the ParamStore.
+
+    Args:
+        name: parameter name.
+        init_tensor: initial *constrained* value (or a zero-argument callable giving
+            it), used only when the name is new.
+        constraint: the support of the parameter; it is stored unconstrained and
+            mapped through ``biject_to(constraint)``.
+        event_dim: rightmost dims that belong to one event (used by subsampled plates
+            to slice local parameters).
+
+    Returns:
+        The constrained value, differentiable w.r.t. the stored unconstrained tensor.
+
+    Example:
+        >>> import ppl, torch
+        >>> from ppl.distributions import constraints
+        >>> ppl.clear_param_store()
+        >>> float(ppl.param("s", torch.tensor(2.0), constraint=constraints.positive))
+        2.0
+    """
+    store = get_param_store()
+    if not am_i_wrapped():
+        return store.get_param(name, init_tensor, constraint, event_dim)
+    msg = Message(
+        type="param",
+        name=name,
+        fn=store.get_param,
+        args=(name,),
+        kwargs={"init_tensor": init_tensor, "constraint": constraint, "event_dim": event_dim},
+    )
+    apply_stack(msg)
+    return msg.value
+
+
+def plate(
+    name: str,
+    size: int | None = None,
+    subsample_size: int | None = None,
+    subsample: torch.Tensor | None = None,
+    dim: int | None = None,
+    use_cuda: bool | None = None,
+    device: torch.device | str | None = None,
+) -> PlateMessenger:
+    """A plate of conditionally independent sites (context manager or iterator).
+
+    See :class:`~ppl.poutine.plate_messenger.PlateMessenger` for the arguments.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> with ppl.plate("data", 5):
+        ...     x = ppl.sample("x", dist.Normal(0.0, 1.0))
+        >>> tuple(x.shape)
+        (5,)
+    """
+    return PlateMessenger(name, size, subsample_size, subsample, dim, use_cuda, device)
+
+
+def factor(name: str, log_factor: torch.Tensor | float, has_rsample: bool | None = None) -> None:
+    """Add ``log_factor`` to the model's log-density (an observed ``Unit`` site).
+
+    Example:
+        >>> import ppl, torch
+        >>> tr = ppl.poutine.trace(lambda: ppl.factor("f", torch.tensor(-1.5))).get_trace()
+        >>> float(tr.log_prob_sum())
+        -1.5
+    """
+    log_factor = torch.as_tensor(log_factor)
+    unit = Unit(log_factor, has_rsample=has_rsample)
+    sample(name, unit, obs=unit.sample(), infer={"is_auxiliary": True})
+
+
+def deterministic(name: str, value: torch.Tensor, event_dim: int | None = None) -> torch.Tensor:
+    """Record a deterministic function of other sites under ``name`` (no density).
+
+    ``Predictive`` returns deterministic sites with the latent ones.
+    """
+    if not am_i_wrapped():
+        return value
+    event_dim = value.dim() if event_dim is None else event_dim
+    fn = Delta(value, event_dim=event_dim).mask(False)
+    return sample(name, fn, obs=value, infer={"_deterministic": True})

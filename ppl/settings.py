@@ -1,0 +1,59 @@
+"""Global switches of ppl: validation.
+
+Validation is one flag, read by ``ppl.sample`` on every call. When it is on, each
+sample site checks its distribution's arguments against their constraints and an
+observed value against the support, and a failure names the site. The check lives
+at the site (not in the distribution constructor, where torch puts it) precisely so
+the error can say *which* site is wrong; torch's own constructor check is therefore
+switched off while ppl's validation is on, and both are off when it is off (the
+fast path for benchmarks and production runs).
+
+Example:
+    >>> import ppl
+    >>> ppl.enable_validation(False)
+    >>> ppl.is_validation_enabled()
+    False
+    >>> ppl.enable_validation(True)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+_VALIDATION_ENABLED = True
+
+
+def enable_validation(is_validate: bool = True) -> None:
+    """Turn site-level validation of distributions and observations on or off."""
+    global _VALIDATION_ENABLED
+    _VALIDATION_ENABLED = bool(is_validate)
+    # torch's constructor-time check cannot name the site; ppl checks at the site.
+    torch.distributions.Distribution.set_default_validate_args(False)
+
+
+def is_validation_enabled() -> bool:
+    """Whether ``ppl.sample`` validates arguments and observed values."""
+    return _VALIDATION_ENABLED
+
+
+@contextmanager
+def validation_enabled(is_validate: bool = True) -> Iterator[None]:
+    """Turn validation on (or off) inside a ``with`` block, restoring it after.
+
+    Example:
+        >>> with validation_enabled(False):
+        ...     is_validation_enabled()
+        False
+    """
+    old = is_validation_enabled()
+    enable_validation(is_validate)
+    try:
+        yield
+    finally:
+        enable_validation(old)
+
+
+enable_validation(True)
