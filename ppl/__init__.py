@@ -9,7 +9,7 @@ Example:
     >>> x = ppl.sample("x", dist.Normal(0.0, 1.0))
 """
 
-from . import distributions, poutine
+from . import distributions, optim, poutine
 from .params.param_store import clear_param_store, get_param_store
 from .poutine.markov_messenger import markov
 from .primitives import deterministic, factor, param, plate, sample
@@ -27,6 +27,7 @@ __all__ = [
     "get_param_store",
     "is_validation_enabled",
     "markov",
+    "optim",
     "param",
     "plate",
     "poutine",

@@ -1,0 +1,109 @@
+"""``ppl.distributions``: torch distributions with Pyro's conveniences, plus extras.
+
+Layout (one job per module):
+
+* :mod:`.torch_distribution` -- ``TorchDistributionMixin`` (``to_event``, ``expand_by``,
+  ``mask``, ``shape``, ``event_dim``, ``__call__``, ``score_parts``) and the
+  ``TorchDistribution`` base class for new distributions.
+* :mod:`.torch_dists` -- every ``torch.distributions`` class under its own name,
+  subclassed with the mixin (``Normal``, ``Categorical``, ``Independent``,
+  ``MixtureSameFamily``, ``TransformedDistribution``, ...).
+* :mod:`.delta`, :mod:`.unit`, :mod:`.improper_uniform`, :mod:`.mixture`,
+  :mod:`.masked`, :mod:`.expanded` -- the distributions torch lacks.
+* :mod:`.constraints`, :mod:`.transforms` -- torch's, plus Pyro's extra constraints
+  registered in torch's ``biject_to``/``transform_to``.
+
+Validation is torch's: ``torch.distributions.Distribution.set_default_validate_args``
+(which ``ppl.enable_validation`` calls) governs every class here, and each extra
+distribution validates its arguments and ``log_prob`` values the torch way.
+
+Example:
+    >>> import ppl.distributions as dist
+    >>> dist.Normal(torch.zeros(3), 1.0).to_event(1).log_prob(torch.zeros(3))
+    tensor(-2.7568)
+"""
+
+from __future__ import annotations
+
+import torch  # noqa: F401  (doctests and `dist.torch`-style access)
+from torch.distributions import Distribution, kl_divergence, register_kl
+
+from ppl.distributions import constraints, transforms
+from ppl.distributions.delta import Delta
+from ppl.distributions.expanded import ExpandedDistribution
+from ppl.distributions.improper_uniform import ImproperUniform
+from ppl.distributions.masked import MaskedDistribution
+from ppl.distributions.mixture import MixtureGeneral
+from ppl.distributions.score_parts import ScoreParts
+from ppl.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
+from ppl.distributions.torch_dists import (
+    WRAPPED,
+    Bernoulli,
+    Beta,
+    Binomial,
+    Categorical,
+    Cauchy,
+    Chi2,
+    ContinuousBernoulli,
+    Dirichlet,
+    Exponential,
+    FisherSnedecor,
+    Gamma,
+    GeneralizedPareto,
+    Geometric,
+    Gumbel,
+    HalfCauchy,
+    HalfNormal,
+    Independent,
+    InverseGamma,
+    Kumaraswamy,
+    Laplace,
+    LKJCholesky,
+    LogisticNormal,
+    LogNormal,
+    LowRankMultivariateNormal,
+    MixtureSameFamily,
+    Multinomial,
+    MultivariateNormal,
+    NegativeBinomial,
+    Normal,
+    OneHotCategorical,
+    OneHotCategoricalStraightThrough,
+    Pareto,
+    Poisson,
+    RelaxedBernoulli,
+    RelaxedOneHotCategorical,
+    StudentT,
+    TransformedDistribution,
+    Uniform,
+    VonMises,
+    Weibull,
+    Wishart,
+)
+from ppl.distributions.transforms import biject_to, transform_to
+from ppl.distributions.unit import Unit
+
+# Distributions a newer torch adds (wrapped generically in torch_dists) are exported too.
+globals().update({name: cls for name, cls in WRAPPED.items() if name not in globals()})
+
+__all__ = sorted(
+    {
+        *WRAPPED,
+        "Delta",
+        "Distribution",
+        "ExpandedDistribution",
+        "ImproperUniform",
+        "MaskedDistribution",
+        "MixtureGeneral",
+        "ScoreParts",
+        "TorchDistribution",
+        "TorchDistributionMixin",
+        "Unit",
+        "biject_to",
+        "constraints",
+        "kl_divergence",
+        "register_kl",
+        "transform_to",
+        "transforms",
+    }
+)

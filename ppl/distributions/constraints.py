@@ -1,0 +1,150 @@
+"""Constraints: everything in ``torch.distributions.constraints`` plus a few of Pyro's.
+
+Design notes
+------------
+Torch's constraint objects are re-exported unchanged (same objects, so torch's
+``biject_to``/``transform_to`` registries recognise them). The additions are Pyro's
+names that ``ppl`` needs, each a tiny ``Constraint`` subclass with a singleton
+instance, registered with ``biject_to``/``transform_to`` in
+:mod:`ppl.distributions.transforms`:
+
+* ``softplus_positive`` -- same set as ``positive``; unconstrained by ``softplus``
+  (gentler than ``exp`` for scales learned by SVI).
+* ``softplus_lower_cholesky`` -- same set as ``lower_cholesky``; diagonal by
+  ``softplus`` (used for ``scale_tril`` parameters of autoguides).
+* ``ordered_vector`` / ``positive_ordered_vector`` -- strictly increasing (positive)
+  vectors.
+
+Each extra class subclasses the torch class describing the same set, so
+``isinstance(softplus_positive, type(positive))`` holds and code that checks the set
+(``check``, ``event_dim``, ``is_discrete``) needs nothing new; only the registries
+(which dispatch on the exact type) see the difference.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions.constraints import (
+    Constraint,
+    MixtureSameFamilyConstraint,
+    boolean,
+    cat,
+    corr_cholesky,
+    dependent,
+    dependent_property,
+    greater_than,
+    greater_than_eq,
+    half_open_interval,
+    independent,
+    integer_interval,
+    interval,
+    is_dependent,
+    less_than,
+    lower_cholesky,
+    lower_triangular,
+    multinomial,
+    nonnegative,
+    nonnegative_integer,
+    one_hot,
+    positive,
+    positive_definite,
+    positive_integer,
+    positive_semidefinite,
+    real,
+    real_vector,
+    simplex,
+    square,
+    stack,
+    symmetric,
+    unit_interval,
+)
+
+__all__ = [
+    "Constraint",
+    "MixtureSameFamilyConstraint",
+    "boolean",
+    "cat",
+    "corr_cholesky",
+    "dependent",
+    "dependent_property",
+    "greater_than",
+    "greater_than_eq",
+    "half_open_interval",
+    "independent",
+    "integer_interval",
+    "interval",
+    "is_dependent",
+    "less_than",
+    "lower_cholesky",
+    "lower_triangular",
+    "multinomial",
+    "nonnegative",
+    "nonnegative_integer",
+    "one_hot",
+    "ordered_vector",
+    "positive",
+    "positive_definite",
+    "positive_integer",
+    "positive_ordered_vector",
+    "positive_semidefinite",
+    "real",
+    "real_vector",
+    "simplex",
+    "softplus_lower_cholesky",
+    "softplus_positive",
+    "square",
+    "stack",
+    "symmetric",
+    "unit_interval",
+]
+
+_GreaterThan = type(positive)
+_LowerCholesky = type(lower_cholesky)
+
+
+class _SoftplusPositive(_GreaterThan):  # type: ignore[valid-type,misc]
+    """Positive reals, mapped from the reals by ``softplus``."""
+
+    def __init__(self) -> None:
+        super().__init__(lower_bound=0.0)
+
+    def __repr__(self) -> str:
+        return "SoftplusPositive()"
+
+
+class _SoftplusLowerCholesky(_LowerCholesky):  # type: ignore[valid-type,misc]
+    """Lower-triangular matrices with positive diagonal; diagonal by ``softplus``."""
+
+    def __repr__(self) -> str:
+        return "SoftplusLowerCholesky()"
+
+
+class _OrderedVector(Constraint):
+    """Real vectors with strictly increasing entries along the last dim."""
+
+    event_dim = 1
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        if value.size(-1) < 2:
+            return torch.isfinite(value).all(-1)
+        increasing = (value[..., 1:] > value[..., :-1]).all(-1)
+        return increasing & torch.isfinite(value).all(-1)
+
+    def __repr__(self) -> str:
+        return "OrderedVector()"
+
+
+class _PositiveOrderedVector(_OrderedVector):
+    """Positive real vectors with strictly increasing entries along the last dim."""
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        return super().check(value) & (value > 0).all(-1)
+
+    def __repr__(self) -> str:
+        return "PositiveOrderedVector()"
+
+
+softplus_positive = _SoftplusPositive()
+softplus_lower_cholesky = _SoftplusLowerCholesky()
+ordered_vector = _OrderedVector()
+positive_ordered_vector = _PositiveOrderedVector()

@@ -1,0 +1,172 @@
+"""Transforms: everything in ``torch.distributions.transforms`` plus Pyro's extras.
+
+Design notes
+------------
+Torch's transform classes are re-exported unchanged. Added here:
+
+* :class:`SoftplusLowerCholeskyTransform` -- real matrix -> lower-Cholesky factor with a
+  ``softplus`` diagonal (the strict upper triangle is ignored).
+* :class:`OrderedTransform` -- real vector -> strictly increasing vector
+  (``y_0 = x_0``, ``y_i = y_{i-1} + exp(x_i)``).
+
+``biject_to`` and ``transform_to`` are torch's global registries (so torch code and
+``ppl`` code agree); this module registers, in them, the extra constraints of
+:mod:`ppl.distributions.constraints`, and also ``lower_cholesky`` and
+``positive_definite`` in ``biject_to`` (torch registers those only in
+``transform_to``): the parameter store unconstrains through ``biject_to``, and these
+maps are bijective onto their constraint set when restricted to lower-triangular
+inputs, which is the space ``inv`` returns.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import biject_to, transform_to
+from torch.distributions.transforms import (
+    AbsTransform,
+    AffineTransform,
+    CatTransform,
+    ComposeTransform,
+    CorrCholeskyTransform,
+    CumulativeDistributionTransform,
+    ExpTransform,
+    IndependentTransform,
+    LowerCholeskyTransform,
+    PositiveDefiniteTransform,
+    PowerTransform,
+    ReshapeTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    SoftplusTransform,
+    StackTransform,
+    StickBreakingTransform,
+    TanhTransform,
+    Transform,
+    identity_transform,
+)
+
+from ppl.distributions import constraints
+
+__all__ = [
+    "AbsTransform",
+    "AffineTransform",
+    "CatTransform",
+    "ComposeTransform",
+    "CorrCholeskyTransform",
+    "CumulativeDistributionTransform",
+    "ExpTransform",
+    "IndependentTransform",
+    "LowerCholeskyTransform",
+    "OrderedTransform",
+    "PositiveDefiniteTransform",
+    "PowerTransform",
+    "ReshapeTransform",
+    "SigmoidTransform",
+    "SoftmaxTransform",
+    "SoftplusLowerCholeskyTransform",
+    "SoftplusTransform",
+    "StackTransform",
+    "StickBreakingTransform",
+    "TanhTransform",
+    "Transform",
+    "biject_to",
+    "identity_transform",
+    "transform_to",
+]
+
+
+def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:
+    """Stable ``log(exp(y) - 1)`` for ``y > 0``."""
+    return y + torch.log(-torch.expm1(-y))
+
+
+class SoftplusLowerCholeskyTransform(Transform):
+    """Map a real square matrix to a lower-Cholesky factor with a softplus diagonal.
+
+    Example:
+        >>> t = SoftplusLowerCholeskyTransform()
+        >>> y = t(torch.zeros(2, 2))
+        >>> torch.allclose(y, torch.eye(2) * F.softplus(torch.tensor(0.0)))
+        True
+    """
+
+    domain = constraints.independent(constraints.real, 2)
+    codomain = constraints.softplus_lower_cholesky
+    bijective = True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SoftplusLowerCholeskyTransform)
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        diag = F.softplus(x.diagonal(dim1=-2, dim2=-1))
+        return x.tril(-1) + torch.diag_embed(diag)
+
+    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
+        diag = _inverse_softplus(y.diagonal(dim1=-2, dim2=-1))
+        return y.tril(-1) + torch.diag_embed(diag)
+
+    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # d softplus(t)/dt = sigmoid(t); the strictly-lower part is the identity.
+        return F.logsigmoid(x.diagonal(dim1=-2, dim2=-1)).sum(-1)
+
+
+class OrderedTransform(Transform):
+    """Map a real vector to a strictly increasing one: ``y = cumsum([x_0, exp(x_1:)])``.
+
+    Example:
+        >>> OrderedTransform()(torch.tensor([1.0, 0.0, 0.0]))
+        tensor([1., 2., 3.])
+    """
+
+    domain = constraints.real_vector
+    codomain = constraints.ordered_vector
+    bijective = True
+    sign = +1
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, OrderedTransform)
+
+    def _call(self, x: torch.Tensor) -> torch.Tensor:
+        z = torch.cat([x[..., :1], x[..., 1:].exp()], dim=-1)
+        return torch.cumsum(z, dim=-1)
+
+    def _inverse(self, y: torch.Tensor) -> torch.Tensor:
+        return torch.cat([y[..., :1], (y[..., 1:] - y[..., :-1]).log()], dim=-1)
+
+    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return x[..., 1:].sum(-1)
+
+
+@biject_to.register(constraints.softplus_positive)
+@transform_to.register(constraints.softplus_positive)
+def _to_softplus_positive(constraint: constraints.Constraint) -> Transform:
+    return SoftplusTransform()
+
+
+@biject_to.register(constraints.softplus_lower_cholesky)
+@transform_to.register(constraints.softplus_lower_cholesky)
+def _to_softplus_lower_cholesky(constraint: constraints.Constraint) -> Transform:
+    return SoftplusLowerCholeskyTransform()
+
+
+@biject_to.register(constraints.ordered_vector)
+@transform_to.register(constraints.ordered_vector)
+def _to_ordered_vector(constraint: constraints.Constraint) -> Transform:
+    return OrderedTransform()
+
+
+@biject_to.register(constraints.positive_ordered_vector)
+@transform_to.register(constraints.positive_ordered_vector)
+def _to_positive_ordered_vector(constraint: constraints.Constraint) -> Transform:
+    return ComposeTransform([OrderedTransform(), ExpTransform()])
+
+
+@biject_to.register(constraints.lower_cholesky)
+def _biject_to_lower_cholesky(constraint: constraints.Constraint) -> Transform:
+    return LowerCholeskyTransform()
+
+
+@biject_to.register(constraints.positive_definite)
+def _biject_to_positive_definite(constraint: constraints.Constraint) -> Transform:
+    return PositiveDefiniteTransform()

@@ -1,0 +1,59 @@
+"""Optimizers for ppl: Pyro's ``pyro.optim`` surface over ``torch.optim``.
+
+``ppl.optim.Adam({"lr": 1e-3})`` wraps one ``torch.optim.Adam`` for every parameter of
+the ParamStore, added lazily by name; ``ClippedAdam`` adds Pyro's clipping and lr decay;
+every ``torch.optim.lr_scheduler`` is wrapped with Pyro's dict signature. State is keyed
+by parameter name and saves/loads safely (``state_dict``, ``get_state``/``set_state``,
+``save``/``load``). See ``ppl.optim.optim`` for the design notes.
+"""
+
+from ppl.optim.lr_scheduler import PPLLRScheduler, PyroLRScheduler
+from ppl.optim.optim import PPLOptimizer, PyroOptim
+from ppl.optim.pytorch_optimizers import (
+    ASGD,
+    LBFGS,
+    OPTIMIZERS,
+    SCHEDULERS,
+    SGD,
+    Adadelta,
+    Adagrad,
+    Adam,
+    Adamax,
+    AdamW,
+    ClippedAdam,
+    ConstantLR,
+    CosineAnnealingLR,
+    CosineAnnealingWarmRestarts,
+    CyclicLR,
+    ExponentialLR,
+    LambdaLR,
+    LinearLR,
+    MultiplicativeLR,
+    MultiStepLR,
+    NAdam,
+    OneCycleLR,
+    PolynomialLR,
+    RAdam,
+    ReduceLROnPlateau,
+    RMSprop,
+    Rprop,
+    SparseAdam,
+    StepLR,
+    wrap_optimizer,
+    wrap_scheduler,
+)
+
+globals().update({k: v for k, v in OPTIMIZERS.items() if k not in globals()})
+
+__all__ = [
+    "PPLOptimizer",
+    "PyroOptim",
+    "PPLLRScheduler",
+    "PyroLRScheduler",
+    "wrap_optimizer",
+    "wrap_scheduler",
+    "OPTIMIZERS",
+    "SCHEDULERS",
+    *sorted(OPTIMIZERS),
+    *sorted(SCHEDULERS),
+]
