@@ -9,7 +9,8 @@ Example:
     >>> x = ppl.sample("x", dist.Normal(0.0, 1.0))
 """
 
-from . import distributions, optim, poutine
+from . import distributions, optim, params, poutine
+from .module import module
 from .params.param_store import clear_param_store, get_param_store
 from .poutine.markov_messenger import markov
 from .primitives import deterministic, factor, param, plate, sample
@@ -27,8 +28,10 @@ __all__ = [
     "get_param_store",
     "is_validation_enabled",
     "markov",
+    "module",
     "optim",
     "param",
+    "params",
     "plate",
     "poutine",
     "sample",
