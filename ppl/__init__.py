@@ -19,6 +19,18 @@ from .settings import enable_validation, is_validation_enabled, validation_enabl
 
 __version__ = "0.1.0"
 
+_LAZY_SUBMODULES = ("infer", "distributed", "patterns")
+
+
+def __getattr__(name: str):
+    """Import ``ppl.infer`` etc. on first use, so ``import ppl as pyro; pyro.infer.SVI`` works
+    without loading inference code for users who only need the primitives."""
+    if name in _LAZY_SUBMODULES:
+        import importlib
+
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "clear_param_store",
     "deterministic",

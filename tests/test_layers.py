@@ -30,6 +30,8 @@ OPTIM_MAY_USE = ("ppl.ops", "ppl.settings", "ppl.rng", "ppl.params", "ppl.optim"
 
 
 def layer_of(module: str) -> int | None:
+    if module == "ppl":  # the top-level package re-exports the primitives' layer
+        return LAYERS["ppl.primitives"]
     best = None
     for prefix, rank in LAYERS.items():
         if module == prefix or module.startswith(prefix + "."):
