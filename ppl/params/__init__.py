@@ -1,6 +1,17 @@
-"""Parameters: the global ParamStore, the constraint codec and safe parameter files."""
+"""Parameters: the global ParamStore, the constraint codec, safe parameter files and flat views."""
 
 from ppl.params.constraint_codec import register as register_constraint
+from ppl.params.flat import (
+    bound_spectral_radius,
+    empty_with_views,
+    flatten_grads,
+    flatten_params,
+    orthogonal,
+    randomize_normal,
+    randomize_uniform,
+    shaped_from_flat,
+    unflatten_params,
+)
 from ppl.params.param_store import (
     ParamStoreDict,
     StateDict,
@@ -23,6 +34,15 @@ from ppl.params.safe_file import (
 )
 
 __all__ = [
+    "bound_spectral_radius",
+    "empty_with_views",
+    "flatten_grads",
+    "flatten_params",
+    "orthogonal",
+    "randomize_normal",
+    "randomize_uniform",
+    "shaped_from_flat",
+    "unflatten_params",
     "CorruptFileError",
     "FileVersionError",
     "ForeignFileError",
