@@ -23,6 +23,7 @@ LAYERS = {
     "ppl.poutine": 3,
     "ppl.primitives": 4,
     "ppl.module": 4,
+    "ppl.nn": 4,
     "ppl.infer": 5,
     "ppl.distributed": 6,
 }

@@ -29,7 +29,7 @@ class DoMessenger(Messenger):
         self.data = data
 
     def process_message(self, msg: Message) -> None:
-        if msg.type != "sample" or msg.name not in self.data:
+        if msg.type != "sample" or msg.name is None or msg.name not in self.data:
             return
         if msg.get("_intervened_by") is self:
             return

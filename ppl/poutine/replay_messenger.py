@@ -49,7 +49,7 @@ class ReplayMessenger(Messenger):
             msg.infer = source.infer
             msg.done = True
         elif msg.type == "param" and self.params is not None and msg.name in self.params:
-            msg.value = self.params[msg.name]
+            msg.value = self.params[msg.name]  # type: ignore[index]
             msg.done = True
 
 

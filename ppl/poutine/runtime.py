@@ -70,7 +70,7 @@ class Message:
 
     type: str
     name: str | None
-    fn: Callable[..., Any]
+    fn: Any  # a Distribution for sample sites, a callable otherwise
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     value: Any = None
