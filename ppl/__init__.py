@@ -19,7 +19,7 @@ from .settings import enable_validation, is_validation_enabled, validation_enabl
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("infer", "distributed", "patterns")
+_LAZY_SUBMODULES = ("infer", "distributed", "nn", "patterns")
 
 
 def __getattr__(name: str):
