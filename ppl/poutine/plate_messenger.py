@@ -90,6 +90,23 @@ class DimAllocator:
 
 
 _DIM_ALLOCATOR = DimAllocator()
+_CPU = torch.device("cpu")
+
+
+def _default_device() -> torch.device:
+    """``torch.get_default_device()``, without its cost in the common case.
+
+    A plate is entered at every model run; ``torch.get_default_device`` walks the
+    torch-function mode stack and may allocate a tensor. When no mode is active and
+    ``torch.set_default_device`` was never used, the answer is the CPU.
+    """
+    if torch._C._len_torch_function_stack() == 0 and (
+        getattr(torch._GLOBAL_DEVICE_CONTEXT, "device_context", None) is None
+    ):
+        return _CPU
+    return torch.get_default_device()
+
+
 _ARANGE_CACHE: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
@@ -186,7 +203,7 @@ class PlateMessenger(Messenger):
         self._user_dim = dim
         self._user_subsample = subsample
         if device is None:
-            device = torch.device("cuda") if use_cuda else torch.get_default_device()
+            device = torch.device("cuda") if use_cuda else _default_device()
         self.device = torch.device(device)
         self.dim: int | None = None
         self._indices: torch.Tensor | None = None

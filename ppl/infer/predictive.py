@@ -1,0 +1,346 @@
+"""``Predictive``: posterior and posterior-predictive samples from a model and/or guide.
+
+Design notes
+------------
+Pyro's semantics (NumPyro's ``params=``/``batch_ndims`` added):
+
+* ``Predictive(guide, params=p, num_samples=n)``: runs the guide as a model and
+  returns every sample site: draws in parameter space.
+* ``Predictive(model, guide=g, params=p, num_samples=n)``: draws latents from the
+  guide, then runs the model conditioned on them: mock observations (all model
+  sites are returned, since a guide is given).
+* ``Predictive(model, posterior_samples, params=p)``: runs the model conditioned on
+  given samples (leading dims = batch); returns the sites not in the samples.
+
+``params`` substitutes *constrained* values (e.g. ``SVIRunResult.params``) into
+param sites, without touching the ParamStore. Sites recorded with
+``ppl.deterministic`` are returned too. Everything runs under ``torch.no_grad``
+with the model's log-densities masked out (nothing is scored).
+
+With ``parallel=False`` the model runs once per sample; with ``parallel=True``
+once, inside a plate named ``"_num_predictive_samples"`` of size ``num_samples``
+left of the model's own plates (the model must broadcast over it, as with
+vectorized particles). Returned tensors have shape
+``batch_shape + site value shape`` (plus singleton dims in parallel mode where the
+site sits outside the model's inner plates, as in Pyro).
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> def model():
+    ...     z = ppl.sample("z", dist.Normal(0.0, 1.0))
+    ...     ppl.deterministic("z2", 2 * z)
+    >>> out = Predictive(model, num_samples=5)()
+    >>> tuple(out["z"].shape), bool(torch.equal(out["z2"], 2 * out["z"]))
+    ((5,), True)
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import torch
+
+from ..poutine.condition_messenger import ConditionMessenger
+from ..poutine.mask_messenger import MaskMessenger
+from ..poutine.plate_messenger import PlateMessenger
+from ..poutine.replay_messenger import ReplayMessenger
+from ..poutine.trace_messenger import TraceMessenger
+from ..poutine.trace_struct import Trace
+from .util import guess_max_plate_nesting, is_sample_site
+
+__all__ = ["Predictive"]
+
+_PLATE = "_num_predictive_samples"
+
+
+def _run(
+    fn: Callable[..., Any], args: tuple, kwargs: dict, handlers: list[Any]
+) -> tuple[Trace, Any]:
+    tm = TraceMessenger()
+    with tm:
+        for h in handlers:
+            h.__enter__()
+        try:
+            ret = fn(*args, **kwargs)
+        finally:
+            for h in reversed(handlers):
+                h.__exit__(None, None, None)
+    return tm.trace, ret
+
+
+class Predictive(torch.nn.Module):
+    """Draw samples of a model's sites given a guide or posterior samples.
+
+    Args:
+        model: the model (or a guide, to sample it on its own).
+        posterior_samples: ``{site: tensor}`` with ``batch_ndims`` leading batch dims.
+        guide: a guide to draw the latents from (``posterior_samples`` must be None).
+        params: ``{param name: constrained value}`` substituted into param sites.
+        num_samples: number of draws; required unless ``posterior_samples`` is given.
+        return_sites: names to return (``"_RETURN"`` for the return value). Default:
+            every site when a guide is given or there are no posterior samples, else
+            the sites not in ``posterior_samples``.
+        parallel: vectorize over samples in one run (see the module notes).
+        batch_ndims: leading dims of ``posterior_samples`` that index samples.
+
+    Raises:
+        TypeError: if ``model``/``guide`` is not callable or ``posterior_samples``/
+            ``params`` is not a dict of tensors.
+        ValueError: if neither ``num_samples`` nor ``posterior_samples`` is given, both
+            a guide and posterior samples are given, ``num_samples``/``batch_ndims`` is
+            not positive, or the samples' batch shapes differ.
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        posterior_samples: Mapping[str, torch.Tensor] | None = None,
+        guide: Callable[..., Any] | None = None,
+        params: Mapping[str, torch.Tensor] | None = None,
+        num_samples: int | None = None,
+        return_sites: Iterable[str] | None = None,
+        parallel: bool = False,
+        batch_ndims: int = 1,
+    ) -> None:
+        super().__init__()
+        if not callable(model):
+            raise TypeError(f"Predictive: model must be callable, got {type(model).__name__}")
+        if guide is not None and not callable(guide):
+            raise TypeError(f"Predictive: guide must be callable, got {type(guide).__name__}")
+        if guide is not None and posterior_samples is not None:
+            raise ValueError(
+                "Predictive: give either posterior_samples or guide, not both (a guide draws "
+                "the posterior samples itself)"
+            )
+        if isinstance(batch_ndims, bool) or not isinstance(batch_ndims, int) or batch_ndims < 1:
+            raise ValueError(f"Predictive: batch_ndims must be an int >= 1, got {batch_ndims!r}")
+        _check_tensor_dict("posterior_samples", posterior_samples)
+        _check_tensor_dict("params", params)
+        batch_shape: tuple[int, ...] | None = None
+        if posterior_samples:
+            for name, value in posterior_samples.items():
+                if value.dim() < batch_ndims:
+                    raise ValueError(
+                        f"Predictive: posterior sample {name!r} has shape {tuple(value.shape)}, "
+                        f"fewer than batch_ndims={batch_ndims} dims"
+                    )
+                shape = tuple(value.shape[:batch_ndims])
+                if batch_shape is None:
+                    batch_shape = shape
+                elif shape != batch_shape:
+                    raise ValueError(
+                        f"Predictive: posterior samples disagree on their batch shape: "
+                        f"{name!r} has {shape}, others {batch_shape}"
+                    )
+            assert batch_shape is not None
+            count = math.prod(batch_shape)
+            if num_samples is not None and num_samples != count:
+                warnings.warn(
+                    f"Predictive: posterior samples have {count} draws but num_samples="
+                    f"{num_samples}; using {count}",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            num_samples = count
+        elif num_samples is None:
+            raise ValueError(
+                "Predictive: num_samples is required when posterior_samples is not given, "
+                "e.g. Predictive(guide, params=result.params, num_samples=1000)"
+            )
+        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+            raise ValueError(f"Predictive: num_samples must be an int >= 1, got {num_samples!r}")
+        self.model = model
+        self.guide = guide
+        self.posterior_samples = dict(posterior_samples) if posterior_samples else {}
+        self.params = dict(params) if params else None
+        self.num_samples = num_samples
+        self.batch_shape = batch_shape if batch_shape is not None else (num_samples,)
+        self.return_sites = list(return_sites) if return_sites is not None else None
+        self.parallel = bool(parallel)
+
+    # ------------------------------------------------------------------ public
+    def forward(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Draw the samples; ``args``/``kwargs`` go to the model (and guide).
+
+        Returns:
+            ``{site: tensor}`` with leading shape ``batch_shape`` (``(num_samples,)``).
+        """
+        with torch.no_grad():
+            samples = self._flat_samples(self.posterior_samples)
+            return_sites = self.return_sites
+            guide_only: dict[str, torch.Tensor] = {}
+            if self.guide is not None:
+                deterministic: list[str] = []
+                samples = self._predict(self.guide, {}, None, args, kwargs, True, deterministic)
+                guide_only = {k: samples[k] for k in deterministic}
+                return_sites = return_sites or None
+                default_all = True
+            else:
+                default_all = not samples
+            out = self._predict(self.model, samples, return_sites, args, kwargs, default_all)
+            for name, value in guide_only.items():  # the guide's deterministic sites
+                if name not in out and (return_sites is None or name in return_sites):
+                    out[name] = value
+        return {k: v.reshape(self.batch_shape + tuple(v.shape[1:])) for k, v in out.items()}
+
+    def get_samples(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
+        """Pyro's alias of calling the object."""
+        return self.forward(*args, **kwargs)
+
+    def get_vectorized_trace(self, *args: Any, **kwargs: Any) -> Trace:
+        """One trace of the model run over all samples at once (guide first if given)."""
+        with torch.no_grad():
+            samples = self._flat_samples(self.posterior_samples)
+            if self.guide is not None:
+                samples = self._predict(self.guide, {}, None, args, kwargs)
+            proto_tr, nesting = self._prototype(self.model, samples, args, kwargs)
+            return self._parallel_trace(
+                self.model, samples, proto_tr, nesting, args, kwargs, mask=False
+            )
+
+    # ------------------------------------------------------------------ internals
+    def _flat_samples(self, samples: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        n = len(self.batch_shape)
+        return {k: v.reshape((self.num_samples,) + tuple(v.shape[n:])) for k, v in samples.items()}
+
+    def _handlers(self, samples: Mapping[str, torch.Tensor]) -> list[Any]:
+        handlers: list[Any] = [MaskMessenger(False)]
+        if samples:
+            handlers.append(ConditionMessenger(samples))
+        if self.params is not None:
+            handlers.append(ReplayMessenger(params=self.params))
+        return handlers
+
+    def _predict(
+        self,
+        fn: Callable[..., Any],
+        samples: dict[str, torch.Tensor],
+        return_sites: list[str] | None,
+        args: tuple,
+        kwargs: dict,
+        default_all: bool = True,
+        deterministic: list[str] | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """``{site: (num_samples, ...) tensor}`` for the chosen sites of ``fn``.
+
+        Names of ``ppl.deterministic`` sites are appended to ``deterministic`` if given.
+        """
+        if self.parallel:
+            return self._predict_parallel(
+                fn, samples, return_sites, args, kwargs, default_all, deterministic
+            )
+        draws: list[dict[str, Any]] = []
+        for i in range(self.num_samples):
+            sample_i = {k: v[i] for k, v in samples.items()}
+            tr, ret = _run(fn, args, kwargs, self._handlers(sample_i))
+            names = _chosen_sites(tr, samples, return_sites, default_all)
+            draw = {name: tr.nodes[name].value for name in names}
+            if i == 0 and deterministic is not None:
+                deterministic.extend(_deterministic_sites(tr))
+            if return_sites is not None and "_RETURN" in return_sites:
+                draw["_RETURN"] = ret
+            draws.append(draw)
+        out: dict[str, torch.Tensor] = {}
+        for name in draws[0] if draws else ():
+            out[name] = torch.stack([torch.as_tensor(d[name]) for d in draws])
+        return out
+
+    def _prototype(
+        self, fn: Callable[..., Any], samples: dict[str, torch.Tensor], args: tuple, kwargs: dict
+    ) -> tuple[Trace, int]:
+        """One run with the first sample: site shapes and the plate nesting."""
+        proto = {k: v[0] for k, v in samples.items()}
+        tr, _ = _run(fn, args, kwargs, self._handlers(proto))
+        return tr, guess_max_plate_nesting([tr])
+
+    def _parallel_trace(
+        self,
+        fn: Callable[..., Any],
+        samples: dict[str, torch.Tensor],
+        proto_tr: Trace,
+        nesting: int,
+        args: tuple,
+        kwargs: dict,
+        mask: bool = True,
+    ) -> Trace:
+        """One run over all samples: the sample dim sits at ``-(nesting + 1)``."""
+        shaped = {}
+        for name, value in samples.items():
+            site = proto_tr.nodes.get(name)
+            shaped[name] = value.reshape(
+                _full_shape(self.num_samples, site, value.shape[1:], nesting)
+            )
+        handlers = self._handlers(shaped)
+        if not mask:
+            handlers = handlers[1:]
+        handlers.append(PlateMessenger(_PLATE, self.num_samples, dim=-nesting - 1))
+        tr, ret = _run(fn, args, kwargs, handlers)
+        tr.add_node("_RETURN", type="return", value=ret)
+        return tr
+
+    def _predict_parallel(
+        self,
+        fn: Callable[..., Any],
+        samples: dict[str, torch.Tensor],
+        return_sites: list[str] | None,
+        args: tuple,
+        kwargs: dict,
+        default_all: bool,
+        deterministic: list[str] | None,
+    ) -> dict[str, torch.Tensor]:
+        proto_tr, nesting = self._prototype(fn, samples, args, kwargs)
+        if deterministic is not None:
+            deterministic.extend(_deterministic_sites(proto_tr))
+        tr = self._parallel_trace(fn, samples, proto_tr, nesting, args, kwargs)
+        n = self.num_samples
+        out: dict[str, torch.Tensor] = {}
+        for name in _chosen_sites(tr, samples, return_sites, default_all):
+            value = tr.nodes[name].value
+            proto_site = proto_tr.nodes.get(name)
+            if proto_site is None:
+                out[name] = value
+                continue
+            shape = tuple(proto_site.value.shape)
+            full = _full_shape(n, proto_site, shape, nesting)
+            if tuple(value.shape) != full:
+                value = value.broadcast_to(full)
+            out[name] = value.reshape((n,) + shape)
+        if return_sites is not None and "_RETURN" in return_sites:
+            out["_RETURN"] = tr.nodes["_RETURN"].value
+        return out
+
+
+def _full_shape(n: int, site: Any, value_shape: tuple, nesting: int) -> tuple[int, ...]:
+    """``value_shape`` with the sample dim ``n`` put at batch dim ``-(nesting + 1)``."""
+    event_rank = len(getattr(site.fn, "event_shape", ())) if site is not None else 0
+    event_rank = min(event_rank, len(value_shape))
+    batch_rank = len(value_shape) - event_rank
+    return (n,) + (1,) * max(nesting - batch_rank, 0) + tuple(value_shape)
+
+
+def _deterministic_sites(tr: Trace) -> list[str]:
+    return [n for n, s in tr.nodes.items() if s.type == "sample" and s.infer.get("_deterministic")]
+
+
+def _chosen_sites(
+    tr: Trace, samples: Mapping[str, Any], return_sites: list[str] | None, default_all: bool
+) -> list[str]:
+    names = [n for n, s in tr.nodes.items() if is_sample_site(s)]
+    if return_sites is not None:
+        return [n for n in names if n in return_sites]
+    if default_all:
+        return names
+    return [n for n in names if n not in samples]
+
+
+def _check_tensor_dict(what: str, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Mapping):
+        raise TypeError(f"Predictive: {what} must be a dict of tensors, got {type(value).__name__}")
+    for k, v in value.items():
+        if not isinstance(v, torch.Tensor):
+            raise TypeError(f"Predictive: {what}[{k!r}] must be a tensor, got {type(v).__name__}")

@@ -1,0 +1,429 @@
+"""``SVI``: fit a guide to a model's posterior by stochastic gradient steps on a loss.
+
+Design notes
+------------
+* **The step** is the algorithm and nothing else: evaluate the loss with
+  gradients, check it is finite, hand the touched params (by name) to the
+  optimizer. With a ppl ELBO the loss evaluation reports which params the model
+  and guide touched (read off its traces), so no extra handler runs; any other
+  loss callable (Pyro's ``loss(model, guide, *args, **kwargs)``) is evaluated
+  under a ``trace(param_only=True)`` to find them, as Pyro does.
+* **Non-finite losses** are caught *before* the optimizer step, so the ParamStore
+  keeps its last finite values. What happens next is a *policy* looked up by name
+  in a small registry (:func:`register_nan_policy`): ``"raise"`` (default; the error
+  names the step and every model/guide site whose log-density is not finite) or
+  ``"skip"`` (drop the step, record ``nan``). A policy is a function
+  ``(svi, step_loss, step) -> None`` that raises to stop or returns to skip; the
+  checkpoint work adds ``"rollback"`` this way without touching ``run``.
+  Gradients are checked as well as the loss (one fused reduction), since a
+  finite loss with a NaN gradient would corrupt the params just the same.
+* **Host synchronisation.** The NaN guard must know, *before* the optimizer step,
+  whether the loss and gradients are finite, so every step reads one small tensor
+  back: the loss stacked with the gradient norms (one transfer; on CPU no sync at
+  all). The loss value rides along in that read, so ``step`` returns Pyro's float and
+  ``run`` records each loss in a compact float array for free; no other per-step
+  read happens. The progress bar is refreshed once per window of
+  ``max(num_steps // 20, 1)`` steps (NumPyro's window) from that array. (Keeping
+  losses on the device and reading them in chunks would save nothing while the
+  guard needs its per-step read.)
+* **Results.** ``run`` returns :class:`SVIRunResult` with ``params`` (constrained,
+  detached copies of the params this SVI object has touched, by name) and
+  ``losses`` (a 1-D CPU tensor, one entry per step taken).
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> from ppl.infer.trace_elbo import Trace_ELBO
+    >>> from ppl.optim import Adam
+    >>> ppl.clear_param_store()
+    >>> model = lambda: ppl.sample("z", dist.Normal(3.0, 1.0))
+    >>> guide = lambda: ppl.sample("z", dist.Normal(ppl.param("m", torch.tensor(0.0)), 1.0))
+    >>> svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO())
+    >>> result = svi.run(500, progress_bar=False)
+    >>> round(float(result.params["m"]))
+    3
+"""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ..optim.optim import PPLOptimizer
+from ..poutine.trace_messenger import TraceMessenger
+from .elbo import ELBO, StepLoss
+from .util import constrained_params, unconstrained_params
+
+__all__ = [
+    "NonFiniteLossError",
+    "SVI",
+    "SVIRunResult",
+    "register_nan_policy",
+]
+
+Callback = Callable[["SVI", list, int], Any]
+NanPolicy = Callable[["SVI", StepLoss, int], None]
+
+
+class NonFiniteLossError(ValueError):
+    """The loss (or a gradient) of an SVI step is NaN or infinite; params were not updated."""
+
+
+@dataclass(frozen=True)
+class SVIRunResult:
+    """What :meth:`SVI.run` returns.
+
+    Attributes:
+        params: ``{name: constrained value}``, detached copies, of every param the
+            SVI object touched.
+        losses: 1-D CPU tensor of the loss at each step taken (``nan`` for skipped steps).
+    """
+
+    params: dict[str, torch.Tensor]
+    losses: torch.Tensor
+
+
+# --------------------------------------------------------------------------- NaN policies
+_NAN_POLICIES: dict[str, NanPolicy] = {}
+
+
+def register_nan_policy(name: str, policy: NanPolicy | None = None) -> Any:
+    """Register what ``SVI.run(..., on_nan=name)`` does with a non-finite step.
+
+    A policy is called as ``policy(svi, step_loss, step)`` before any param is
+    updated (gradients of the step are still in ``.grad``); it raises to stop the
+    run or returns to skip the step. A policy object may also have ``start(svi)`` and
+    ``stop(svi)`` methods, called when ``run`` begins and ends (e.g. to snapshot
+    state). Usable as a decorator.
+
+    Raises:
+        TypeError: if ``name`` is not a str or ``policy`` is not callable.
+
+    Example:
+        >>> @register_nan_policy("count")
+        ... def count(svi, step_loss, step):
+        ...     svi.skipped = getattr(svi, "skipped", 0) + 1
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"register_nan_policy: name must be a str, got {type(name).__name__}")
+
+    def add(fn: NanPolicy) -> NanPolicy:
+        if not callable(fn):
+            raise TypeError(f"register_nan_policy({name!r}): policy must be callable, got {fn!r}")
+        _NAN_POLICIES[name] = fn
+        return fn
+
+    return add if policy is None else add(policy)
+
+
+@register_nan_policy("raise")
+def _raise(svi: SVI, step_loss: StepLoss, step: int) -> None:
+    raise svi.nonfinite_error(step_loss, step)
+
+
+@register_nan_policy("skip")
+def _skip(svi: SVI, step_loss: StepLoss, step: int) -> None:
+    return None
+
+
+def _nan_policy(on_nan: str) -> NanPolicy:
+    policy = _NAN_POLICIES.get(on_nan) if isinstance(on_nan, str) else None
+    if policy is None:
+        raise ValueError(
+            f"on_nan must be one of {sorted(_NAN_POLICIES)}, got {on_nan!r}; register a new "
+            "one with ppl.infer.svi.register_nan_policy"
+        )
+    return policy
+
+
+# --------------------------------------------------------------------------- SVI
+class SVI:
+    """Stochastic variational inference (Pyro's ``SVI``, plus NumPyro's ``run``).
+
+    Args:
+        model: the model callable.
+        guide: the guide callable (same arguments as the model).
+        optim: a ``ppl.optim`` optimizer (e.g. ``ppl.optim.Adam({"lr": 1e-3})``) or any
+            callable taking a list of unconstrained parameter tensors (Pyro's style).
+        loss: a ppl ELBO (``Trace_ELBO()``...) or a callable
+            ``loss(model, guide, *args, **kwargs) -> differentiable loss tensor``.
+        loss_and_grads: with a callable ``loss``, a function that also runs
+            ``backward`` (default: ``loss`` then ``backward``).
+
+    Raises:
+        TypeError: if model or guide is not callable, ``optim`` is a raw
+            ``torch.optim.Optimizer`` or not callable, or ``loss`` is not callable.
+    """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        optim: PPLOptimizer | Callable[..., Any],
+        loss: ELBO | Callable[..., Any],
+        loss_and_grads: Callable[..., Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not callable(model) or not callable(guide):
+            bad = "model" if not callable(model) else "guide"
+            raise TypeError(f"SVI: {bad} must be callable, got {type(locals()[bad]).__name__}")
+        if isinstance(optim, torch.optim.Optimizer):
+            raise TypeError(
+                "SVI: optim must be a ppl.optim wrapper, got a raw torch optimizer "
+                f"{type(optim).__name__}; use e.g. ppl.optim.Adam({{'lr': 1e-3}})"
+            )
+        if not isinstance(optim, PPLOptimizer) and not callable(optim):
+            raise TypeError(
+                f"SVI: optim must be a ppl.optim optimizer, got {type(optim).__name__}; "
+                "use e.g. ppl.optim.Adam({'lr': 1e-3})"
+            )
+        if not callable(loss):
+            raise TypeError(
+                f"SVI: loss must be an ELBO (e.g. Trace_ELBO()) or a callable, got "
+                f"{type(loss).__name__}"
+            )
+        self.model = model
+        self.guide = guide
+        self.optim = optim
+        self.loss = loss
+        self._custom_loss_and_grads = loss_and_grads
+        self.step_count = 0
+        self._param_names: dict[str, None] = {}
+
+    # ------------------------------------------------------------------ one step
+    def step(self, *args: Any, **kwargs: Any) -> float:
+        """Take one gradient step on the loss; return the loss (a float) before the step.
+
+        Raises:
+            NonFiniteLossError: the loss or a gradient is NaN/inf; the message names the
+                step and the sites whose log-density is not finite. Params are unchanged.
+        """
+        out = self._loss_with_grads(args, kwargs)
+        params = unconstrained_params(out.param_names)
+        value, finite = _read_loss(out.loss, params)
+        if not finite:
+            _discard_grads(params)
+            raise self.nonfinite_error(out, self.step_count + 1)
+        self._apply(out, params)
+        return value
+
+    def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
+        """The loss without gradients or a param update (a float)."""
+        with torch.no_grad():
+            if isinstance(self.loss, ELBO):
+                return self.loss.loss(self.model, self.guide, *args, **kwargs)
+            return float(self.loss(self.model, self.guide, *args, **kwargs))
+
+    def _loss_with_grads(self, args: tuple, kwargs: dict) -> StepLoss:
+        loss = self.loss
+        if isinstance(loss, ELBO) and self._custom_loss_and_grads is None:
+            return loss.step_loss(self.model, self.guide, args, kwargs)
+        with TraceMessenger(param_only=True) as capture:
+            if self._custom_loss_and_grads is not None:
+                value = self._custom_loss_and_grads(self.model, self.guide, *args, **kwargs)
+            else:
+                value = loss(self.model, self.guide, *args, **kwargs)
+                if isinstance(value, torch.Tensor) and value.requires_grad:
+                    value.backward()
+        names = dict.fromkeys(capture.trace.param_nodes)
+        value = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
+        return StepLoss(value, names, [])
+
+    def _apply(self, out: StepLoss, params: dict[str, torch.Tensor]) -> None:
+        """The optimizer step over the params the loss touched (by name)."""
+        self._param_names.update(out.param_names)
+        if isinstance(self.optim, PPLOptimizer):
+            self.optim.step(params)
+        else:
+            self.optim(list(params.values()))
+            _discard_grads(params)
+        self.step_count += 1
+
+    def nonfinite_error(self, out: StepLoss, step: int) -> NonFiniteLossError:
+        """The error for a non-finite step: names the step and the offending sites."""
+        parts = []
+        for model_trace, guide_trace in out.traces:
+            for where, tr in (("model", model_trace), ("guide", guide_trace)):
+                tr.compute_log_prob()
+                bad = tr.nonfinite_sites()
+                if bad:
+                    parts.append(f"{where} sites {bad}")
+        loss = float(out.loss)
+        what = f"loss is {loss}" if not math.isfinite(loss) else "a gradient is not finite"
+        where = (
+            "non-finite log_prob at " + "; ".join(dict.fromkeys(parts))
+            if parts
+            else "no site has a non-finite log_prob (look at the gradients or the loss itself)"
+            if out.traces
+            else "site names are not available for this loss"
+        )
+        return NonFiniteLossError(
+            f"SVI step {step}: {what}; {where}. The parameters keep their values from before "
+            "this step. Check the init values and constraints of those sites, lower the "
+            "learning rate, or pass on_nan='skip' to SVI.run."
+        )
+
+    # ------------------------------------------------------------------ many steps
+    def run(
+        self,
+        num_steps: int,
+        *args: Any,
+        progress_bar: bool = True,
+        callbacks: Sequence[Callback] = (),
+        on_nan: str = "raise",
+        **kwargs: Any,
+    ) -> SVIRunResult:
+        """Take ``num_steps`` steps; show a progress bar; return params and losses.
+
+        The bar shows ``init loss: X, avg. loss [a-b]: Y``, the first loss and the
+        mean loss over the last window of ``max(num_steps // 20, 1)`` steps.
+
+        Args:
+            num_steps: number of steps (>= 1).
+            *args, **kwargs: passed to the model and guide.
+            progress_bar: show a tqdm bar.
+            callbacks: each called as ``cb(svi, losses, step)`` after every step, with
+                ``losses`` the list of losses so far and ``step`` its length; a callback
+                raising ``StopIteration`` ends the run ("Interrupted at step N").
+            on_nan: what to do with a non-finite step: ``"raise"`` or ``"skip"`` (or a
+                name given to :func:`register_nan_policy`).
+
+        Returns:
+            :class:`SVIRunResult`.
+
+        Raises:
+            TypeError: ``num_steps`` is not an int.
+            ValueError: ``num_steps < 1`` or an unknown ``on_nan``.
+            NonFiniteLossError: with ``on_nan="raise"``, at the first non-finite step.
+        """
+        if isinstance(num_steps, bool) or not isinstance(num_steps, int):
+            raise TypeError(f"run: num_steps must be an int, got {type(num_steps).__name__}")
+        if num_steps < 1:
+            raise ValueError(f"run: num_steps must be >= 1, got {num_steps}")
+        policy = _nan_policy(on_nan)
+        callbacks = tuple(callbacks)
+        for cb in callbacks:
+            if not callable(cb):
+                raise TypeError(f"run: every callback must be callable, got {cb!r}")
+        bar = _ProgressBar(num_steps) if progress_bar else None
+        losses = array("d")
+        history: list[float] = []  # the callbacks' view (a list, as documented)
+        start, stop = getattr(policy, "start", None), getattr(policy, "stop", None)
+        if start is not None:
+            start(self)
+        try:
+            for step in range(1, num_steps + 1):
+                out = self._loss_with_grads(args, kwargs)
+                params = unconstrained_params(out.param_names)
+                value, finite = _read_loss(out.loss, params)
+                if finite:
+                    self._apply(out, params)
+                else:
+                    try:
+                        policy(self, out, step)
+                    finally:
+                        _discard_grads(params)
+                    value = math.nan
+                losses.append(value)
+                if bar is not None:
+                    bar.update(losses, step)
+                if callbacks:
+                    history.append(value)
+                    try:
+                        for cb in callbacks:
+                            cb(self, history, step)
+                    except StopIteration:
+                        print(f"Interrupted at step {step}")
+                        break
+        finally:
+            if stop is not None:
+                stop(self)
+            if bar is not None:
+                bar.close()
+        return SVIRunResult(self.get_params(), torch.tensor(losses, dtype=torch.float64))
+
+    def get_params(self) -> dict[str, torch.Tensor]:
+        """Constrained, detached copies of every param this SVI object has stepped."""
+        return {k: v.clone() for k, v in constrained_params(self._param_names).items()}
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """``{"step_count": int, "param_names": [str]}`` (plain data, for checkpoints)."""
+        return {"step_count": self.step_count, "param_names": list(self._param_names)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned.
+
+        Raises:
+            ValueError: if a key is missing or has the wrong type.
+        """
+        if not isinstance(state, Mapping) or not isinstance(state.get("step_count"), int):
+            raise ValueError(
+                f"SVI.load_state_dict: expected {{'step_count': int, 'param_names': list}}, got "
+                f"{state!r}"
+            )
+        names = state.get("param_names", [])
+        if not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
+            raise ValueError(
+                f"SVI.load_state_dict: param_names must be a list of str, got {names!r}"
+            )
+        self.step_count = int(state["step_count"])
+        self._param_names = dict.fromkeys(names)
+
+
+def _read_loss(loss: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
+    """The loss as a float and whether it and every gradient are finite: one host read.
+
+    The gradient norms are stacked with the loss, so the loss value and the NaN guard
+    come back in a single transfer (a device sync on CUDA, nothing on CPU).
+    """
+    grads = [p.grad for p in params.values() if p.grad is not None]
+    if not grads:
+        value = loss.item()
+        return value, math.isfinite(value)
+    values = torch.stack([loss.to(grads[0].dtype), *torch._foreach_norm(grads)]).tolist()
+    return values[0], all(math.isfinite(v) for v in values)
+
+
+def _discard_grads(params: Mapping[str, torch.Tensor]) -> None:
+    for p in params.values():
+        p.grad = None
+
+
+class _ProgressBar:
+    """tqdm bar with NumPyro's postfix, refreshed once per window (chunked host reads)."""
+
+    def __init__(self, num_steps: int) -> None:
+        from tqdm.auto import tqdm
+
+        self.window = max(num_steps // 20, 1)
+        self.bar = tqdm(total=num_steps)
+        self.init_loss: float | None = None
+        self._pending = 0
+
+    def update(self, losses: Sequence[float], step: int) -> None:
+        self._pending += 1
+        if step == 1:
+            self.init_loss = losses[0]
+        if step % self.window == 0:
+            finite = [v for v in losses[step - self.window : step] if math.isfinite(v)]
+            avg = sum(finite) / len(finite) if finite else math.nan
+            self.bar.set_postfix_str(
+                f"init loss: {self.init_loss:.4f}, avg. loss [{step - self.window + 1}-{step}]: "
+                f"{avg:.4f}",
+                refresh=False,
+            )
+            self.bar.update(self._pending)
+            self._pending = 0
+        elif self._pending >= 64:
+            self.bar.update(self._pending)
+            self._pending = 0
+
+    def close(self) -> None:
+        if self._pending:
+            self.bar.update(self._pending)
+        self.bar.close()

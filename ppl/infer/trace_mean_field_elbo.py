@@ -1,0 +1,98 @@
+"""``TraceMeanField_ELBO``: the ELBO with analytic KL terms where torch has them.
+
+Design notes
+------------
+Under a mean-field assumption (each latent's guide factor depends on no other
+latent), the ELBO splits per latent site ``z`` into
+``E_q[log p(x | z)] - KL(q(z) || p(z))``. When
+``torch.distributions.kl_divergence`` knows the pair (guide site's distribution,
+model site's distribution) the KL is used exactly, scaled and masked like the site;
+otherwise the site falls back to the Monte Carlo term ``log p(z) - log q(z)``.
+Guide-only (``is_auxiliary``) sites contribute ``-log q``. Only reparameterized
+guides are supported, as in Pyro (the estimator has no score-function term).
+
+The value differs from ``Trace_ELBO``'s estimate (lower variance, same
+expectation); the gradient is pathwise.
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> ppl.clear_param_store()
+    >>> model = lambda: ppl.sample("z", dist.Normal(0.0, 1.0))
+    >>> guide = lambda: ppl.sample("z", dist.Normal(ppl.param("m", torch.tensor(1.0)), 1.0))
+    >>> TraceMeanField_ELBO().loss(model, guide)  # exactly KL(N(1,1) || N(0,1))
+    0.5
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.distributions import kl_divergence
+
+from ..ops.tensor import scale_and_mask
+from ..poutine.trace_struct import Trace
+from .elbo import ELBO
+from .util import is_sample_site
+
+__all__ = ["TraceMeanField_ELBO"]
+
+
+def _analytic_kl(guide_site: Any, model_site: Any) -> torch.Tensor | None:
+    """Scaled, masked ``KL(q || p)`` summed over the site, or None if torch has none."""
+    try:
+        kl = kl_divergence(guide_site.fn, model_site.fn)
+    except NotImplementedError:
+        return None
+    if isinstance(kl, torch.Tensor) and kl.shape != guide_site.fn.batch_shape:
+        kl = kl.expand(guide_site.fn.batch_shape)
+    return scale_and_mask(kl, guide_site.scale, guide_site.mask).sum()
+
+
+class TraceMeanField_ELBO(ELBO):
+    """Pyro's ``TraceMeanField_ELBO`` (see the module notes). Arguments as :class:`ELBO`.
+
+    Raises (when the loss is evaluated):
+        ValueError: naming the site, when a guide site is not reparameterized, or a
+            latent model site has no guide site.
+    """
+
+    def _particle_loss(
+        self, model_trace: Trace, guide_trace: Trace
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        elbo: Any = 0.0
+        guide_trace.compute_log_prob()
+        model_trace.compute_log_prob()
+        for name, model_site in model_trace.nodes.items():
+            if not is_sample_site(model_site):
+                continue
+            if model_site.is_observed:
+                elbo = elbo + model_site["log_prob"].sum()
+                continue
+            guide_site = guide_trace.nodes.get(name)
+            if guide_site is None:
+                raise ValueError(
+                    f"TraceMeanField_ELBO: latent model site {name!r} has no guide site; add "
+                    f"ppl.sample({name!r}, ...) to the guide"
+                )
+            _check_reparameterized(guide_site)
+            kl = _analytic_kl(guide_site, model_site)
+            if kl is None:
+                elbo = elbo + model_site["log_prob"].sum() - guide_site["log_prob"].sum()
+            else:
+                elbo = elbo - kl
+        for name, guide_site in guide_trace.nodes.items():
+            if is_sample_site(guide_site) and name not in model_trace.nodes:
+                _check_reparameterized(guide_site)
+                elbo = elbo - guide_site["log_prob"].sum()
+        if not isinstance(elbo, torch.Tensor):
+            elbo = torch.tensor(float(elbo))
+        return -elbo, None
+
+
+def _check_reparameterized(site: Any) -> None:
+    if not getattr(site.fn, "has_rsample", False):
+        raise ValueError(
+            f"TraceMeanField_ELBO: guide site {site.name!r} ({type(site.fn).__name__}) is not "
+            "reparameterized; use Trace_ELBO, which handles it with a score-function term"
+        )

@@ -1,0 +1,348 @@
+"""Benchmark SVI steps/s: ppl vs a hand-written PyTorch loop (vs Pyro/NumPyro if installed).
+
+Every implementation runs the same model, guide, optimizer (Adam), data and number of
+particles; the hand-written loop computes the same single-sample ELBO estimate with
+``torch.distributions`` objects and ``torch.optim.Adam`` (the floor). Each timing is
+the median of ``--repeats`` (>= 3) repeats, interleaved across implementations so
+that machine noise hits all of them alike. ``torch.set_num_threads(1)`` is used
+unless ``--threads`` says otherwise: with 2 threads, any other busy process slows
+small-tensor torch work badly.
+
+Workloads: ``coin`` (seed 002's coin flip, 1 particle), ``coin32`` (32 vectorized
+particles), ``logreg`` (Bayesian logistic regression, N=40000, D=100, minibatch 500 by
+plate subsampling, mean-field Normal guide; ``--autonormal`` uses AutoNormal), and
+``heavy`` (the same regression at N=200000, D=256, full batch).
+
+Usage:
+    python scripts/bench_svi.py            # full run
+    python scripts/bench_svi.py --quick    # a few seconds per workload
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+
+import ppl
+import ppl.distributions as dist
+from ppl.distributions import constraints
+from ppl.infer.svi import SVI
+from ppl.infer.trace_elbo import Trace_ELBO
+from ppl.optim import Adam
+
+LR = 0.0005
+COIN_DATA = torch.cat([torch.ones(12), torch.zeros(8)])
+
+Runner = Callable[[int], None]  # run n steps
+
+
+# --------------------------------------------------------------------------- coin flip
+def ppl_coin(num_particles: int, validation: bool) -> Runner:
+    def model(data):
+        f = ppl.sample("latent_fairness", dist.Uniform(0.0, 1.0))
+        with ppl.plate("N", data.shape[0]):
+            ppl.sample("obs", dist.Bernoulli(f), obs=data)
+
+    def guide(data):
+        a = ppl.param("alpha_q", torch.tensor(10.0), constraint=constraints.positive)
+        b = ppl.param("beta_q", torch.tensor(10.0), constraint=constraints.positive)
+        ppl.sample("latent_fairness", dist.Beta(a, b))
+
+    ppl.clear_param_store()
+    elbo = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1)
+    svi = SVI(model, guide, Adam({"lr": LR}), elbo)
+
+    def run(n: int) -> None:
+        with ppl.validation_enabled(validation):
+            svi.run(n, COIN_DATA, progress_bar=False)
+
+    return run
+
+
+def torch_coin(num_particles: int) -> Runner:
+    ua = torch.tensor(10.0).log().requires_grad_()
+    ub = torch.tensor(10.0).log().requires_grad_()
+    opt = torch.optim.Adam([ua, ub], lr=LR)
+    data = COIN_DATA
+    shape = (num_particles, 1) if num_particles > 1 else ()
+    prior = torch.distributions.Uniform(0.0, 1.0, validate_args=False)
+
+    def run(n: int) -> None:
+        for _ in range(n):
+            q = torch.distributions.Beta(ua.exp(), ub.exp(), validate_args=False)
+            f = q.rsample(shape)
+            lik = torch.distributions.Bernoulli(f, validate_args=False)
+            elbo = prior.log_prob(f).sum() + lik.log_prob(data).sum() - q.log_prob(f).sum()
+            loss = -elbo / num_particles
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            float(loss.detach())
+
+    return run
+
+
+def pyro_coin(num_particles: int, validation: bool) -> Runner | None:
+    try:
+        import pyro
+        import pyro.distributions as pdist
+        from pyro.distributions import constraints as pcon
+    except ImportError:
+        return None
+
+    def model(data):
+        f = pyro.sample("latent_fairness", pdist.Uniform(0.0, 1.0))
+        with pyro.plate("N", data.shape[0]):
+            pyro.sample("obs", pdist.Bernoulli(f), obs=data)
+
+    def guide(data):
+        a = pyro.param("alpha_q", torch.tensor(10.0), constraint=pcon.positive)
+        b = pyro.param("beta_q", torch.tensor(10.0), constraint=pcon.positive)
+        pyro.sample("latent_fairness", pdist.Beta(a, b))
+
+    pyro.clear_param_store()
+    elbo = pyro.infer.Trace_ELBO(
+        num_particles=num_particles,
+        vectorize_particles=num_particles > 1,
+        max_plate_nesting=1,
+    )
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": LR}), elbo)
+
+    def run(n: int) -> None:
+        pyro.enable_validation(validation)
+        for _ in range(n):
+            svi.step(COIN_DATA)
+
+    return run
+
+
+# --------------------------------------------------------------------------- regression
+def make_regression(n: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    w = torch.randn(d, generator=g) / math.sqrt(d)
+    y = torch.bernoulli(torch.sigmoid(x @ w), generator=g)
+    return x, y
+
+
+def ppl_logreg(x, y, batch: int | None, validation: bool, autonormal: bool) -> Runner:
+    n, d = x.shape
+
+    def model(x, y):
+        w = ppl.sample("w", dist.Normal(torch.zeros(d), 1.0).to_event(1))
+        b = ppl.sample("b", dist.Normal(0.0, 1.0))
+        with ppl.plate("data", n, subsample_size=batch) as idx:
+            logits = x[idx] @ w + b
+            ppl.sample("y", dist.Bernoulli(logits=logits), obs=y[idx])
+
+    def guide(x, y):
+        w_loc = ppl.param("w_loc", torch.zeros(d))
+        w_scale = ppl.param("w_scale", torch.full((d,), 0.1), constraint=constraints.positive)
+        b_loc = ppl.param("b_loc", torch.tensor(0.0))
+        b_scale = ppl.param("b_scale", torch.tensor(0.1), constraint=constraints.positive)
+        ppl.sample("w", dist.Normal(w_loc, w_scale).to_event(1))
+        ppl.sample("b", dist.Normal(b_loc, b_scale))
+
+    if autonormal:
+        from ppl.infer.autoguide import AutoNormal
+
+        guide = AutoNormal(model)  # noqa: F811
+    ppl.clear_param_store()
+    svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
+
+    def run(k: int) -> None:
+        with ppl.validation_enabled(validation):
+            svi.run(k, x, y, progress_bar=False)
+
+    return run
+
+
+def torch_logreg(x, y, batch: int | None) -> Runner:
+    n, d = x.shape
+    w_loc = torch.zeros(d, requires_grad=True)
+    w_uscale = torch.full((d,), 0.1).log().requires_grad_()
+    b_loc = torch.tensor(0.0, requires_grad=True)
+    b_uscale = torch.tensor(0.1).log().requires_grad_()
+    opt = torch.optim.Adam([w_loc, w_uscale, b_loc, b_uscale], lr=0.01)
+    scale = n / batch if batch else 1.0
+    zeros = torch.zeros(d)
+    td = torch.distributions
+
+    def run(k: int) -> None:
+        for _ in range(k):
+            idx = torch.randperm(n)[:batch] if batch else None
+            xb, yb = (x[idx], y[idx]) if batch else (x, y)
+            qw = td.Independent(td.Normal(w_loc, w_uscale.exp(), validate_args=False), 1)
+            qb = td.Normal(b_loc, b_uscale.exp(), validate_args=False)
+            w, b = qw.rsample(), qb.rsample()
+            pw = td.Independent(td.Normal(zeros, 1.0, validate_args=False), 1)
+            pb = td.Normal(0.0, 1.0, validate_args=False)
+            lik = td.Bernoulli(logits=xb @ w + b, validate_args=False)
+            elbo = pw.log_prob(w) + pb.log_prob(b) + scale * lik.log_prob(yb).sum()
+            elbo = elbo - qw.log_prob(w) - qb.log_prob(b)
+            loss = -elbo
+            loss.backward()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            float(loss.detach())
+
+    return run
+
+
+def pyro_logreg(x, y, batch: int | None, validation: bool) -> Runner | None:
+    try:
+        import pyro
+        import pyro.distributions as pdist
+        from pyro.distributions import constraints as pcon
+    except ImportError:
+        return None
+    n, d = x.shape
+
+    def model(x, y):
+        w = pyro.sample("w", pdist.Normal(torch.zeros(d), 1.0).to_event(1))
+        b = pyro.sample("b", pdist.Normal(0.0, 1.0))
+        with pyro.plate("data", n, subsample_size=batch) as idx:
+            pyro.sample("y", pdist.Bernoulli(logits=x[idx] @ w + b), obs=y[idx])
+
+    def guide(x, y):
+        w_loc = pyro.param("w_loc", torch.zeros(d))
+        w_scale = pyro.param("w_scale", torch.full((d,), 0.1), constraint=pcon.positive)
+        b_loc = pyro.param("b_loc", torch.tensor(0.0))
+        b_scale = pyro.param("b_scale", torch.tensor(0.1), constraint=pcon.positive)
+        pyro.sample("w", pdist.Normal(w_loc, w_scale).to_event(1))
+        pyro.sample("b", pdist.Normal(b_loc, b_scale))
+
+    pyro.clear_param_store()
+    svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.01}), pyro.infer.Trace_ELBO())
+
+    def run(k: int) -> None:
+        pyro.enable_validation(validation)
+        for _ in range(k):
+            svi.step(x, y)
+
+    return run
+
+
+# --------------------------------------------------------------------------- harness
+def time_runner(run: Runner, steps: int) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    run(steps)
+    return steps / (time.perf_counter() - start)
+
+
+def bench(name: str, runners: dict[str, Runner | None], steps: int, repeats: int) -> dict:
+    runners = {k: v for k, v in runners.items() if v is not None}
+    for run in runners.values():  # warm up (param creation, first-call caches)
+        run(max(steps // 10, 5))
+    rates: dict[str, list[float]] = {k: [] for k in runners}
+    for _ in range(repeats):
+        for key, run in runners.items():
+            rates[key].append(time_runner(run, steps))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    floor = med.get("torch loop")
+    print(f"\n{name}  ({steps} steps x {repeats} repeats, median)")
+    print(f"  {'implementation':<28}{'steps/s':>12}{'vs torch loop':>16}")
+    for key, rate in med.items():
+        ratio = f"{rate / floor:.2f}x" if floor else "-"
+        print(f"  {key:<28}{rate:>12.1f}{ratio:>16}")
+    return med
+
+
+def rss_mb() -> float:
+    with open(f"/proc/{os.getpid()}/statm") as f:
+        pages = int(f.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def memory_check(short: int, long: int) -> tuple[float, float]:
+    run = ppl_coin(1, validation=False)
+    run(short)
+    gc.collect()
+    after_short = rss_mb()
+    run(long - short)
+    gc.collect()
+    return after_short, rss_mb()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="SVI steps/s benchmark")
+    parser.add_argument("--quick", action="store_true", help="few steps, for a smoke run")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--autonormal", action="store_true", help="AutoNormal guide for logreg")
+    parser.add_argument(
+        "--only", default="coin,coin32,logreg,heavy,memory", help="comma-separated workloads"
+    )
+    args = parser.parse_args(argv)
+    if args.repeats < 3:
+        parser.error("--repeats must be >= 3 (the median of at least 3 runs)")
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    only = set(args.only.split(","))
+    q = args.quick
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
+    results: dict[str, dict] = {}
+    for k, label in ((1, "coin"), (32, "coin32")):
+        if label not in only:
+            continue
+        results[label] = bench(
+            f"{label}: seed-002 coin flip, {k} particle(s)",
+            {
+                "torch loop": torch_coin(k),
+                "ppl (validation off)": ppl_coin(k, False),
+                "ppl (validation on)": ppl_coin(k, True),
+                "pyro (validation off)": pyro_coin(k, False),
+                "pyro (validation on)": pyro_coin(k, True),
+            },
+            300 if q else 3000,
+            args.repeats,
+        )
+    if "coin" in results and "coin32" in results:
+        one = results["coin"]["ppl (validation off)"]
+        many = results["coin32"]["ppl (validation off)"]
+        print(f"\n32 vectorized particles cost {one / many:.2f}x one particle per step (ppl)")
+    for label, n, d, batch, steps in (
+        ("logreg", 40000, 100, 500, 200 if q else 2000),
+        ("heavy", 200000, 256, None, 5 if q else 40),
+    ):
+        if label not in only:
+            continue
+        x, y = make_regression(n, d)
+        results[label] = bench(
+            f"{label}: logistic regression N={n} D={d} "
+            f"{'minibatch ' + str(batch) if batch else 'full batch'}",
+            {
+                "torch loop": torch_logreg(x, y, batch),
+                "ppl (validation off)": ppl_logreg(x, y, batch, False, args.autonormal),
+                "ppl (validation on)": ppl_logreg(x, y, batch, True, args.autonormal),
+                "pyro (validation off)": pyro_logreg(x, y, batch, False),
+                "pyro (validation on)": pyro_logreg(x, y, batch, True),
+            },
+            steps,
+            args.repeats,
+        )
+    if "memory" in only:
+        short, long = (1000, 10000) if q else (1000, 100000)
+        a, b = memory_check(short, long)
+        print(
+            f"\nresident memory: {a:.1f} MB after {short} coin steps, {b:.1f} MB after {long} "
+            f"({100 * (b - a) / a:+.1f}%)"
+        )
+    try:
+        import numpyro  # noqa: F401
+
+        print("\n(numpyro is installed but not benchmarked here)")
+    except ImportError:
+        print("\n(numpyro not installed: no NumPyro column)")
+
+
+if __name__ == "__main__":
+    main()
