@@ -1,0 +1,84 @@
+"""Inference: ELBOs, ``SVI``, ``Predictive``, autoguides, SVGD, the ``fit`` API, checkpoints.
+
+Names are Pyro's (``from ppl.infer import SVI, Trace_ELBO, Predictive``). Each name is
+imported from its module on first use, so ``import ppl.infer`` stays cheap and one
+optional piece (e.g. plotting in a tutorial) never slows down another.
+
+Example:
+    >>> from ppl.infer import SVI, Trace_ELBO
+    >>> Trace_ELBO(num_particles=2).num_particles
+    2
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+# public name -> module (relative to this package) that defines it
+_EXPORTS: dict[str, str] = {
+    "ELBO": ".elbo",
+    "Trace_ELBO": ".trace_elbo",
+    "JitTrace_ELBO": ".trace_elbo",
+    "TraceMeanField_ELBO": ".trace_mean_field_elbo",
+    "SVI": ".svi",
+    "SVIRunResult": ".svi",
+    "NonFiniteLossError": ".svi",
+    "register_nan_policy": ".svi",
+    "Predictive": ".predictive",
+    "SVGD": ".svgd",
+    "RBFSteinKernel": ".kernels",
+    "IMQSteinKernel": ".kernels",
+    "CheckParametersConvergence": ".callbacks",
+    "CheckLossConvergence": ".callbacks",
+    "Tracker": ".callbacks",
+    "save_checkpoint": ".checkpoint",
+    "load_checkpoint": ".checkpoint",
+    "Checkpoint": ".checkpoint",
+    "fit": ".vi",
+    "ADVI": ".vi",
+    "FullRankADVI": ".vi",
+    "SVGDInference": ".vi",
+    "MAP": ".vi",
+    "Laplace": ".vi",
+    "Empirical": ".vi",
+    "Approximation": ".vi",
+}
+_SUBMODULES = ("autoguide", "vi", "checkpoint", "callbacks", "util")
+
+__all__ = sorted(_EXPORTS) + list(_SUBMODULES)
+
+if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
+    from .callbacks import CheckLossConvergence, CheckParametersConvergence, Tracker
+    from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from .elbo import ELBO
+    from .kernels import IMQSteinKernel, RBFSteinKernel
+    from .predictive import Predictive
+    from .svgd import SVGD
+    from .svi import SVI, NonFiniteLossError, SVIRunResult, register_nan_policy
+    from .trace_elbo import JitTrace_ELBO, Trace_ELBO
+    from .trace_mean_field_elbo import TraceMeanField_ELBO
+    from .vi import (
+        ADVI,
+        MAP,
+        Approximation,
+        Empirical,
+        FullRankADVI,
+        Laplace,
+        SVGDInference,
+        fit,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return __all__
