@@ -35,6 +35,22 @@ _EXPORTS: dict[str, str] = {
     "save_checkpoint": ".checkpoint",
     "load_checkpoint": ".checkpoint",
     "Checkpoint": ".checkpoint",
+    "AutoGuide": ".autoguide",
+    "AutoContinuous": ".autoguide",
+    "AutoDelta": ".autoguide",
+    "AutoNormal": ".autoguide",
+    "AutoDiagonalNormal": ".autoguide",
+    "AutoMultivariateNormal": ".autoguide",
+    "AutoLowRankMultivariateNormal": ".autoguide",
+    "AutoLaplaceApproximation": ".autoguide",
+    "AutoGuideList": ".autoguide",
+    "AutoCallable": ".autoguide",
+    "init_to_feasible": ".autoguide",
+    "init_to_mean": ".autoguide",
+    "init_to_median": ".autoguide",
+    "init_to_sample": ".autoguide",
+    "init_to_uniform": ".autoguide",
+    "init_to_value": ".autoguide",
     "fit": ".vi",
     "ADVI": ".vi",
     "FullRankADVI": ".vi",
@@ -49,6 +65,24 @@ _SUBMODULES = ("autoguide", "vi", "checkpoint", "callbacks", "util")
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
+    from .autoguide import (
+        AutoCallable,
+        AutoContinuous,
+        AutoDelta,
+        AutoDiagonalNormal,
+        AutoGuide,
+        AutoGuideList,
+        AutoLaplaceApproximation,
+        AutoLowRankMultivariateNormal,
+        AutoMultivariateNormal,
+        AutoNormal,
+        init_to_feasible,
+        init_to_mean,
+        init_to_median,
+        init_to_sample,
+        init_to_uniform,
+        init_to_value,
+    )
     from .callbacks import CheckLossConvergence, CheckParametersConvergence, Tracker
     from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
     from .elbo import ELBO
