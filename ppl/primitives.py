@@ -150,7 +150,7 @@ def _validate_observation(name: str, fn: Distribution, obs: Any, mask: Any) -> N
     if not isinstance(obs, torch.Tensor) or obs.device.type == "meta":
         return
     support = fn.support
-    if constraints.is_dependent(support):
+    if support is None or constraints.is_dependent(support):
         return
     inside = support.check(obs)
     if mask is not None and mask is not True:

@@ -5,6 +5,10 @@ import torch
 
 import ppl
 
+# Tests use small tensors: one thread avoids oversubscription on small shared machines
+# (a 2x2 op can take milliseconds with 2 threads when another process is busy).
+torch.set_num_threads(1)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_state():

@@ -137,7 +137,7 @@ class Subsample(Distribution):
     def support(self) -> constraints.Constraint:  # type: ignore[override]
         return constraints.integer_interval(0, self.size - 1)
 
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Tensor:
+    def sample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = ()) -> torch.Tensor:
         if tuple(sample_shape):
             raise ValueError("a plate subsample is drawn one set at a time")
         return torch.randperm(self.size, device=self.device)[: self.subsample_size]
@@ -272,7 +272,8 @@ class PlateMessenger(Messenger):
     # --- the two hooks --------------------------------------------------------------
     def process_message(self, msg: Message) -> None:
         frame = self._frame
-        msg.cond_indep_stack = (frame,) + msg.cond_indep_stack  # type: ignore[operator]
+        assert frame is not None  # internal: set on entry, before this handler is pushed
+        msg.cond_indep_stack = (frame,) + msg.cond_indep_stack
         if msg.type == "sample" and self._scale != 1.0:
             msg.scale = self._scale * msg.scale
 
