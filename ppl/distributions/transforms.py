@@ -170,3 +170,15 @@ def _biject_to_lower_cholesky(constraint: constraints.Constraint) -> Transform:
 @biject_to.register(constraints.positive_definite)
 def _biject_to_positive_definite(constraint: constraints.Constraint) -> Transform:
     return PositiveDefiniteTransform()
+
+
+_MixtureSameFamilyConstraint = getattr(constraints, "MixtureSameFamilyConstraint", None)
+if _MixtureSameFamilyConstraint is not None:  # torch >= 2.5 gives mixtures their own constraint
+
+    @biject_to.register(_MixtureSameFamilyConstraint)
+    def _biject_to_mixture(constraint: constraints.Constraint) -> Transform:
+        return biject_to(constraint.base_constraint)  # type: ignore[attr-defined]
+
+    @transform_to.register(_MixtureSameFamilyConstraint)
+    def _transform_to_mixture(constraint: constraints.Constraint) -> Transform:
+        return transform_to(constraint.base_constraint)  # type: ignore[attr-defined]

@@ -76,9 +76,11 @@ class HandledFunction(Generic[P, R]):
     """``fn`` run inside ``msngr`` at every call; keeps ``fn``'s signature and name."""
 
     def __init__(self, msngr: Messenger, fn: Callable[P, R]) -> None:
+        # copy name/doc/signature only: merging fn.__dict__ would overwrite msngr and fn
+        # when fn is itself a HandledFunction (stacked handlers)
+        functools.update_wrapper(self, fn, updated=())  # type: ignore[arg-type]
         self.msngr = msngr
         self.fn = fn
-        functools.update_wrapper(self, fn)  # type: ignore[arg-type]
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         with self.msngr:

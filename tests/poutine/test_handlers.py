@@ -204,3 +204,14 @@ def test_handlers_compose_as_decorators():
 def test_handler_wraps_only_callables():
     with pytest.raises(TypeError, match="callable"):
         poutine.trace(3)
+
+
+def test_stacked_function_handlers_all_apply():
+    def model():
+        return ppl.sample("x", dist.Normal(0.0, 1.0)), ppl.sample("y", dist.Normal(0.0, 1.0))
+
+    inner = poutine.condition(model, data={"x": torch.tensor(1.0)})
+    outer = poutine.substitute(inner, data={"y": torch.tensor(3.0)})
+    tr = poutine.trace(outer).get_trace()
+    assert float(tr.nodes["x"]["value"]) == 1.0 and tr.observation_nodes == ["x"]
+    assert float(tr.nodes["y"]["value"]) == 3.0
