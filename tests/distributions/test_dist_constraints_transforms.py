@@ -1,6 +1,8 @@
 
 
 def test_mixture_same_family_support_has_a_bijection():
+    import torch
+
     import ppl.distributions as pdist
 
     mix = pdist.MixtureSameFamily(
