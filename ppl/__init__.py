@@ -12,8 +12,9 @@ Example:
 from . import distributions, optim, params, poutine
 from .module import module
 from .params.param_store import clear_param_store, get_param_store
+from .poutine import condition, do
 from .poutine.markov_messenger import markov
-from .primitives import deterministic, factor, param, plate, sample
+from .primitives import deterministic, factor, param, plate, plate_stack, sample, subsample
 from .rng import set_rng_seed
 from .settings import enable_validation, is_validation_enabled, validation_enabled
 
@@ -31,10 +32,13 @@ def __getattr__(name: str):
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 __all__ = [
     "clear_param_store",
+    "condition",
     "deterministic",
     "distributions",
+    "do",
     "enable_validation",
     "factor",
     "get_param_store",
@@ -45,8 +49,10 @@ __all__ = [
     "param",
     "params",
     "plate",
+    "plate_stack",
     "poutine",
     "sample",
     "set_rng_seed",
+    "subsample",
     "validation_enabled",
 ]

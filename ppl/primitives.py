@@ -17,7 +17,8 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import torch
@@ -30,7 +31,7 @@ from .params.param_store import get_param_store
 from .poutine.plate_messenger import PlateMessenger
 from .poutine.runtime import Message, am_i_wrapped, apply_stack
 
-__all__ = ["deterministic", "factor", "param", "plate", "sample"]
+__all__ = ["deterministic", "factor", "param", "plate", "plate_stack", "sample", "subsample"]
 
 
 def _draw(fn: Distribution, sample_shape: Any = ()) -> torch.Tensor:
@@ -252,3 +253,54 @@ def deterministic(name: str, value: torch.Tensor, event_dim: int | None = None) 
     event_dim = value.dim() if event_dim is None else event_dim
     fn = Delta(value, event_dim=event_dim).mask(False)
     return sample(name, fn, obs=value, infer={"_deterministic": True})
+
+
+@contextmanager
+def plate_stack(prefix: str, sizes: Sequence[int], rightmost_dim: int = -1) -> Iterator[None]:
+    """Enter one plate per entry of ``sizes`` (a batch shape), named ``prefix_0``, ...
+
+    The last size gets ``rightmost_dim``, the one before it the dim to its left, so
+    a site inside has batch shape ``sizes``.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> with ppl.plate_stack("p", (2, 3)):
+        ...     x = ppl.sample("x", dist.Normal(0.0, 1.0))
+        >>> tuple(x.shape)
+        (2, 3)
+    """
+    with ExitStack() as stack:
+        for i, size in enumerate(reversed(tuple(sizes))):
+            stack.enter_context(plate(f"{prefix}_{i}", size, dim=rightmost_dim - i))
+        yield
+
+
+def subsample(data: torch.Tensor, event_dim: int) -> torch.Tensor:
+    """Slice ``data`` to the minibatch of every enclosing subsampled plate.
+
+    Args:
+        data: full-size data whose dims left of its ``event_dim`` rightmost dims line
+            up with the plates' dims.
+        event_dim: number of rightmost dims of one datum.
+
+    Example:
+        >>> import torch, ppl
+        >>> with ppl.plate("data", 10, subsample=torch.tensor([2, 7])):
+        ...     ppl.subsample(torch.arange(10.0), event_dim=0).tolist()
+        [2.0, 7.0]
+    """
+    if not am_i_wrapped():
+        return data
+    msg = Message(
+        type="subsample",
+        name=None,
+        fn=_identity,
+        args=(data,),
+        kwargs={"event_dim": event_dim},
+    )
+    apply_stack(msg)
+    return msg.value
+
+
+def _identity(data: torch.Tensor, event_dim: int) -> torch.Tensor:
+    return data

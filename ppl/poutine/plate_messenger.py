@@ -59,9 +59,7 @@ class DimAllocator:
             ValueError: if ``dim`` is not negative or is already used by another plate.
         """
         if name in self._names:
-            raise ValueError(
-                f"plate {name!r} is already active; nested plates need distinct names"
-            )
+            raise ValueError(f"plate {name!r} is already active; nested plates need distinct names")
         if dim is None:
             i = 0
             while i < len(self._names) and self._names[i] is not None:
@@ -278,7 +276,10 @@ class PlateMessenger(Messenger):
             msg.scale = self._scale * msg.scale
 
     def postprocess_message(self, msg: Message) -> None:
-        if msg.type != "param" or self.dim is None or self.subsample_size == self.size:
+        # a local param (event_dim given) or ppl.subsample(data) is sliced to the minibatch
+        if msg.type not in ("param", "subsample") or self.dim is None:
+            return
+        if self.subsample_size == self.size:
             return
         event_dim = msg.kwargs.get("event_dim")
         value = msg.value
@@ -287,8 +288,9 @@ class PlateMessenger(Messenger):
         dim = self.dim - event_dim
         if value.dim() >= -dim and value.shape[dim] != 1:
             if value.shape[dim] != self.size:
+                what = f"param {msg.name!r}" if msg.type == "param" else "subsampled data"
                 raise ValueError(
-                    f"param {msg.name!r} inside plate {self.name!r}: expected size {self.size} "
+                    f"{what} inside plate {self.name!r}: expected size {self.size} "
                     f"at dim {dim} (plate dim {self.dim} left of event_dim={event_dim}), got "
                     f"shape {tuple(value.shape)}"
                 )

@@ -111,23 +111,12 @@ def test_param_has_unconstrained_method():
     assert p.unconstrained().item() == pytest.approx(torch.tensor(2.0).log().item())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro exports pyro.condition and pyro.do at top level (causal tutorials use them); "
-    "fix in ppl/__init__.py: from .poutine import condition, do.",
-)
 def test_top_level_condition_and_do():
     conditioned = pyro.condition(_model, data={"z": torch.tensor(0.5)})
     assert poutine.trace(conditioned).get_trace().nodes["z"]["value"].item() == 0.5
     assert pyro.do(_model, data={"z": torch.tensor(0.5)}) is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro has pyro.subsample(data, event_dim) (data subsampled by the enclosing "
-    "plates) and pyro.plate_stack(prefix, sizes); ppl has neither. Fix in "
-    "ppl/primitives.py + ppl/__init__.py.",
-)
 def test_subsample_and_plate_stack():
     data = torch.arange(10.0)
     with pyro.plate("data", 10, subsample=torch.tensor([2, 7])):
@@ -149,13 +138,6 @@ def test_autonormal_default_init_is_feasible():
     assert guide.locs.z.item() == 0.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro accepts init_loc_fn (and init_scale) positionally: AutoDelta(model, init_fn), "
-    "AutoDiagonalNormal(model, init_fn, 0.1), ...; ppl makes them keyword-only (TypeError). "
-    "Fix the signatures in ppl/infer/autoguide/{delta,continuous,multivariate_normal,"
-    "low_rank,laplace}.py.",
-)
 @pytest.mark.parametrize(
     "cls",
     [
@@ -184,12 +166,6 @@ def test_autoguide_is_a_torch_module_with_state_dict():
     assert sorted(guide.state_dict()) == ["locs.z_unconstrained", "scales.z_unconstrained"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro has the module pyro.distributions.kl (kl_divergence, register_kl); ppl exports "
-    "dist.kl_divergence but has no ppl.distributions.kl module. Fix: add "
-    "ppl/distributions/kl.py re-exporting torch's.",
-)
 def test_distributions_kl_module():
     from ppl.distributions.kl import kl_divergence
 

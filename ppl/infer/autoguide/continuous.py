@@ -70,8 +70,8 @@ class AutoContinuous(AutoGuide):
     def __init__(
         self,
         model: Callable[..., Any],
-        *,
         init_loc_fn: Callable[..., Any] | str = init_to_median,
+        *,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
         super().__init__(model, create_plates=create_plates, init_loc_fn=init_loc_fn)
@@ -236,9 +236,9 @@ class AutoDiagonalNormal(AutoContinuous):
     def __init__(
         self,
         model: Callable[..., Any],
-        *,
         init_loc_fn: Callable[..., Any] | str = init_to_median,
         init_scale: float = 0.1,
+        *,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
         self._init_scale = _check_init_scale("AutoDiagonalNormal", init_scale)

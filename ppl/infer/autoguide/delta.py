@@ -12,7 +12,7 @@ The posterior is a point, so its median and every quantile are that point.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
 
@@ -21,6 +21,7 @@ import torch
 from ppl import primitives
 from ppl.distributions import Delta
 from ppl.infer.autoguide.guide import AutoGuide
+from ppl.infer.autoguide.initialization import init_to_median
 
 __all__ = ["AutoDelta"]
 
@@ -44,6 +45,16 @@ class AutoDelta(AutoGuide):
         >>> float(guide.median()["s"])  # biject_to(positive)(0) = exp(0)
         1.0
     """
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        init_loc_fn: Callable[..., Any] | str = init_to_median,
+        *,
+        create_plates: Callable[..., Any] | None = None,
+    ) -> None:
+        # Pyro's signature: the init strategy may be passed positionally
+        super().__init__(model, create_plates=create_plates, init_loc_fn=init_loc_fn)
 
     def _setup_params(self) -> None:
         for name, info in self._sites.items():

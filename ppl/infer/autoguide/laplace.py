@@ -63,9 +63,9 @@ class AutoLaplaceApproximation(AutoContinuous):
     def __init__(
         self,
         model: Callable[..., Any],
-        *,
         init_loc_fn: Callable[..., Any] | str = init_to_median,
         jitter: float = 0.0,
+        *,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
         if isinstance(jitter, bool) or not isinstance(jitter, (int, float)) or jitter < 0:

@@ -56,10 +56,10 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
     def __init__(
         self,
         model: Callable[..., Any],
-        *,
         init_loc_fn: Callable[..., Any] | str = init_to_median,
         init_scale: float = 0.1,
         rank: int | None = None,
+        *,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
         if rank is not None and (isinstance(rank, bool) or not isinstance(rank, int) or rank < 1):

@@ -60,9 +60,9 @@ class AutoMultivariateNormal(AutoContinuous):
     def __init__(
         self,
         model: Callable[..., Any],
-        *,
         init_loc_fn: Callable[..., Any] | str = init_to_median,
         init_scale: float = 0.1,
+        *,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
         self._init_scale = _check_init_scale("AutoMultivariateNormal", init_scale)
