@@ -12,9 +12,11 @@ Design notes
   keeps its last finite values. What happens next is a *policy* looked up by name
   in a small registry (:func:`register_nan_policy`): ``"raise"`` (default; the error
   names the step and every model/guide site whose log-density is not finite) or
-  ``"skip"`` (drop the step, record ``nan``). A policy is a function
-  ``(svi, step_loss, step) -> None`` that raises to stop or returns to skip; the
-  checkpoint work adds ``"rollback"`` this way without touching ``run``.
+  ``"skip"`` (drop the step, record ``nan``) or ``"rollback"`` (go back to the last
+  checkpointed state and halve the learning rate, see :mod:`ppl.infer.nan_policy`).
+  A policy is a function ``(svi, step_loss, step) -> None`` that raises to stop or
+  returns to skip; a policy that restores an earlier state (``load_state_dict``)
+  rewinds the run, which then redoes the lost steps.
   Gradients are checked as well as the loss (one fused reduction), since a
   finite loss with a NaN gradient would corrupt the params just the same.
 * **Host synchronisation.** The NaN guard must know, *before* the optimizer step,
@@ -29,6 +31,14 @@ Design notes
 * **Results.** ``run`` returns :class:`SVIRunResult` with ``params`` (constrained,
   detached copies of the params this SVI object has touched, by name) and
   ``losses`` (a 1-D CPU tensor, one entry per step taken).
+* **State for checkpoints.** The SVI object keeps the step count and the loss of
+  every step it took (``svi.losses``, across ``step`` and ``run`` calls, 8 bytes a
+  step) and the plate nesting its ELBO found from a prototype run (a prototype run
+  draws random numbers, so a resumed run must not redo it). ``state_dict`` /
+  ``load_state_dict`` hand them to :mod:`ppl.infer.checkpoint`.
+* **Distributed.** If the optimizer has ``all_finite`` (``DistributedOptimizer``),
+  the finiteness verdict is agreed across ranks, so every rank steps, skips or
+  raises alike.
 
 Example:
     >>> import torch, ppl, ppl.distributions as dist
@@ -56,6 +66,7 @@ import torch
 from ..optim.optim import PPLOptimizer
 from ..poutine.trace_messenger import TraceMessenger
 from .elbo import ELBO, StepLoss
+from .nan_policy import RollbackPolicy
 from .util import constrained_params, unconstrained_params
 
 __all__ = [
@@ -130,6 +141,9 @@ def _skip(svi: SVI, step_loss: StepLoss, step: int) -> None:
     return None
 
 
+register_nan_policy("rollback", RollbackPolicy())
+
+
 def _nan_policy(on_nan: str) -> NanPolicy:
     policy = _NAN_POLICIES.get(on_nan) if isinstance(on_nan, str) else None
     if policy is None:
@@ -193,6 +207,19 @@ class SVI:
         self._custom_loss_and_grads = loss_and_grads
         self.step_count = 0
         self._param_names: dict[str, None] = {}
+        self._losses = array("d")  # the loss of every step taken (nan: skipped)
+        self._generation = 0  # bumped by load_state_dict, so a running loop sees a rewind
+
+    @property
+    def losses(self) -> torch.Tensor:
+        """The loss of every step this SVI object took, over all ``step``/``run`` calls.
+
+        Returns:
+            A 1-D float64 CPU tensor (a copy), ``nan`` for steps skipped by ``on_nan``.
+        """
+        if not self._losses:
+            return torch.empty(0, dtype=torch.float64)
+        return torch.frombuffer(self._losses, dtype=torch.float64).clone()
 
     # ------------------------------------------------------------------ one step
     def step(self, *args: Any, **kwargs: Any) -> float:
@@ -205,10 +232,11 @@ class SVI:
         out = self._loss_with_grads(args, kwargs)
         params = unconstrained_params(out.param_names)
         value, finite = _read_loss(out.loss, params)
-        if not finite:
+        if not self._agree(finite):
             _discard_grads(params)
             raise self.nonfinite_error(out, self.step_count + 1)
         self._apply(out, params)
+        self._losses.append(value)
         return value
 
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
@@ -232,6 +260,11 @@ class SVI:
         names = dict.fromkeys(capture.trace.param_nodes)
         value = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
         return StepLoss(value, names, [])
+
+    def _agree(self, finite: bool) -> bool:
+        """The finiteness verdict, agreed by every rank under a ``DistributedOptimizer``."""
+        agree = getattr(self.optim, "all_finite", None)
+        return bool(agree(finite)) if agree is not None else finite
 
     def _apply(self, out: StepLoss, params: dict[str, torch.Tensor]) -> None:
         """The optimizer step over the params the loss touched (by name)."""
@@ -289,8 +322,11 @@ class SVI:
             callbacks: each called as ``cb(svi, losses, step)`` after every step, with
                 ``losses`` the list of losses so far and ``step`` its length; a callback
                 raising ``StopIteration`` ends the run ("Interrupted at step N").
-            on_nan: what to do with a non-finite step: ``"raise"`` or ``"skip"`` (or a
-                name given to :func:`register_nan_policy`).
+            on_nan: what to do with a non-finite step: ``"raise"``, ``"skip"``,
+                ``"rollback"`` (restore the state of the last ``Checkpoint`` callback save,
+                or of the start of the run, halve the learning rate and redo the lost
+                steps; raise after 3 rollbacks) or a name given to
+                :func:`register_nan_policy`.
 
         Returns:
             :class:`SVIRunResult`.
@@ -298,7 +334,8 @@ class SVI:
         Raises:
             TypeError: ``num_steps`` is not an int.
             ValueError: ``num_steps < 1`` or an unknown ``on_nan``.
-            NonFiniteLossError: with ``on_nan="raise"``, at the first non-finite step.
+            NonFiniteLossError: with ``on_nan="raise"``, at the first non-finite step
+                (with ``"rollback"``, once the rollbacks are used up).
         """
         if isinstance(num_steps, bool) or not isinstance(num_steps, int):
             raise TypeError(f"run: num_steps must be an int, got {type(num_steps).__name__}")
@@ -310,27 +347,37 @@ class SVI:
             if not callable(cb):
                 raise TypeError(f"run: every callback must be callable, got {cb!r}")
         bar = _ProgressBar(num_steps) if progress_bar else None
-        losses = array("d")
+        losses = self._losses
+        first = len(losses)  # this run's losses are losses[first:]
         history: list[float] = []  # the callbacks' view (a list, as documented)
         start, stop = getattr(policy, "start", None), getattr(policy, "stop", None)
         if start is not None:
             start(self)
         try:
-            for step in range(1, num_steps + 1):
+            while len(losses) - first < num_steps:
+                generation = self._generation
                 out = self._loss_with_grads(args, kwargs)
                 params = unconstrained_params(out.param_names)
                 value, finite = _read_loss(out.loss, params)
-                if finite:
+                if self._agree(finite):
                     self._apply(out, params)
                 else:
                     try:
-                        policy(self, out, step)
+                        policy(self, out, len(losses) - first + 1)
                     finally:
                         _discard_grads(params)
                     value = math.nan
+                if self._generation != generation:  # the policy restored an earlier state
+                    losses = self._losses
+                    first = min(first, len(losses))
+                    history[:] = losses[first:] if callbacks else []
+                    if bar is not None:
+                        bar.rewind(len(losses) - first)
+                    continue
                 losses.append(value)
+                step = len(losses) - first
                 if bar is not None:
-                    bar.update(losses, step)
+                    bar.update(losses, first, step)
                 if callbacks:
                     history.append(value)
                     try:
@@ -339,12 +386,18 @@ class SVI:
                     except StopIteration:
                         print(f"Interrupted at step {step}")
                         break
+                    if self._generation != generation:  # a callback loaded a checkpoint
+                        losses = self._losses
+                        first = min(first, len(losses))
+                        history[:] = losses[first:]
+                        if bar is not None:
+                            bar.rewind(len(losses) - first)
         finally:
             if stop is not None:
                 stop(self)
             if bar is not None:
                 bar.close()
-        return SVIRunResult(self.get_params(), torch.tensor(losses, dtype=torch.float64))
+        return SVIRunResult(self.get_params(), torch.tensor(losses[first:], dtype=torch.float64))
 
     def get_params(self) -> dict[str, torch.Tensor]:
         """Constrained, detached copies of every param this SVI object has stepped."""
@@ -352,11 +405,29 @@ class SVI:
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict[str, Any]:
-        """``{"step_count": int, "param_names": [str]}`` (plain data, for checkpoints)."""
-        return {"step_count": self.step_count, "param_names": list(self._param_names)}
+        """The SVI object's own state, as plain data (for checkpoints).
+
+        Returns:
+            ``{"step_count": int, "param_names": [str], "losses": float64 tensor (one per
+            step taken), "max_plate_nesting": int | None}`` (the last is the nesting the
+            ELBO found from its prototype run, None when it has not run one).
+        """
+        nesting = getattr(self.loss, "max_plate_nesting", None)
+        return {
+            "step_count": self.step_count,
+            "param_names": list(self._param_names),
+            "losses": self.losses,
+            "max_plate_nesting": int(nesting)
+            if isinstance(self.loss, ELBO) and nesting is not None and math.isfinite(nesting)
+            else None,
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore what :meth:`state_dict` returned.
+        """Restore what :meth:`state_dict` returned (validated first: all or nothing).
+
+        ``losses`` and ``max_plate_nesting`` are optional (older states lack them). Inside
+        ``run`` (a NaN policy or a callback loading a checkpoint) the run rewinds to the
+        restored step and redoes the steps after it.
 
         Raises:
             ValueError: if a key is missing or has the wrong type.
@@ -366,13 +437,55 @@ class SVI:
                 f"SVI.load_state_dict: expected {{'step_count': int, 'param_names': list}}, got "
                 f"{state!r}"
             )
+        if state["step_count"] < 0:
+            raise ValueError(
+                f"SVI.load_state_dict: step_count must be >= 0, got {state['step_count']}"
+            )
         names = state.get("param_names", [])
         if not isinstance(names, Iterable) or not all(isinstance(n, str) for n in names):
             raise ValueError(
                 f"SVI.load_state_dict: param_names must be a list of str, got {names!r}"
             )
+        losses = _as_loss_array(state.get("losses"))
+        nesting = state.get("max_plate_nesting")
+        if nesting is not None and (
+            isinstance(nesting, bool) or not isinstance(nesting, int) or nesting < 0
+        ):
+            raise ValueError(
+                f"SVI.load_state_dict: max_plate_nesting must be an int >= 0 or None, got "
+                f"{nesting!r}"
+            )
         self.step_count = int(state["step_count"])
         self._param_names = dict.fromkeys(names)
+        if losses is not None:
+            self._losses = losses
+        if nesting is not None and isinstance(self.loss, ELBO):
+            if self.loss.max_plate_nesting == math.inf:
+                self.loss.max_plate_nesting = nesting
+        self._generation += 1
+
+
+def _as_loss_array(losses: Any) -> array | None:
+    """Validate a saved loss history (1-D tensor or list of numbers) as an ``array("d")``."""
+    if losses is None:
+        return None
+    if isinstance(losses, torch.Tensor):
+        if losses.dim() != 1 or not losses.dtype.is_floating_point:
+            raise ValueError(
+                "SVI.load_state_dict: losses must be a 1-D floating tensor, got shape "
+                f"{tuple(losses.shape)} and dtype {losses.dtype}"
+            )
+        result = array("d")
+        result.frombytes(losses.detach().to("cpu", torch.float64).contiguous().numpy().tobytes())
+        return result
+    if isinstance(losses, (list, tuple)) and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool) for v in losses
+    ):
+        return array("d", losses)
+    raise ValueError(
+        f"SVI.load_state_dict: losses must be a 1-D tensor or a list of numbers, got "
+        f"{type(losses).__name__}"
+    )
 
 
 def _read_loss(loss: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
@@ -405,12 +518,14 @@ class _ProgressBar:
         self.init_loss: float | None = None
         self._pending = 0
 
-    def update(self, losses: Sequence[float], step: int) -> None:
+    def update(self, losses: Sequence[float], first: int, step: int) -> None:
+        """Step ``step`` of the run is done; its losses are ``losses[first:]``."""
         self._pending += 1
         if step == 1:
-            self.init_loss = losses[0]
+            self.init_loss = losses[first]
         if step % self.window == 0:
-            finite = [v for v in losses[step - self.window : step] if math.isfinite(v)]
+            window = losses[first + step - self.window : first + step]
+            finite = [v for v in window if math.isfinite(v)]
             avg = sum(finite) / len(finite) if finite else math.nan
             self.bar.set_postfix_str(
                 f"init loss: {self.init_loss:.4f}, avg. loss [{step - self.window + 1}-{step}]: "
@@ -422,6 +537,12 @@ class _ProgressBar:
         elif self._pending >= 64:
             self.bar.update(self._pending)
             self._pending = 0
+
+    def rewind(self, step: int) -> None:
+        """The run went back to ``step`` (a rollback): move the bar back."""
+        self._pending = 0
+        self.bar.n = step
+        self.bar.refresh()
 
     def close(self) -> None:
         if self._pending:
