@@ -35,6 +35,10 @@ _EXPORTS: dict[str, str] = {
     "save_checkpoint": ".checkpoint",
     "load_checkpoint": ".checkpoint",
     "Checkpoint": ".checkpoint",
+    "LoadReport": ".checkpoint",
+    "CheckpointMismatchError": ".checkpoint",
+    "RollbackPolicy": ".nan_policy",
+    "scale_learning_rate": ".nan_policy",
     "AutoGuide": ".autoguide",
     "AutoContinuous": ".autoguide",
     "AutoDelta": ".autoguide",
@@ -60,7 +64,7 @@ _EXPORTS: dict[str, str] = {
     "Empirical": ".vi",
     "Approximation": ".vi",
 }
-_SUBMODULES = ("autoguide", "vi", "checkpoint", "callbacks", "util")
+_SUBMODULES = ("autoguide", "vi", "checkpoint", "callbacks", "kernels", "nan_policy", "util")
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
@@ -84,9 +88,16 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         init_to_value,
     )
     from .callbacks import CheckLossConvergence, CheckParametersConvergence, Tracker
-    from .checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+    from .checkpoint import (
+        Checkpoint,
+        CheckpointMismatchError,
+        LoadReport,
+        load_checkpoint,
+        save_checkpoint,
+    )
     from .elbo import ELBO
     from .kernels import IMQSteinKernel, RBFSteinKernel
+    from .nan_policy import RollbackPolicy, scale_learning_rate
     from .predictive import Predictive
     from .svgd import SVGD
     from .svi import SVI, NonFiniteLossError, SVIRunResult, register_nan_policy

@@ -5,9 +5,10 @@ Design notes
 A callback is any callable ``cb(obj, losses, step)`` run after every optimisation step,
 where ``obj`` is what is being fitted (an approximation inside :func:`ppl.infer.vi.fit`,
 the ``SVI`` object inside ``SVI.run``), ``losses`` the sequence of losses so far and
-``step`` the index of the step just taken (0-based). Raising ``StopIteration`` ends the
-loop early; its message is printed by the loop. The same objects therefore serve PyMC
-users (``pm.callbacks.CheckParametersConvergence``) and Pyro users (``SVI.run``).
+``step`` the number of steps taken so far (1-based, as ``SVI.run`` and ``fit`` pass
+it). Raising ``StopIteration`` ends the loop early; its message is printed by the
+loop. The same objects therefore serve PyMC users
+(``pm.callbacks.CheckParametersConvergence``) and Pyro users (``SVI.run``).
 
 Which parameters a convergence check watches: if ``obj`` has a ``flat_params()`` method
 (every ppl approximation does) its result is used; otherwise the whole ParamStore is

@@ -232,8 +232,8 @@ def apply_stack(msg: Message) -> None:
         handler.process_message(msg)
         if msg.stop:
             break
-    if msg.cond_indep_stack and msg.type == "sample":
-        broadcast_to_plates(msg)
+    if msg.cond_indep_stack and msg.type == "sample" and "is_subsample" not in msg.infer:
+        broadcast_to_plates(msg)  # (a plate's own index draw is never broadcast)
     default_process_message(msg)
     for handler in stack[len(stack) - seen :]:
         handler.postprocess_message(msg)
@@ -281,7 +281,6 @@ def broadcast_to_plates(msg: Message) -> None:
         msg.fn = fn.expand(torch.Size(target))
 
 
-
 def effectful(fn: Callable[..., Any], type: str) -> Callable[..., Any]:
     """Turn ``fn`` into a statement handlers can intercept (Pyro's ``effectful``).
 
@@ -297,9 +296,7 @@ def effectful(fn: Callable[..., Any], type: str) -> Callable[..., Any]:
     def wrapped(*args: Any, name: str | None = None, infer: dict | None = None, **kwargs: Any):
         if not _HANDLER_STACK:
             return fn(*args, **kwargs)
-        msg = Message(
-            type=type, name=name, fn=fn, args=args, kwargs=kwargs, infer=infer or {}
-        )
+        msg = Message(type=type, name=name, fn=fn, args=args, kwargs=kwargs, infer=infer or {})
         apply_stack(msg)
         return msg.value
 

@@ -82,7 +82,6 @@ def test_the_name_list_is_pyros(module_name):
     assert [n for n in PYRO_NAMES[module_name] if not hasattr(module, n)] == []
 
 
-@pytest.mark.xfail(strict=False, reason="ppl/infer/__init__.py is written by the lead at the end")
 def test_from_ppl_infer_import_svi_trace_elbo_predictive():
     from ppl.infer import SVI, Predictive, Trace_ELBO
     from ppl.infer.predictive import Predictive as Predictive_

@@ -67,7 +67,7 @@ def test_loss_and_grads_returns_float_equal_to_differentiable_loss():
     ppl.set_rng_seed(3)
     detached = Trace_ELBO().loss(normal_model, normal_guide)
     assert isinstance(value, float) and isinstance(detached, float)
-    assert value == pytest.approx(float(loss)) == pytest.approx(detached)
+    assert value == pytest.approx(float(loss.detach())) == pytest.approx(detached)
     assert torch.equal(g_m, g_m2)
 
 
@@ -453,3 +453,23 @@ def test_mean_field_needs_a_guide_site_for_each_latent():
     ppl.enable_validation(False)
     with pytest.raises(ValueError, match="has no guide site"):
         TraceMeanField_ELBO().loss(model, lambda: None)
+
+
+def test_vectorized_particles_with_subsampled_plate():
+    """The plate's index draw is not broadcast over the particle plate: one minibatch,
+    shared by all particles, and the loss equals the mean of per-particle losses."""
+    data = torch.arange(20.0)
+
+    def model():
+        mu = ppl.sample("mu", dist.Normal(0.0, 10.0))
+        with ppl.plate("data", 20, subsample_size=5) as idx:
+            ppl.sample("obs", dist.Normal(mu, 1.0), obs=data[idx])
+
+    def guide():
+        ppl.sample("mu", dist.Normal(ppl.param("m", torch.tensor(9.0)), 1.0))
+
+    elbo = Trace_ELBO(num_particles=4, vectorize_particles=True)
+    ((model_tr, guide_tr),) = list(elbo._get_traces(model, guide, (), {}))
+    assert model_tr.nodes["data"]["value"].shape == (5,)
+    assert model_tr.nodes["obs"]["fn"].batch_shape == (4, 5)
+    assert torch.isfinite(elbo.differentiable_loss(model, guide))

@@ -202,7 +202,11 @@ class AutoGuide(ABC):
     def _param(self, attr: str) -> torch.Tensor:
         """``ppl.param`` of ``<name>.<attr>`` (sliced by the active subsampled plates)."""
         init, constraint, event_dim = self._param_inits[attr]
-        return primitives.param(self._param_names[attr], init, constraint, event_dim)
+        # a callable init: the store may keep a real-valued init tensor as the leaf
+        # itself, and training must not overwrite the guide's cached init in place
+        return primitives.param(
+            self._param_names[attr], lambda: init.clone(), constraint, event_dim
+        )
 
     def _lookup(self, attr: str) -> Any:
         if attr in self._param_names:
