@@ -182,3 +182,14 @@ if _MixtureSameFamilyConstraint is not None:  # torch >= 2.5 gives mixtures thei
     @transform_to.register(_MixtureSameFamilyConstraint)
     def _transform_to_mixture(constraint: constraints.Constraint) -> Transform:
         return transform_to(constraint.base_constraint)  # type: ignore[attr-defined]
+
+
+@biject_to.register(constraints.greater_than)
+@transform_to.register(constraints.greater_than)
+def _to_greater_than(constraint: constraints.Constraint) -> Transform:
+    """``exp`` alone for a zero lower bound (``positive``): torch composes it with an
+    identity affine map, which costs an op forward and backward on every param read."""
+    lower = constraint.lower_bound  # type: ignore[attr-defined]
+    if isinstance(lower, (int, float)) and lower == 0:
+        return ExpTransform()
+    return ComposeTransform([ExpTransform(), AffineTransform(lower, 1)])

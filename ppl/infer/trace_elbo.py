@@ -48,7 +48,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ..distributions.torch_distribution import TorchDistributionMixin
-from ..ops.tensor import scale_and_mask
+from ..ops.tensor import scale_and_mask, total
 from ..poutine.runtime import CondIndepStackFrame, Message
 from ..poutine.trace_struct import Trace
 from .elbo import ELBO
@@ -139,7 +139,7 @@ class Trace_ELBO(ELBO):
             extras = site.extras
             lp_sum = extras.get("log_prob_sum")  # type: ignore[union-attr]
             if lp_sum is None:
-                lp_sum = extras["log_prob_sum"] = extras["log_prob"].sum()  # type: ignore[index]
+                lp_sum = extras["log_prob_sum"] = total(extras["log_prob"])  # type: ignore[index]
             elbo = elbo - lp_sum
             score, entropy = site_score_terms(site)
             if entropy is extras["log_prob"]:  # type: ignore[index]

@@ -32,6 +32,17 @@ def sum_rightmost(value: torch.Tensor, dim: int) -> torch.Tensor:
     return value.reshape(value.shape[: value.dim() - dim] + (-1,)).sum(-1)
 
 
+def total(value: torch.Tensor) -> torch.Tensor:
+    """``value.sum()``, skipped for a 0-dim tensor (no extra op in the autograd graph).
+
+    Example:
+        >>> x = torch.tensor(2.0)
+        >>> total(x) is x, float(total(torch.ones(3)))
+        (True, 3.0)
+    """
+    return value if value.dim() == 0 else value.sum()
+
+
 def is_identically_one(x: object) -> bool:
     """True when ``x`` is the Python number 1 (tensors are never checked, to avoid syncs)."""
     return isinstance(x, Number) and x == 1

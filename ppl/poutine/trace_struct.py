@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from ..ops.tensor import scale_and_mask
+from ..ops.tensor import scale_and_mask, total
 from .runtime import _FIELD_NAMES, Message
 
 SiteFilter = Callable[[str, Message], bool]
@@ -153,7 +153,8 @@ class Trace:
     def log_prob_sum(self, site_filter: SiteFilter = _always) -> torch.Tensor | float:
         """Sum of the scaled, masked log-densities of all (filtered) sample sites."""
         self.compute_log_prob(site_filter)
-        total: torch.Tensor | float = 0.0
+        result: torch.Tensor | float = 0.0
+        first = True
         for name, site in self.nodes.items():
             if site.type != "sample" or is_subsample_site(site) or not site_filter(name, site):
                 continue
@@ -162,10 +163,11 @@ class Trace:
                 continue
             lps = extras.get("log_prob_sum")
             if lps is None:
-                lps = extras["log_prob"].sum()
+                lps = total(extras["log_prob"])
                 extras["log_prob_sum"] = lps
-            total = total + lps
-        return total
+            result = lps if first else result + lps  # no "0.0 + x" op in the graph
+            first = False
+        return result
 
     def nonfinite_sites(self) -> list[str]:
         """Names of sample sites whose computed ``log_prob`` holds a NaN or infinity."""
