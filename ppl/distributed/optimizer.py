@@ -51,7 +51,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..optim.optim import PPLOptimizer
+from ..optim.optim import PPLOptimizer, named_store_params
 from ..params.param_store import get_param_store
 from .buckets import DEFAULT_CAP_BYTES, all_reduce_mean_, broadcast_, comm_device
 
@@ -250,17 +250,7 @@ class DistributedOptimizer:
         Raises:
             ValueError: if a tensor is not in the ParamStore.
         """
-        store = get_param_store()
-        named: dict[str, torch.Tensor] = {}
-        for p in params:
-            name = store.param_name(p)
-            if name is None:
-                raise ValueError(
-                    "DistributedOptimizer called with a tensor that is not in the ParamStore "
-                    f"(shape {tuple(p.shape)}); pass {{name: tensor}} to step() instead"
-                )
-            named[name] = p
-        return self.step(named, *args, **kwargs)
+        return self.step(named_store_params(params, "DistributedOptimizer"), *args, **kwargs)
 
     def _sorted(
         self, named_params: Mapping[str, torch.Tensor], where: str

@@ -9,7 +9,8 @@ Layout (one job per module):
   subclassed with the mixin (``Normal``, ``Categorical``, ``Independent``,
   ``MixtureSameFamily``, ``TransformedDistribution``, ...).
 * :mod:`.delta`, :mod:`.unit`, :mod:`.improper_uniform`, :mod:`.mixture`,
-  :mod:`.masked`, :mod:`.expanded` -- the distributions torch lacks.
+  :mod:`.masked`, :mod:`.expanded` -- the distributions torch lacks (the last two
+  share :mod:`.wrapper`'s ``WrapperDistribution`` base, which delegates to ``base_dist``).
 * :mod:`.constraints`, :mod:`.transforms` -- torch's, plus Pyro's extra constraints
   registered in torch's ``biject_to``/``transform_to``.
 

@@ -17,15 +17,14 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.distributions import constraints
 
-from ppl.distributions.torch_distribution import TorchDistribution
 from ppl.distributions.util import EMPTY_SHAPE, SizeLike, checked_broadcast
+from ppl.distributions.wrapper import WrapperDistribution
 
 __all__ = ["ExpandedDistribution"]
 
 
-class ExpandedDistribution(TorchDistribution):
+class ExpandedDistribution(WrapperDistribution):
     """Expand ``base_dist`` to ``batch_shape`` with independent draws per new element.
 
     Args:
@@ -41,8 +40,6 @@ class ExpandedDistribution(TorchDistribution):
         torch.Size([4, 3])
     """
 
-    arg_constraints: dict[str, constraints.Constraint] = {}
-
     def __init__(self, base_dist: torch.distributions.Distribution, batch_shape: Any = ()):
         batch_shape = torch.Size(batch_shape)
         base_shape = base_dist.batch_shape
@@ -55,9 +52,7 @@ class ExpandedDistribution(TorchDistribution):
                 f"batch_shape={tuple(base_shape)} to batch_shape={tuple(batch_shape)}; every "
                 f"base dim must equal the new one or be 1 (right-aligned)"
             )
-        self.base_dist = base_dist
-        super().__init__(batch_shape, base_dist.event_shape, validate_args=False)
-        self._validate_args = base_dist._validate_args
+        self._init_wrapper(base_dist, batch_shape)
         pad = len(batch_shape) - len(base_shape)
         padded = (1,) * pad + tuple(base_shape)
         self._new_dims = tuple(
@@ -69,18 +64,6 @@ class ExpandedDistribution(TorchDistribution):
             "ExpandedDistribution.expand", self.batch_shape, torch.Size(batch_shape)
         )
         return ExpandedDistribution(self.base_dist, batch_shape)
-
-    @property
-    def has_rsample(self) -> bool:  # type: ignore[override]
-        return self.base_dist.has_rsample
-
-    @property
-    def has_enumerate_support(self) -> bool:  # type: ignore[override]
-        return self.base_dist.has_enumerate_support
-
-    @constraints.dependent_property
-    def support(self) -> constraints.Constraint | None:  # type: ignore[override]
-        return self.base_dist.support
 
     def _draw(self, fn: Any, sample_shape: SizeLike) -> torch.Tensor:
         sample_shape = torch.Size(sample_shape)

@@ -21,18 +21,17 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.distributions import constraints
 from torch.distributions.kl import kl_divergence, register_kl
 
 from ppl.distributions.score_parts import ScoreParts
-from ppl.distributions.torch_distribution import TorchDistribution
 from ppl.distributions.util import EMPTY_SHAPE, SizeLike, checked_broadcast, expand_to
+from ppl.distributions.wrapper import WrapperDistribution
 from ppl.ops.tensor import scale_and_mask
 
 __all__ = ["MaskedDistribution"]
 
 
-class MaskedDistribution(TorchDistribution):
+class MaskedDistribution(WrapperDistribution):
     """Mask a distribution's log-density by a boolean (tensor).
 
     Args:
@@ -51,8 +50,6 @@ class MaskedDistribution(TorchDistribution):
         >>> d.log_prob(torch.zeros(3))
         tensor([-0.9189,  0.0000, -0.9189])
     """
-
-    arg_constraints: dict[str, constraints.Constraint] = {}
 
     def __init__(self, base_dist: torch.distributions.Distribution, mask: bool | torch.Tensor):
         if not isinstance(base_dist, torch.distributions.Distribution):
@@ -76,9 +73,7 @@ class MaskedDistribution(TorchDistribution):
                 f"{type(base_dist).__name__}.mask: expected a bool or a bool tensor but got "
                 f"{type(mask).__name__}; pass e.g. torch.tensor([True, False])"
             )
-        self.base_dist = base_dist
-        super().__init__(base_dist.batch_shape, base_dist.event_shape, validate_args=False)
-        self._validate_args = base_dist._validate_args
+        self._init_wrapper(base_dist, base_dist.batch_shape)
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> MaskedDistribution:
         new = self._get_checked_instance(MaskedDistribution, _instance)
@@ -90,18 +85,6 @@ class MaskedDistribution(TorchDistribution):
         super(MaskedDistribution, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
-
-    @property
-    def has_rsample(self) -> bool:  # type: ignore[override]
-        return self.base_dist.has_rsample
-
-    @property
-    def has_enumerate_support(self) -> bool:  # type: ignore[override]
-        return self.base_dist.has_enumerate_support
-
-    @constraints.dependent_property
-    def support(self) -> constraints.Constraint | None:  # type: ignore[override]
-        return self.base_dist.support
 
     def sample(self, sample_shape: SizeLike = EMPTY_SHAPE) -> torch.Tensor:
         return self.base_dist.sample(sample_shape)

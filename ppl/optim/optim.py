@@ -95,6 +95,40 @@ def _accepted_kwargs(cls: type) -> set[str] | None:
     return {p.name for p in params if p.name != "params"}
 
 
+def named_store_params(params: Iterable[torch.Tensor], caller: str) -> dict[str, torch.Tensor]:
+    """Resolve ParamStore tensors to ``{name: tensor}`` for Pyro's ``optim(params)`` style.
+
+    Pyro's optimizers are called with the unconstrained tensors themselves; ppl's step by
+    name, so every optimizer wrapper's ``__call__`` looks each tensor up with
+    ``get_param_store().param_name(p)``.
+
+    Args:
+        params: unconstrained parameter tensors held by the global ParamStore.
+        caller: the wrapper's name, used to start the error message.
+
+    Returns:
+        ``{name: tensor}`` in the order of ``params``.
+
+    Raises:
+        ValueError: if a tensor is not in the ParamStore.
+
+    Example:
+        >>> named_store_params([], "optimizer")
+        {}
+    """
+    store = get_param_store()
+    named: dict[str, torch.Tensor] = {}
+    for p in params:
+        name = store.param_name(p)
+        if name is None:
+            raise ValueError(
+                f"{caller} called with a tensor that is not in the ParamStore "
+                f"(shape {tuple(p.shape)}); pass {{name: tensor}} to step() instead"
+            )
+        named[name] = p
+    return named
+
+
 class PPLOptimizer:
     """Wrap one torch optimizer for a set of named parameters that grows lazily.
 
@@ -290,17 +324,7 @@ class PPLOptimizer:
         Raises:
             ValueError: if a tensor is not in the ParamStore.
         """
-        store = get_param_store()
-        named: dict[str, torch.Tensor] = {}
-        for p in params:
-            name = store.param_name(p)
-            if name is None:
-                raise ValueError(
-                    "optimizer called with a tensor that is not in the ParamStore "
-                    f"(shape {tuple(p.shape)}); pass {{name: tensor}} to step() instead"
-                )
-            named[name] = p
-        return self.step(named, *args, **kwargs)
+        return self.step(named_store_params(params, "optimizer"), *args, **kwargs)
 
     def _hide_other_grads(
         self, named_params: Mapping[str, torch.Tensor]

@@ -98,73 +98,54 @@ def wrap_scheduler(torch_class: type) -> type[_WrappedScheduler]:
     return type(torch_class.__name__, (_WrappedScheduler,), attrs)
 
 
-Adadelta = wrap_optimizer(torch.optim.Adadelta)
-Adagrad = wrap_optimizer(torch.optim.Adagrad)
-Adam = wrap_optimizer(torch.optim.Adam)
-AdamW = wrap_optimizer(torch.optim.AdamW)
-Adamax = wrap_optimizer(torch.optim.Adamax)
-ASGD = wrap_optimizer(torch.optim.ASGD)
-LBFGS = wrap_optimizer(torch.optim.LBFGS)
-NAdam = wrap_optimizer(torch.optim.NAdam)
-RAdam = wrap_optimizer(torch.optim.RAdam)
-RMSprop = wrap_optimizer(torch.optim.RMSprop)
-Rprop = wrap_optimizer(torch.optim.Rprop)
-SGD = wrap_optimizer(torch.optim.SGD)
-SparseAdam = wrap_optimizer(torch.optim.SparseAdam)
-ClippedAdam = wrap_optimizer(clipped_adam.ClippedAdam)
+OPTIMIZERS: dict[str, type[_WrappedOptimizer]] = {}
+"""Every built-in optimizer wrapper by name, in definition order."""
+SCHEDULERS: dict[str, type[_WrappedScheduler]] = {}
+"""Every built-in scheduler wrapper by name, in definition order."""
 
-OPTIMIZERS: dict[str, type[_WrappedOptimizer]] = {
-    cls.__name__: cls
-    for cls in (
-        Adadelta,
-        Adagrad,
-        Adam,
-        AdamW,
-        Adamax,
-        ASGD,
-        LBFGS,
-        NAdam,
-        RAdam,
-        RMSprop,
-        Rprop,
-        SGD,
-        SparseAdam,
-        ClippedAdam,
-    )
-}
+
+def _builtin_optimizer(torch_class: type[torch.optim.Optimizer]) -> type[_WrappedOptimizer]:
+    """``wrap_optimizer`` that also lists the wrapper in ``OPTIMIZERS``."""
+    cls = wrap_optimizer(torch_class)
+    OPTIMIZERS[cls.__name__] = cls
+    return cls
+
+
+def _builtin_scheduler(torch_class: type) -> type[_WrappedScheduler]:
+    """``wrap_scheduler`` that also lists the wrapper in ``SCHEDULERS``."""
+    cls = wrap_scheduler(torch_class)
+    SCHEDULERS[cls.__name__] = cls
+    return cls
+
+
+Adadelta = _builtin_optimizer(torch.optim.Adadelta)
+Adagrad = _builtin_optimizer(torch.optim.Adagrad)
+Adam = _builtin_optimizer(torch.optim.Adam)
+AdamW = _builtin_optimizer(torch.optim.AdamW)
+Adamax = _builtin_optimizer(torch.optim.Adamax)
+ASGD = _builtin_optimizer(torch.optim.ASGD)
+LBFGS = _builtin_optimizer(torch.optim.LBFGS)
+NAdam = _builtin_optimizer(torch.optim.NAdam)
+RAdam = _builtin_optimizer(torch.optim.RAdam)
+RMSprop = _builtin_optimizer(torch.optim.RMSprop)
+Rprop = _builtin_optimizer(torch.optim.Rprop)
+SGD = _builtin_optimizer(torch.optim.SGD)
+SparseAdam = _builtin_optimizer(torch.optim.SparseAdam)
+ClippedAdam = _builtin_optimizer(clipped_adam.ClippedAdam)
 for _name in ("Adafactor", "Muon"):  # newer torch only
     if hasattr(torch.optim, _name):
-        OPTIMIZERS[_name] = wrap_optimizer(getattr(torch.optim, _name))
+        _builtin_optimizer(getattr(torch.optim, _name))
 
-ConstantLR = wrap_scheduler(_lrs.ConstantLR)
-CosineAnnealingLR = wrap_scheduler(_lrs.CosineAnnealingLR)
-CosineAnnealingWarmRestarts = wrap_scheduler(_lrs.CosineAnnealingWarmRestarts)
-CyclicLR = wrap_scheduler(_lrs.CyclicLR)
-ExponentialLR = wrap_scheduler(_lrs.ExponentialLR)
-LambdaLR = wrap_scheduler(_lrs.LambdaLR)
-LinearLR = wrap_scheduler(_lrs.LinearLR)
-MultiplicativeLR = wrap_scheduler(_lrs.MultiplicativeLR)
-MultiStepLR = wrap_scheduler(_lrs.MultiStepLR)
-OneCycleLR = wrap_scheduler(_lrs.OneCycleLR)
-PolynomialLR = wrap_scheduler(_lrs.PolynomialLR)
-ReduceLROnPlateau = wrap_scheduler(_lrs.ReduceLROnPlateau)
-StepLR = wrap_scheduler(_lrs.StepLR)
-
-SCHEDULERS: dict[str, type[_WrappedScheduler]] = {
-    cls.__name__: cls
-    for cls in (
-        ConstantLR,
-        CosineAnnealingLR,
-        CosineAnnealingWarmRestarts,
-        CyclicLR,
-        ExponentialLR,
-        LambdaLR,
-        LinearLR,
-        MultiplicativeLR,
-        MultiStepLR,
-        OneCycleLR,
-        PolynomialLR,
-        ReduceLROnPlateau,
-        StepLR,
-    )
-}
+ConstantLR = _builtin_scheduler(_lrs.ConstantLR)
+CosineAnnealingLR = _builtin_scheduler(_lrs.CosineAnnealingLR)
+CosineAnnealingWarmRestarts = _builtin_scheduler(_lrs.CosineAnnealingWarmRestarts)
+CyclicLR = _builtin_scheduler(_lrs.CyclicLR)
+ExponentialLR = _builtin_scheduler(_lrs.ExponentialLR)
+LambdaLR = _builtin_scheduler(_lrs.LambdaLR)
+LinearLR = _builtin_scheduler(_lrs.LinearLR)
+MultiplicativeLR = _builtin_scheduler(_lrs.MultiplicativeLR)
+MultiStepLR = _builtin_scheduler(_lrs.MultiStepLR)
+OneCycleLR = _builtin_scheduler(_lrs.OneCycleLR)
+PolynomialLR = _builtin_scheduler(_lrs.PolynomialLR)
+ReduceLROnPlateau = _builtin_scheduler(_lrs.ReduceLROnPlateau)
+StepLR = _builtin_scheduler(_lrs.StepLR)

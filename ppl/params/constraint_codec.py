@@ -280,28 +280,39 @@ def _bounds(*names: str) -> Encoder:
     return lambda c: {n: getattr(c, n) for n in names}
 
 
+# ppl's copies of Pyro's singleton constraints (Pyro-written files name them by Pyro's path)
+_PPL_SINGLETONS = (
+    "softplus_positive",
+    "softplus_lower_cholesky",
+    "ordered_vector",
+    "positive_ordered_vector",
+)
+
 _PYRO_ALIASES: dict[str, type] = {
     f"pyro.distributions.constraints.{type(c).__name__}": type(c)
-    for c in (
-        ppl_constraints.softplus_positive,
-        ppl_constraints.softplus_lower_cholesky,
-        ppl_constraints.ordered_vector,
-        ppl_constraints.positive_ordered_vector,
-    )
+    for c in (getattr(ppl_constraints, name) for name in _PPL_SINGLETONS)
 }
 
 
-def _register_builtin_constraints() -> None:
-    for name in (
-        "real",
-        "simplex",
-        "lower_cholesky",
-        "positive_definite",
-        "positive_semidefinite",
-        "corr_cholesky",
-    ):
-        singleton = getattr(constraints, name)
+def _register_singletons(module: Any, names: tuple[str, ...]) -> None:
+    """Register each singleton constraint ``module.<name>`` under ``name``."""
+    for name in names:
+        singleton = getattr(module, name)
         register(name, type(singleton), decode=_singleton(singleton))
+
+
+def _register_builtin_constraints() -> None:
+    _register_singletons(
+        constraints,
+        (
+            "real",
+            "simplex",
+            "lower_cholesky",
+            "positive_definite",
+            "positive_semidefinite",
+            "corr_cholesky",
+        ),
+    )
     register("greater_than", type(constraints.positive), _bounds("lower_bound"))
     register("greater_than_eq", type(constraints.nonnegative), _bounds("lower_bound"))
     register("less_than", type(constraints.less_than(0.0)), _bounds("upper_bound"))
@@ -340,15 +351,7 @@ def _register_builtin_constraints() -> None:
         lambda c: {"cseq": [encode(part) for part in c.cseq], "dim": c.dim},
         lambda a: constraints.stack([decode(part) for part in a["cseq"]], int(a["dim"])),
     )
-
-    for name in (
-        "softplus_positive",
-        "softplus_lower_cholesky",
-        "ordered_vector",
-        "positive_ordered_vector",
-    ):
-        singleton = getattr(ppl_constraints, name)
-        register(name, type(singleton), decode=_singleton(singleton))
+    _register_singletons(ppl_constraints, _PPL_SINGLETONS)
 
 
 _register_builtin_constraints()

@@ -63,8 +63,37 @@ def _normalise(
     return pats, frees, idx
 
 
-class _TransformFunctionInput:
+class _PatternWrapper:
+    """Shared construction and ``repr`` of the four function wrappers.
+
+    ``_nums_name`` is the user-facing name of the positions argument (``argnums`` or
+    ``retnums``); it appears in error messages and in ``repr``.
+    """
+
     _original_is_flat: bool
+    _nums_name: str
+
+    def __init__(
+        self,
+        original_fun: Callable[..., Any],
+        patterns: Pattern | Sequence[Pattern],
+        free: bool | Sequence[bool],
+        nums: int | Sequence[int] | None = None,
+    ) -> None:
+        if not callable(original_fun):
+            raise TypeError(f"original_fun must be callable, got {type(original_fun).__name__}")
+        self._fun = original_fun
+        self._patterns, self.free, self._nums = _normalise(patterns, free, nums, self._nums_name)
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(fun={self._fun!r}, {self._nums_name}={self._nums}, "
+            f"free={self.free}, patterns={self._patterns})"
+        )
+
+
+class _TransformFunctionInput(_PatternWrapper):
+    _nums_name = "argnums"
 
     def __init__(
         self,
@@ -73,14 +102,11 @@ class _TransformFunctionInput:
         free: bool | Sequence[bool],
         argnums: int | Sequence[int] | None = None,
     ) -> None:
-        if not callable(original_fun):
-            raise TypeError(f"original_fun must be callable, got {type(original_fun).__name__}")
-        self._fun = original_fun
-        self._patterns, self.free, self._argnums = _normalise(patterns, free, argnums, "argnums")
+        super().__init__(original_fun, patterns, free, argnums)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         new_args = list(args)
-        for pattern, free, i in zip(self._patterns, self.free, self._argnums):
+        for pattern, free, i in zip(self._patterns, self.free, self._nums):
             if i >= len(args):
                 raise ValueError(
                     f"{type(self).__name__}: argnums includes {i} but the call got only "
@@ -91,12 +117,6 @@ class _TransformFunctionInput:
             else:
                 new_args[i] = pattern.fold(args[i], free=free)
         return self._fun(*new_args, **kwargs)
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(fun={self._fun!r}, argnums={self._argnums}, "
-            f"free={self.free}, patterns={self._patterns})"
-        )
 
 
 class FlattenFunctionInput(_TransformFunctionInput):
@@ -140,8 +160,8 @@ class FoldFunctionInput(_TransformFunctionInput):
     _original_is_flat = True
 
 
-class _TransformFunctionOutput:
-    _original_is_flat: bool
+class _TransformFunctionOutput(_PatternWrapper):
+    _nums_name = "retnums"
 
     def __init__(
         self,
@@ -150,10 +170,7 @@ class _TransformFunctionOutput:
         free: bool | Sequence[bool],
         retnums: int | Sequence[int] | None = None,
     ) -> None:
-        if not callable(original_fun):
-            raise TypeError(f"original_fun must be callable, got {type(original_fun).__name__}")
-        self._fun = original_fun
-        self._patterns, self.free, self._retnums = _normalise(patterns, free, retnums, "retnums")
+        super().__init__(original_fun, patterns, free, retnums)
 
     def _convert(self, pattern: Pattern, free: bool, value: Any) -> Any:
         if self._original_is_flat:
@@ -163,14 +180,14 @@ class _TransformFunctionOutput:
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         rets = self._fun(*args, **kwargs)
         if not isinstance(rets, tuple):
-            if self._retnums != [0]:
+            if self._nums != [0]:
                 raise ValueError(
                     f"{type(self).__name__}: the function returned one value but "
-                    f"retnums={self._retnums}; return a tuple or use retnums=0"
+                    f"retnums={self._nums}; return a tuple or use retnums=0"
                 )
             return self._convert(self._patterns[0], self.free[0], rets)
         new = list(rets)
-        for pattern, free, i in zip(self._patterns, self.free, self._retnums):
+        for pattern, free, i in zip(self._patterns, self.free, self._nums):
             if i >= len(rets):
                 raise ValueError(
                     f"{type(self).__name__}: retnums includes {i} but the function "
@@ -178,12 +195,6 @@ class _TransformFunctionOutput:
                 )
             new[i] = self._convert(pattern, free, rets[i])
         return tuple(new)
-
-    def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}(fun={self._fun!r}, retnums={self._retnums}, "
-            f"free={self.free}, patterns={self._patterns})"
-        )
 
 
 class FlattenFunctionOutput(_TransformFunctionOutput):
@@ -224,7 +235,30 @@ class FoldFunctionOutput(_TransformFunctionOutput):
     _original_is_flat = True
 
 
-class FoldFunctionInputAndOutput:
+class _TransformFunctionInputAndOutput:
+    """An input wrapper around an output wrapper; subclasses pick the two classes."""
+
+    _input_cls: type[_TransformFunctionInput]
+    _output_cls: type[_TransformFunctionOutput]
+
+    def __init__(
+        self,
+        original_fun: Callable[..., Any],
+        input_patterns: Pattern | Sequence[Pattern],
+        input_free: bool | Sequence[bool],
+        input_argnums: int | Sequence[int] | None,
+        output_patterns: Pattern | Sequence[Pattern],
+        output_free: bool | Sequence[bool],
+        output_retnums: int | Sequence[int] | None = None,
+    ) -> None:
+        out = self._output_cls(original_fun, output_patterns, output_free, output_retnums)
+        self._fun = self._input_cls(out, input_patterns, input_free, input_argnums)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fun(*args, **kwargs)
+
+
+class FoldFunctionInputAndOutput(_TransformFunctionInputAndOutput):
     """``FoldFunctionInput`` of ``FoldFunctionOutput``: folded in, folded out.
 
     Example:
@@ -236,24 +270,11 @@ class FoldFunctionInputAndOutput:
         tensor([2.7183, 2.7183])
     """
 
-    def __init__(
-        self,
-        original_fun: Callable[..., Any],
-        input_patterns: Pattern | Sequence[Pattern],
-        input_free: bool | Sequence[bool],
-        input_argnums: int | Sequence[int] | None,
-        output_patterns: Pattern | Sequence[Pattern],
-        output_free: bool | Sequence[bool],
-        output_retnums: int | Sequence[int] | None = None,
-    ) -> None:
-        out = FoldFunctionOutput(original_fun, output_patterns, output_free, output_retnums)
-        self._fun = FoldFunctionInput(out, input_patterns, input_free, input_argnums)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._fun(*args, **kwargs)
+    _input_cls = FoldFunctionInput
+    _output_cls = FoldFunctionOutput
 
 
-class FlattenFunctionInputAndOutput:
+class FlattenFunctionInputAndOutput(_TransformFunctionInputAndOutput):
     """``FlattenFunctionInput`` of ``FlattenFunctionOutput``: flat in, flat out.
 
     Example:
@@ -265,18 +286,5 @@ class FlattenFunctionInputAndOutput:
         tensor([0.6931, 0.6931])
     """
 
-    def __init__(
-        self,
-        original_fun: Callable[..., Any],
-        input_patterns: Pattern | Sequence[Pattern],
-        input_free: bool | Sequence[bool],
-        input_argnums: int | Sequence[int] | None,
-        output_patterns: Pattern | Sequence[Pattern],
-        output_free: bool | Sequence[bool],
-        output_retnums: int | Sequence[int] | None = None,
-    ) -> None:
-        out = FlattenFunctionOutput(original_fun, output_patterns, output_free, output_retnums)
-        self._fun = FlattenFunctionInput(out, input_patterns, input_free, input_argnums)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._fun(*args, **kwargs)
+    _input_cls = FlattenFunctionInput
+    _output_cls = FlattenFunctionOutput

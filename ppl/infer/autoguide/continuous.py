@@ -34,21 +34,11 @@ from ppl import primitives
 from ppl.distributions import Delta, Normal, constraints
 from ppl.infer.autoguide.guide import AutoGuide
 from ppl.infer.autoguide.initialization import init_to_median
-from ppl.infer.autoguide.utils import SiteInfo, log_density_of
+from ppl.infer.autoguide.utils import SiteInfo, check_init_scale, log_density_of
 from ppl.ops.layout import Layout
 from ppl.poutine.mask_messenger import get_mask
 
 __all__ = ["AutoContinuous", "AutoDiagonalNormal"]
-
-
-def _check_init_scale(who: str, init_scale: Any) -> float:
-    if (
-        isinstance(init_scale, bool)
-        or not isinstance(init_scale, (int, float))
-        or not (init_scale > 0)
-    ):
-        raise ValueError(f"{who}: init_scale must be a positive number, got {init_scale!r}")
-    return float(init_scale)
 
 
 class AutoContinuous(AutoGuide):
@@ -241,7 +231,7 @@ class AutoDiagonalNormal(AutoContinuous):
         *,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
-        self._init_scale = _check_init_scale("AutoDiagonalNormal", init_scale)
+        self._init_scale = check_init_scale("AutoDiagonalNormal", init_scale)
         super().__init__(model, init_loc_fn=init_loc_fn, create_plates=create_plates)
 
     def _setup_params(self) -> None:

@@ -23,8 +23,9 @@ from torch.distributions import Distribution, Transform
 
 from ppl.distributions import LowRankMultivariateNormal, constraints
 from ppl.infer.autoguide.affine import LowerCholeskyAffine
-from ppl.infer.autoguide.continuous import AutoContinuous, _check_init_scale
+from ppl.infer.autoguide.continuous import AutoContinuous
 from ppl.infer.autoguide.initialization import init_to_median
+from ppl.infer.autoguide.utils import check_init_scale
 
 __all__ = ["AutoLowRankMultivariateNormal"]
 
@@ -66,7 +67,7 @@ class AutoLowRankMultivariateNormal(AutoContinuous):
             raise ValueError(
                 f"AutoLowRankMultivariateNormal: rank must be a positive int or None, got {rank!r}"
             )
-        self._init_scale = _check_init_scale("AutoLowRankMultivariateNormal", init_scale)
+        self._init_scale = check_init_scale("AutoLowRankMultivariateNormal", init_scale)
         self.rank = rank
         super().__init__(model, init_loc_fn=init_loc_fn, create_plates=create_plates)
 

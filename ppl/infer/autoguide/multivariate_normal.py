@@ -24,8 +24,9 @@ from torch.distributions import Distribution, Transform
 
 from ppl.distributions import MultivariateNormal, constraints
 from ppl.infer.autoguide.affine import LowerCholeskyAffine
-from ppl.infer.autoguide.continuous import AutoContinuous, _check_init_scale
+from ppl.infer.autoguide.continuous import AutoContinuous
 from ppl.infer.autoguide.initialization import init_to_median
+from ppl.infer.autoguide.utils import check_init_scale
 
 __all__ = ["AutoMultivariateNormal"]
 
@@ -65,7 +66,7 @@ class AutoMultivariateNormal(AutoContinuous):
         *,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
-        self._init_scale = _check_init_scale("AutoMultivariateNormal", init_scale)
+        self._init_scale = check_init_scale("AutoMultivariateNormal", init_scale)
         super().__init__(model, init_loc_fn=init_loc_fn, create_plates=create_plates)
 
     def _setup_params(self) -> None:

@@ -27,7 +27,7 @@ from ppl import primitives
 from ppl.distributions import Delta, Normal, constraints
 from ppl.infer.autoguide.guide import AutoGuide
 from ppl.infer.autoguide.initialization import init_to_median
-from ppl.infer.autoguide.utils import log_density_of
+from ppl.infer.autoguide.utils import check_init_scale, log_density_of
 from ppl.poutine.mask_messenger import get_mask
 
 __all__ = ["AutoNormal"]
@@ -68,16 +68,9 @@ class AutoNormal(AutoGuide):
         init_scale: float = 0.1,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:
-        if (
-            isinstance(init_scale, bool)
-            or not isinstance(init_scale, (int, float))
-            or not (init_scale > 0)
-        ):
-            raise ValueError(
-                f"AutoNormal: init_scale must be a positive number, got {init_scale!r}"
-            )
+        init_scale = check_init_scale("AutoNormal", init_scale)
         super().__init__(model, create_plates=create_plates, init_loc_fn=init_loc_fn)
-        self._init_scale = float(init_scale)
+        self._init_scale = init_scale
 
     def _setup_params(self) -> None:
         for name, info in self._sites.items():

@@ -12,6 +12,7 @@ plate's full size, so that local parameters cover the whole data set).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch.distributions import Transform, biject_to
@@ -20,7 +21,41 @@ from torch.distributions.transforms import ComposeTransform, IndependentTransfor
 from ppl.ops.tensor import sum_rightmost
 from ppl.poutine.runtime import CondIndepStackFrame, Message
 
-__all__ = ["SiteInfo", "full_size", "is_identity", "log_density_of", "periodic_repeat", "site_info"]
+__all__ = [
+    "SiteInfo",
+    "check_init_scale",
+    "full_size",
+    "is_identity",
+    "log_density_of",
+    "periodic_repeat",
+    "site_info",
+]
+
+
+def check_init_scale(who: str, init_scale: Any) -> float:
+    """Validate a guide's ``init_scale`` argument: a positive real number (not a bool).
+
+    Args:
+        who: the guide's class name, used to start the error message.
+        init_scale: the value the user passed.
+
+    Returns:
+        ``float(init_scale)``.
+
+    Raises:
+        ValueError: if ``init_scale`` is not a positive int or float.
+
+    Example:
+        >>> check_init_scale("AutoNormal", 1)
+        1.0
+    """
+    if (
+        isinstance(init_scale, bool)
+        or not isinstance(init_scale, (int, float))
+        or not (init_scale > 0)
+    ):
+        raise ValueError(f"{who}: init_scale must be a positive number, got {init_scale!r}")
+    return float(init_scale)
 
 
 def is_identity(transform: Transform) -> bool:
