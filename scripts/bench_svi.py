@@ -139,8 +139,8 @@ def ppl_logreg(x, y, batch: int | None, validation: bool, autonormal: bool) -> R
         w = ppl.sample("w", dist.Normal(torch.zeros(d), 1.0).to_event(1))
         b = ppl.sample("b", dist.Normal(0.0, 1.0))
         with ppl.plate("data", n, subsample_size=batch) as idx:
-            logits = x[idx] @ w + b
-            ppl.sample("y", dist.Bernoulli(logits=logits), obs=y[idx])
+            xb, yb = (x[idx], y[idx]) if batch else (x, y)  # no full-size gather copy
+            ppl.sample("y", dist.Bernoulli(logits=xb @ w + b), obs=yb)
 
     def guide(x, y):
         w_loc = ppl.param("w_loc", torch.zeros(d))
@@ -209,7 +209,8 @@ def pyro_logreg(x, y, batch: int | None, validation: bool) -> Runner | None:
         w = pyro.sample("w", pdist.Normal(torch.zeros(d), 1.0).to_event(1))
         b = pyro.sample("b", pdist.Normal(0.0, 1.0))
         with pyro.plate("data", n, subsample_size=batch) as idx:
-            pyro.sample("y", pdist.Bernoulli(logits=x[idx] @ w + b), obs=y[idx])
+            xb, yb = (x[idx], y[idx]) if batch else (x, y)  # no full-size gather copy
+            pyro.sample("y", pdist.Bernoulli(logits=xb @ w + b), obs=yb)
 
     def guide(x, y):
         w_loc = pyro.param("w_loc", torch.zeros(d))
