@@ -196,7 +196,9 @@ def torch_logreg(x, y, batch: int | None) -> Runner:
     return run
 
 
-def pyro_logreg(x, y, batch: int | None, validation: bool) -> Runner | None:
+def pyro_logreg(
+    x, y, batch: int | None, validation: bool, autonormal: bool = False
+) -> Runner | None:
     try:
         import pyro
         import pyro.distributions as pdist
@@ -220,6 +222,8 @@ def pyro_logreg(x, y, batch: int | None, validation: bool) -> Runner | None:
         pyro.sample("w", pdist.Normal(w_loc, w_scale).to_event(1))
         pyro.sample("b", pdist.Normal(b_loc, b_scale))
 
+    if autonormal:
+        guide = pyro.infer.autoguide.AutoNormal(model)  # noqa: F811
     pyro.clear_param_store()
     svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": 0.01}), pyro.infer.Trace_ELBO())
 
@@ -324,8 +328,8 @@ def main(argv: list[str] | None = None) -> None:
                 "torch loop": torch_logreg(x, y, batch),
                 "ppl (validation off)": ppl_logreg(x, y, batch, False, args.autonormal),
                 "ppl (validation on)": ppl_logreg(x, y, batch, True, args.autonormal),
-                "pyro (validation off)": pyro_logreg(x, y, batch, False),
-                "pyro (validation on)": pyro_logreg(x, y, batch, True),
+                "pyro (validation off)": pyro_logreg(x, y, batch, False, args.autonormal),
+                "pyro (validation on)": pyro_logreg(x, y, batch, True, args.autonormal),
             },
             steps,
             args.repeats,
