@@ -154,6 +154,7 @@ class ELBO:
         self.jit_options = jit_options
         self.retain_graph = retain_graph
         self.tail_adaptive_beta = tail_adaptive_beta
+        self._particle_plate_cache: tuple[tuple[int, int], PlateMessenger] | None = None
 
     # ------------------------------------------------------------------ the estimator
     def _particle_loss(
@@ -274,19 +275,10 @@ class ELBO:
     ) -> tuple[Trace, Trace]:
         """One (model trace, guide trace) pair; inside a particle plate if vectorized."""
         if self.vectorize_particles:
-            nesting = self._plate_nesting(model, guide, args, kwargs)
-            guide_trace = _run_traced(
-                guide,
-                args,
-                kwargs,
-                PlateMessenger(PARTICLE_PLATE, self.num_particles, dim=-nesting - 1),
-            )
+            particles = self._particle_plate(self._plate_nesting(model, guide, args, kwargs))
+            guide_trace = _run_traced(guide, args, kwargs, particles)
             model_trace = _run_traced(
-                model,
-                args,
-                kwargs,
-                ReplayMessenger(trace=guide_trace),
-                PlateMessenger(PARTICLE_PLATE, self.num_particles, dim=-nesting - 1),
+                model, args, kwargs, ReplayMessenger(trace=guide_trace), particles
             )
         else:
             guide_trace = _run_traced(guide, args, kwargs)
@@ -294,6 +286,16 @@ class ELBO:
         if settings._VALIDATION_ENABLED:
             self._validate(model_trace, guide_trace)
         return model_trace, guide_trace
+
+    def _particle_plate(self, nesting: int) -> PlateMessenger:
+        """The outermost plate the vectorized particles run in (built once, re-entered
+        for the guide and then the model of every step)."""
+        key = (self.num_particles, nesting)
+        cached = self._particle_plate_cache
+        if cached is None or cached[0] != key:
+            plate = PlateMessenger(PARTICLE_PLATE, self.num_particles, dim=-nesting - 1)
+            cached = self._particle_plate_cache = (key, plate)
+        return cached[1]
 
     def _get_traces(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
