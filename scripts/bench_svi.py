@@ -34,7 +34,7 @@ import ppl
 import ppl.distributions as dist
 from ppl.distributions import constraints
 from ppl.infer.svi import SVI
-from ppl.infer.trace_elbo import Trace_ELBO
+from ppl.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
 from ppl.optim import Adam
 
 LR = 0.0005
@@ -44,7 +44,7 @@ Runner = Callable[[int], None]  # run n steps
 
 
 # --------------------------------------------------------------------------- coin flip
-def ppl_coin(num_particles: int, validation: bool) -> Runner:
+def ppl_coin(num_particles: int, validation: bool, jit: bool = False) -> Runner:
     def model(data):
         f = ppl.sample("latent_fairness", dist.Uniform(0.0, 1.0))
         with ppl.plate("N", data.shape[0]):
@@ -56,7 +56,8 @@ def ppl_coin(num_particles: int, validation: bool) -> Runner:
         ppl.sample("latent_fairness", dist.Beta(a, b))
 
     ppl.clear_param_store()
-    elbo = Trace_ELBO(num_particles=num_particles, vectorize_particles=num_particles > 1)
+    elbo_class = JitTrace_ELBO if jit else Trace_ELBO
+    elbo = elbo_class(num_particles=num_particles, vectorize_particles=num_particles > 1)
     svi = SVI(model, guide, Adam({"lr": LR}), elbo)
 
     def run(n: int) -> None:
@@ -304,6 +305,7 @@ def main(argv: list[str] | None = None) -> None:
                 "torch loop": torch_coin(k),
                 "ppl (validation off)": ppl_coin(k, False),
                 "ppl (validation on)": ppl_coin(k, True),
+                "ppl JitTrace_ELBO (val. off)": ppl_coin(k, False, jit=True),
                 "pyro (validation off)": pyro_coin(k, False),
                 "pyro (validation on)": pyro_coin(k, True),
             },
