@@ -31,6 +31,10 @@ from .params.param_store import get_param_store
 from .poutine.plate_messenger import PlateMessenger
 from .poutine.runtime import Message, am_i_wrapped, apply_stack
 
+# torch's ``constraints.is_dependent`` is this isinstance test; calling the class
+# directly keeps validation traceable by ``torch.compile`` (dynamo skips the function).
+_DEPENDENT = constraints._Dependent
+
 __all__ = ["deterministic", "factor", "param", "plate", "plate_stack", "sample", "subsample"]
 
 
@@ -128,17 +132,14 @@ def _validate_arguments(name: str, fn: Distribution) -> None:
     base: Any = fn
     while base is not None:
         for arg_name, constraint in getattr(base, "arg_constraints", {}).items():
-            if constraints.is_dependent(constraint):
+            if isinstance(constraint, _DEPENDENT):
                 continue
-            if isinstance(getattr(type(base), arg_name, None), lazy_property) and (
-                arg_name not in base.__dict__
-            ):
+            if arg_name in _lazy_attributes(type(base)) and arg_name not in base.__dict__:
                 continue  # a lazily derived parameterisation that was never computed
             value = getattr(base, arg_name)
             if not isinstance(value, torch.Tensor) or value.device.type == "meta":
                 continue
-            ok = constraint.check(value)
-            if not bool(ok.all()):
+            if not settings.check(constraint.check(value)):
                 raise ValueError(
                     f"at site {name!r}: argument {arg_name!r} of {type(base).__name__} must "
                     f"satisfy {constraint}, but got {value}"
@@ -146,19 +147,37 @@ def _validate_arguments(name: str, fn: Distribution) -> None:
         base = getattr(base, "base_dist", None)
 
 
+_LAZY_ATTRIBUTES: dict[type, frozenset[str]] = {}
+
+
+def _lazy_attributes(cls: type) -> frozenset[str]:
+    """Names of ``cls``'s ``lazy_property`` attributes (cached per class; a plain dict
+    look-up, which ``torch.compile`` can trace, unlike the descriptor objects)."""
+    names = _LAZY_ATTRIBUTES.get(cls)
+    if names is None:
+        names = frozenset(
+            name
+            for klass in cls.__mro__
+            for name, attr in vars(klass).items()
+            if isinstance(attr, lazy_property)
+        )
+        _LAZY_ATTRIBUTES[cls] = names
+    return names
+
+
 def _validate_observation(name: str, fn: Distribution, obs: Any, mask: Any) -> None:
     """Check an observed value against the support where the site is not masked out."""
     if not isinstance(obs, torch.Tensor) or obs.device.type == "meta":
         return
     support = fn.support
-    if support is None or constraints.is_dependent(support):
+    if support is None or isinstance(support, _DEPENDENT):
         return
     inside = support.check(obs)
     if mask is not None and mask is not True:
         if mask is False:
             return
         inside = inside | ~mask
-    if not bool(inside.all()):
+    if not settings.check(inside):
         raise ValueError(
             f"at site {name!r}: observed value is outside the support {support} of "
             f"{type(fn).__name__}: {obs}"

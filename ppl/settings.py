@@ -24,6 +24,9 @@ from contextlib import contextmanager
 import torch
 
 _VALIDATION_ENABLED = True
+# While a compiled estimator runs, the verdicts of validation checks are collected
+# here as bool tensors instead of being read on the host one by one.
+_DEFERRED_CHECKS: list[torch.Tensor] | None = None
 
 
 def enable_validation(is_validate: bool = True) -> None:
@@ -54,6 +57,38 @@ def validation_enabled(is_validate: bool = True) -> Iterator[None]:
         yield
     finally:
         enable_validation(old)
+
+
+def check(ok: torch.Tensor) -> bool:
+    """Whether a validation check passed (``ok`` is a bool tensor; all must be true).
+
+    Normally this reads ``ok.all()`` on the host. Between :func:`start_deferring` and
+    :func:`stop_deferring` (a compiled estimator's graph) it records the verdict and
+    returns True, so the graph needs no host read; the caller reads all verdicts at
+    once afterwards and, on a failure, reruns eagerly to name the site.
+
+    Example:
+        >>> check(torch.tensor([True, True]))
+        True
+    """
+    if _DEFERRED_CHECKS is not None:
+        _DEFERRED_CHECKS.append(ok.all())
+        return True
+    return bool(ok.all())
+
+
+def start_deferring() -> list[torch.Tensor]:
+    """Collect validation verdicts (see :func:`check`) instead of reading them."""
+    global _DEFERRED_CHECKS
+    checks: list[torch.Tensor] = []
+    _DEFERRED_CHECKS = checks
+    return checks
+
+
+def stop_deferring() -> None:
+    """Go back to reading each validation verdict on the host."""
+    global _DEFERRED_CHECKS
+    _DEFERRED_CHECKS = None
 
 
 enable_validation(True)

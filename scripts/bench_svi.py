@@ -33,8 +33,9 @@ import torch
 import ppl
 import ppl.distributions as dist
 from ppl.distributions import constraints
+from ppl.infer.compiled_elbo import CompiledTrace_ELBO, JitTrace_ELBO
 from ppl.infer.svi import SVI
-from ppl.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
+from ppl.infer.trace_elbo import Trace_ELBO
 from ppl.optim import Adam
 
 LR = 0.0005
@@ -44,7 +45,7 @@ Runner = Callable[[int], None]  # run n steps
 
 
 # --------------------------------------------------------------------------- coin flip
-def ppl_coin(num_particles: int, validation: bool, jit: bool = False) -> Runner:
+def ppl_coin(num_particles: int, validation: bool, elbo_class: type = Trace_ELBO) -> Runner:
     def model(data):
         f = ppl.sample("latent_fairness", dist.Uniform(0.0, 1.0))
         with ppl.plate("N", data.shape[0]):
@@ -56,8 +57,8 @@ def ppl_coin(num_particles: int, validation: bool, jit: bool = False) -> Runner:
         ppl.sample("latent_fairness", dist.Beta(a, b))
 
     ppl.clear_param_store()
-    elbo_class = JitTrace_ELBO if jit else Trace_ELBO
-    elbo = elbo_class(num_particles=num_particles, vectorize_particles=num_particles > 1)
+    options = {"ignore_jit_warnings": True} if elbo_class is JitTrace_ELBO else {}
+    elbo = elbo_class(num_particles=num_particles, vectorize_particles=num_particles > 1, **options)
     svi = SVI(model, guide, Adam({"lr": LR}), elbo)
 
     def run(n: int) -> None:
@@ -90,7 +91,7 @@ def torch_coin(num_particles: int) -> Runner:
     return run
 
 
-def pyro_coin(num_particles: int, validation: bool) -> Runner | None:
+def pyro_coin(num_particles: int, validation: bool, jit: bool = False) -> Runner | None:
     try:
         import pyro
         import pyro.distributions as pdist
@@ -109,10 +110,13 @@ def pyro_coin(num_particles: int, validation: bool) -> Runner | None:
         pyro.sample("latent_fairness", pdist.Beta(a, b))
 
     pyro.clear_param_store()
-    elbo = pyro.infer.Trace_ELBO(
+    elbo_class = pyro.infer.JitTrace_ELBO if jit else pyro.infer.Trace_ELBO
+    options = {"ignore_jit_warnings": True} if jit else {}
+    elbo = elbo_class(
         num_particles=num_particles,
         vectorize_particles=num_particles > 1,
         max_plate_nesting=1,
+        **options,
     )
     svi = pyro.infer.SVI(model, guide, pyro.optim.Adam({"lr": LR}), elbo)
 
@@ -133,7 +137,9 @@ def make_regression(n: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.
     return x, y
 
 
-def ppl_logreg(x, y, batch: int | None, validation: bool, autonormal: bool) -> Runner:
+def ppl_logreg(
+    x, y, batch: int | None, validation: bool, autonormal: bool, elbo_class: type = Trace_ELBO
+) -> Runner:
     n, d = x.shape
 
     def model(x, y):
@@ -156,7 +162,7 @@ def ppl_logreg(x, y, batch: int | None, validation: bool, autonormal: bool) -> R
 
         guide = AutoNormal(model)  # noqa: F811
     ppl.clear_param_store()
-    svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO())
+    svi = SVI(model, guide, Adam({"lr": 0.01}), elbo_class())
 
     def run(k: int) -> None:
         with ppl.validation_enabled(validation):
@@ -344,9 +350,12 @@ def main(argv: list[str] | None = None) -> None:
                 "torch loop": torch_coin(k),
                 "ppl (validation off)": ppl_coin(k, False),
                 "ppl (validation on)": ppl_coin(k, True),
-                "ppl JitTrace_ELBO (val. off)": ppl_coin(k, False, jit=True),
+                "ppl JitTrace_ELBO (val. off)": ppl_coin(k, False, JitTrace_ELBO),
+                "ppl Compiled (val. off)": ppl_coin(k, False, CompiledTrace_ELBO),
+                "ppl Compiled (val. on)": ppl_coin(k, True, CompiledTrace_ELBO),
                 "pyro (validation off)": pyro_coin(k, False),
                 "pyro (validation on)": pyro_coin(k, True),
+                "pyro JitTrace_ELBO (val. off)": pyro_coin(k, False, jit=True),
                 "numpyro (jit)": numpyro_coin(k),
             },
             300 if q else 3000,
@@ -370,6 +379,12 @@ def main(argv: list[str] | None = None) -> None:
                 "torch loop": torch_logreg(x, y, batch),
                 "ppl (validation off)": ppl_logreg(x, y, batch, False, args.autonormal),
                 "ppl (validation on)": ppl_logreg(x, y, batch, True, args.autonormal),
+                "ppl Compiled (val. off)": ppl_logreg(
+                    x, y, batch, False, args.autonormal, CompiledTrace_ELBO
+                ),
+                "ppl Compiled (val. on)": ppl_logreg(
+                    x, y, batch, True, args.autonormal, CompiledTrace_ELBO
+                ),
                 "pyro (validation off)": pyro_logreg(x, y, batch, False, args.autonormal),
                 "pyro (validation on)": pyro_logreg(x, y, batch, True, args.autonormal),
             },

@@ -19,7 +19,10 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "ELBO": ".elbo",
     "Trace_ELBO": ".trace_elbo",
-    "JitTrace_ELBO": ".trace_elbo",
+    "JitTrace_ELBO": ".compiled_elbo",
+    "JitTraceMeanField_ELBO": ".compiled_elbo",
+    "CompiledTrace_ELBO": ".compiled_elbo",
+    "CompiledTraceMeanField_ELBO": ".compiled_elbo",
     "TraceMeanField_ELBO": ".trace_mean_field_elbo",
     "SVI": ".svi",
     "SVIRunResult": ".svi",
@@ -95,13 +98,19 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         load_checkpoint,
         save_checkpoint,
     )
+    from .compiled_elbo import (
+        CompiledTrace_ELBO,
+        CompiledTraceMeanField_ELBO,
+        JitTrace_ELBO,
+        JitTraceMeanField_ELBO,
+    )
     from .elbo import ELBO
     from .kernels import IMQSteinKernel, RBFSteinKernel
     from .nan_policy import RollbackPolicy, scale_learning_rate
     from .predictive import Predictive
     from .svgd import SVGD
     from .svi import SVI, NonFiniteLossError, SVIRunResult, register_nan_policy
-    from .trace_elbo import JitTrace_ELBO, Trace_ELBO
+    from .trace_elbo import Trace_ELBO
     from .trace_mean_field_elbo import TraceMeanField_ELBO
     from .vi import (
         ADVI,

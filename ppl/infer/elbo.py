@@ -291,6 +291,9 @@ class ELBO:
         """The outermost plate the vectorized particles run in (built once, re-entered
         for the guide and then the model of every step)."""
         key = (self.num_particles, nesting)
+        if torch.compiler.is_compiling():
+            # torch.compile can only enter context managers created inside the graph
+            return PlateMessenger(PARTICLE_PLATE, self.num_particles, dim=-nesting - 1)
         cached = self._particle_plate_cache
         if cached is None or cached[0] != key:
             plate = PlateMessenger(PARTICLE_PLATE, self.num_particles, dim=-nesting - 1)

@@ -45,6 +45,7 @@ Example:
     >>> from ppl.infer.trace_elbo import Trace_ELBO
     >>> from ppl.optim import Adam
     >>> ppl.clear_param_store()
+    >>> ppl.set_rng_seed(0)
     >>> model = lambda: ppl.sample("z", dist.Normal(3.0, 1.0))
     >>> guide = lambda: ppl.sample("z", dist.Normal(ppl.param("m", torch.tensor(0.0)), 1.0))
     >>> svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO())

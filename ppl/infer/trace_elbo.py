@@ -41,9 +41,7 @@ Example:
 
 from __future__ import annotations
 
-import warnings
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
@@ -52,9 +50,9 @@ from ..ops.tensor import scale_and_mask, total
 from ..poutine.runtime import CondIndepStackFrame, Message
 from ..poutine.trace_struct import Trace
 from .elbo import ELBO
-from .util import is_sample_site, sum_to_frames, unconstrained_params
+from .util import is_sample_site, sum_to_frames
 
-__all__ = ["JitTrace_ELBO", "Trace_ELBO"]
+__all__ = ["Trace_ELBO"]
 
 _DEFAULT_SCORE_PARTS = TorchDistributionMixin.score_parts
 
@@ -172,116 +170,11 @@ def _cost_terms(
     return terms
 
 
-class JitTrace_ELBO(Trace_ELBO):
-    """``Trace_ELBO`` with the estimator compiled by ``torch.jit.trace``; same results.
+def __getattr__(name: str) -> Any:
+    # Pyro's module path ``pyro.infer.trace_elbo.JitTrace_ELBO``; the class lives in
+    # ``compiled_elbo`` (which imports this module, hence the lazy look-up).
+    if name == "JitTrace_ELBO":
+        from .compiled_elbo import JitTrace_ELBO
 
-    The first call for a (model, guide, argument layout) runs eagerly (creating the
-    params) and then traces ``differentiable_loss`` as a function of the touched
-    params' unconstrained leaves and the tensor arguments; later calls run the
-    traced graph. Sampling ops are recorded as ops, so every call draws fresh
-    values (from the same global generator, so a seeded run matches ``Trace_ELBO``
-    draw for draw). Non-tensor arguments (``None``, ints, strings) are constants of
-    the compiled graph: a new value compiles a new graph.
-
-    Python control flow on sampled values, or param sets that change between calls,
-    are frozen at trace time, as with Pyro's ``JitTrace_ELBO``. When tracing fails
-    the estimator falls back to eager mode with a warning. The compiled path does
-    not keep traces, so a non-finite loss is reported without site names.
-
-    Args: as :class:`Trace_ELBO`; ``ignore_jit_warnings=True`` silences torch's
-    tracer warnings, ``jit_options`` is passed to ``torch.jit.trace``.
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._compiled: dict[Any, _Compiled | None] = {}
-
-    def _evaluate(
-        self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
-    ) -> tuple[torch.Tensor, list[tuple[Trace, Trace]], dict[str, None]]:
-        key = _layout_key(model, guide, args, kwargs)
-        if key is None:
-            return super()._evaluate(model, guide, args, kwargs)
-        if key not in self._compiled:
-            loss, traces, names = super()._evaluate(model, guide, args, kwargs)
-            self._compiled[key] = self._compile(model, guide, args, kwargs, names)
-            return loss, traces, names
-        compiled = self._compiled[key]
-        if compiled is None:  # tracing failed once: stay eager
-            return super()._evaluate(model, guide, args, kwargs)
-        leaves = unconstrained_params(compiled.names)
-        if len(leaves) != len(compiled.names):
-            del self._compiled[key]  # a param was deleted: recompile next time
-            return super()._evaluate(model, guide, args, kwargs)
-        loss = compiled.fn(*leaves.values(), *_tensor_inputs(args, kwargs))
-        return loss, [], dict.fromkeys(compiled.names)
-
-    def _compile(
-        self,
-        model: Callable[..., Any],
-        guide: Callable[..., Any],
-        args: tuple,
-        kwargs: dict,
-        names: dict[str, None],
-    ) -> _Compiled | None:
-        leaves = unconstrained_params(names)
-        n_leaves = len(leaves)
-        eager = Trace_ELBO._evaluate
-
-        def loss_fn(*flat: torch.Tensor) -> torch.Tensor:
-            new_args, new_kwargs = _with_tensor_inputs(args, kwargs, flat[n_leaves:])
-            return eager(self, model, guide, new_args, new_kwargs)[0]
-
-        inputs = (*leaves.values(), *_tensor_inputs(args, kwargs))
-        try:
-            with warnings.catch_warnings():
-                if self.ignore_jit_warnings:
-                    warnings.simplefilter("ignore")
-                traced = torch.jit.trace(
-                    loss_fn, inputs, check_trace=False, **(self.jit_options or {})
-                )
-        except Exception as e:  # noqa: BLE001  (any tracer failure means: run eagerly)
-            warnings.warn(
-                f"JitTrace_ELBO could not trace the model and guide ({type(e).__name__}: {e}); "
-                "falling back to eager Trace_ELBO",
-                RuntimeWarning,
-                stacklevel=4,
-            )
-            return None
-        return _Compiled(tuple(leaves), traced)
-
-
-class _Compiled(NamedTuple):
-    names: tuple[str, ...]
-    fn: Callable[..., torch.Tensor]
-
-
-def _layout_key(model: Any, guide: Any, args: tuple, kwargs: dict) -> tuple | None:
-    """A hashable key of what a compiled graph depends on, or None if not compilable."""
-    parts: list[Any] = [id(model), id(guide)]
-    for value in (*args, *(kwargs[k] for k in sorted(kwargs))):
-        if isinstance(value, torch.Tensor):
-            parts.append(("T", tuple(value.shape), value.dtype, value.device))
-        else:
-            try:
-                hash(value)
-            except TypeError:
-                return None
-            parts.append(("C", type(value), value))
-    parts.append(tuple(sorted(kwargs)))
-    return tuple(parts)
-
-
-def _tensor_inputs(args: tuple, kwargs: dict) -> list[torch.Tensor]:
-    values = (*args, *(kwargs[k] for k in sorted(kwargs)))
-    return [v for v in values if isinstance(v, torch.Tensor)]
-
-
-def _with_tensor_inputs(args: tuple, kwargs: dict, tensors: tuple) -> tuple[tuple, dict]:
-    it = iter(tensors)
-    new_args = tuple(next(it) if isinstance(a, torch.Tensor) else a for a in args)
-    new_kwargs = {}
-    for k in sorted(kwargs):
-        v = kwargs[k]
-        new_kwargs[k] = next(it) if isinstance(v, torch.Tensor) else v
-    return new_args, new_kwargs
+        return JitTrace_ELBO
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

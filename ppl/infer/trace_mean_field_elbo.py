@@ -96,3 +96,12 @@ def _check_reparameterized(site: Any) -> None:
             f"TraceMeanField_ELBO: guide site {site.name!r} ({type(site.fn).__name__}) is not "
             "reparameterized; use Trace_ELBO, which handles it with a score-function term"
         )
+
+
+def __getattr__(name: str) -> Any:
+    # Pyro's module path ``pyro.infer.trace_mean_field_elbo.JitTraceMeanField_ELBO``.
+    if name == "JitTraceMeanField_ELBO":
+        from .compiled_elbo import JitTraceMeanField_ELBO
+
+        return JitTraceMeanField_ELBO
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

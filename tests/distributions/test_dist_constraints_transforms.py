@@ -1,5 +1,3 @@
-
-
 def test_mixture_same_family_support_has_a_bijection():
     import torch
 

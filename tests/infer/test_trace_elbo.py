@@ -9,8 +9,9 @@ import torch
 import ppl
 import ppl.distributions as dist
 from ppl.distributions import constraints
+from ppl.infer.compiled_elbo import JitTrace_ELBO
 from ppl.infer.elbo import ELBO
-from ppl.infer.trace_elbo import JitTrace_ELBO, Trace_ELBO
+from ppl.infer.trace_elbo import Trace_ELBO
 from ppl.infer.trace_mean_field_elbo import TraceMeanField_ELBO
 
 X_OBS = 0.7
@@ -402,7 +403,7 @@ def test_jit_falls_back_to_eager_when_tracing_fails(monkeypatch):
 
     monkeypatch.setattr(torch.jit, "trace", broken_trace)
     jit = JitTrace_ELBO()
-    with pytest.warns(RuntimeWarning, match="falling back to eager"):
+    with pytest.warns(RuntimeWarning, match="falling back to the eager"):
         jit.loss(normal_model, normal_guide)
     want = analytic_normal(0.3, 0.8)[0]
     losses = [jit.loss(normal_model, normal_guide) for _ in range(400)]
