@@ -66,6 +66,7 @@ import torch
 
 from ..optim.optim import PPLOptimizer
 from ..poutine.trace_messenger import TraceMessenger
+from .compiled_step import CompiledGradients
 from .elbo import ELBO, StepLoss
 from .nan_policy import RollbackPolicy
 from .util import constrained_params, unconstrained_params
@@ -168,6 +169,12 @@ class SVI:
             ``loss(model, guide, *args, **kwargs) -> differentiable loss tensor``.
         loss_and_grads: with a callable ``loss``, a function that also runs
             ``backward`` (default: ``loss`` then ``backward``).
+        compile: compile each step's loss *and gradients* into one graph with
+            ``torch.compile`` (see :mod:`ppl.infer.compiled_step`): the fast path for
+            models whose structure does not change between steps. ``True`` uses
+            inductor; a dict is passed on (``{"backend": "aot_eager"}``). The first
+            step runs eagerly, the second compiles (seconds); if compiling fails, the
+            steps stay eager with a ``RuntimeWarning``.
 
     Raises:
         TypeError: if model or guide is not callable, ``optim`` is a raw
@@ -181,6 +188,7 @@ class SVI:
         optim: PPLOptimizer | Callable[..., Any],
         loss: ELBO | Callable[..., Any],
         loss_and_grads: Callable[..., Any] | None = None,
+        compile: bool | dict[str, Any] = False,
         **kwargs: Any,
     ) -> None:
         if not callable(model) or not callable(guide):
@@ -206,6 +214,15 @@ class SVI:
         self.optim = optim
         self.loss = loss
         self._custom_loss_and_grads = loss_and_grads
+        self._compiled_grads: CompiledGradients | None = None
+        if compile:
+            if not isinstance(loss, ELBO) or loss_and_grads is not None:
+                raise TypeError(
+                    "SVI: compile=True needs a ppl ELBO as loss (e.g. Trace_ELBO()) and no "
+                    f"custom loss_and_grads, got loss={type(loss).__name__}"
+                )
+            options = compile if isinstance(compile, dict) else {}
+            self._compiled_grads = CompiledGradients(loss, **options)
         self.step_count = 0
         self._param_names: dict[str, None] = {}
         self._losses = array("d")  # the loss of every step taken (nan: skipped)
@@ -249,6 +266,8 @@ class SVI:
 
     def _loss_with_grads(self, args: tuple, kwargs: dict) -> StepLoss:
         loss = self.loss
+        if self._compiled_grads is not None:
+            return self._compiled_grads.step_loss(self.model, self.guide, args, kwargs)
         if isinstance(loss, ELBO) and self._custom_loss_and_grads is None:
             return loss.step_loss(self.model, self.guide, args, kwargs)
         with TraceMessenger(param_only=True) as capture:

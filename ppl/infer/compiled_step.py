@@ -1,0 +1,205 @@
+"""``CompiledGradients``: an ELBO's value *and gradients* as one compiled graph.
+
+What ``SVI(..., compile=True)`` runs each step.
+
+Design notes
+------------
+``CompiledTrace_ELBO`` compiles the forward pass and leaves the backward pass to
+autograd, which still walks a graph node by node on every step. For the small models
+where per-step overhead dominates, this module removes autograd from the step:
+
+1. The first step for a layout (model, guide, argument shapes/dtypes/devices and
+   non-tensor values) runs eagerly. It creates the params and records their names.
+2. The second step traces one *joint* function with ``make_fx``:
+   ``(unconstrained leaves, tensor args) -> (loss, checks passed, gradients)``.
+   The leaves are fed to the model and guide through
+   ``ParamStore.substituted_leaves``, and the gradients come from
+   ``torch.autograd.grad`` inside the trace, so forward and backward ops land in one
+   graph (custom autograd functions such as the Dirichlet sampler's included).
+   Sampling ops are recorded as ops, so each call draws afresh; the tracing run's
+   draws are undone (``torch.random.fork_rng``), so a seeded run draws the same
+   values as the eager estimator.
+3. The graph is compiled by ``torch.compile`` (inductor by default, random ops
+   left to ATen). Each later step is one call returning the loss and gradients,
+   which are written to ``.grad`` for the optimizer, exactly as ``backward`` would.
+
+Validation checks are deferred into the graph (one host read per step, together with
+the loss); a failed check reruns the step eagerly to raise the error naming the site.
+Like ``JitTrace_ELBO``, the trace freezes Python control flow and the set of params:
+a model whose structure depends on sampled values, or that creates new params after
+its first step, needs the eager path. A param deleted from the store is noticed and
+the layout is traced again.
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> from ppl.infer import SVI, Trace_ELBO
+    >>> from ppl.optim import Adam
+    >>> svi = SVI(lambda: None, lambda: None, Adam({"lr": 0.1}), Trace_ELBO(), compile=True)
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import torch
+
+from .. import settings
+from ..params.param_store import get_param_store
+from .compiled_elbo import (
+    CompilingELBOMixin,
+    _all_of,
+    _layout_key,
+    _tensor_inputs,
+    _with_tensor_inputs,
+)
+from .elbo import ELBO, StepLoss
+from .util import unconstrained_params
+
+__all__ = ["CompiledGradients"]
+
+
+class _Pending(NamedTuple):
+    names: tuple[str, ...]  # params the eager first step touched
+
+
+class _Joint(NamedTuple):
+    names: tuple[str, ...]
+    fn: Callable[..., tuple[torch.Tensor, ...]]  # (*leaves, *tensor args) -> (loss, ok, *grads)
+    checked: list[bool]
+
+
+class CompiledGradients:
+    """Compile ``elbo``'s value-and-gradient computation once per argument layout.
+
+    Args:
+        elbo: the estimator (any ppl ELBO; a compiled one is used through its eager
+            base class).
+        backend, mode, options: passed to ``torch.compile`` (with inductor,
+            ``fallback_random`` defaults to True so draws match eager mode).
+
+    Example:
+        >>> from ppl.infer.trace_elbo import Trace_ELBO
+        >>> grads = CompiledGradients(Trace_ELBO(), backend="aot_eager")
+    """
+
+    def __init__(
+        self,
+        elbo: ELBO,
+        backend: str | Callable[..., Any] = "inductor",
+        mode: str | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> None:
+        self.elbo = elbo
+        self.backend = backend
+        self.mode = mode
+        opts = dict(options or {})
+        if backend == "inductor" and mode is None:
+            opts.setdefault("fallback_random", True)
+        self.options = opts or None
+        self._layouts: dict[Any, _Pending | _Joint | None] = {}
+
+    def step_loss(
+        self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> StepLoss:
+        """As :meth:`ELBO.step_loss` (with ``backward``): the loss; gradients go to ``.grad``."""
+        key = _layout_key(model, guide, args, kwargs)
+        entry = self._layouts.get(key) if key is not None else None
+        if key is None or (entry is None and key in self._layouts):
+            return self.elbo.step_loss(model, guide, args, kwargs)  # not compilable
+        if entry is None:
+            out = self.elbo.step_loss(model, guide, args, kwargs)
+            self._layouts[key] = _Pending(tuple(out.param_names))
+            return out
+        if isinstance(entry, _Pending):
+            entry = self._layouts[key] = self._trace(model, guide, args, kwargs, entry.names)
+            if entry is None:
+                return self.elbo.step_loss(model, guide, args, kwargs)
+        leaves = unconstrained_params(entry.names)
+        if len(leaves) != len(entry.names):  # a param was deleted: trace again later
+            del self._layouts[key]
+            return self.elbo.step_loss(model, guide, args, kwargs)
+        inputs = [leaf.detach() for leaf in leaves.values()] + _tensor_inputs(args, kwargs)
+        try:
+            loss, ok, *grads = entry.fn(*inputs)
+        except Exception as e:
+            if entry.checked[0]:
+                raise
+            self._layouts[key] = None  # the first compiled call failed: stay eager
+            _warn_fallback(e)
+            return self.elbo.step_loss(model, guide, args, kwargs)
+        entry.checked[0] = True
+        if not bool(ok):  # a deferred validation check failed: eager rerun names the site
+            self.elbo.step_loss(model, guide, args, kwargs, backward=False)
+            raise ValueError(
+                "a validation check failed inside the compiled step, and the eager rerun "
+                "(with new random draws) passed; run without compile=True to find the site"
+            )
+        for leaf, grad in zip(leaves.values(), grads):
+            leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+        return StepLoss(loss, dict.fromkeys(entry.names), [])
+
+    def _trace(
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        names: tuple[str, ...],
+    ) -> _Joint | None:
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        leaves = unconstrained_params(names)
+        if not leaves or len(leaves) != len(names):
+            return None
+        names = tuple(leaves)
+        n_leaves = len(names)
+        evaluate = _eager_evaluate(self.elbo)
+        store = get_param_store()
+
+        def joint(*flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            new_leaves = [t.detach().requires_grad_() for t in flat[:n_leaves]]
+            new_args, new_kwargs = _with_tensor_inputs(args, kwargs, flat[n_leaves:])
+            with store.substituted_leaves(dict(zip(names, new_leaves))), torch.enable_grad():
+                checks = settings.start_deferring()
+                try:
+                    loss = evaluate(model, guide, new_args, new_kwargs)[0]
+                finally:
+                    settings.stop_deferring()
+                grads = torch.autograd.grad(loss, new_leaves, allow_unused=True)
+            ok = _all_of(checks)
+            if ok is None:
+                ok = torch.ones((), dtype=torch.bool, device=loss.device)
+            filled = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, new_leaves)]
+            return (loss.detach(), ok, *filled)
+
+        example = [leaf.detach() for leaf in leaves.values()] + _tensor_inputs(args, kwargs)
+        cuda = sorted({t.device.index or 0 for t in example if t.is_cuda})
+        try:
+            with torch.random.fork_rng(devices=cuda):  # tracing must not use up draws
+                graph = make_fx(joint, tracing_mode="real")(*example)
+            fn = torch.compile(
+                graph, backend=self.backend, mode=self.mode, dynamic=False, options=self.options
+            )
+        except Exception as e:  # noqa: BLE001  (anything untraceable means: run eagerly)
+            _warn_fallback(e)
+            return None
+        return _Joint(names, fn, [False])
+
+
+def _eager_evaluate(elbo: ELBO) -> Callable[..., Any]:
+    """``elbo._evaluate`` without a compiling wrapper (the joint trace replaces it)."""
+    if isinstance(elbo, CompilingELBOMixin):
+        return super(CompilingELBOMixin, elbo)._evaluate  # type: ignore[misc]
+    return elbo._evaluate
+
+
+def _warn_fallback(error: Exception) -> None:
+    first_line = next(iter(str(error).strip().splitlines()), "")
+    warnings.warn(
+        f"SVI(compile=True) could not compile the model and guide "
+        f"({type(error).__name__}: {first_line}); falling back to eager steps",
+        RuntimeWarning,
+        stacklevel=5,
+    )

@@ -1,0 +1,182 @@
+"""SVI(compile=True): loss and gradients in one compiled graph, same steps as eager SVI.
+
+The ``aot_eager`` back end exercises make_fx tracing, the joint graph and dynamo
+without generating C++; one test uses inductor.
+"""
+
+import math
+import shutil
+
+import pytest
+import torch
+
+import ppl
+import ppl.distributions as dist
+from ppl.distributions import constraints
+from ppl.infer import SVI, NonFiniteLossError
+from ppl.infer.autoguide import AutoNormal
+from ppl.infer.compiled_elbo import CompiledTrace_ELBO
+from ppl.infer.trace_elbo import Trace_ELBO
+from ppl.optim import Adam
+
+FAST = {"backend": "aot_eager"}
+DATA = torch.cat([torch.ones(6), torch.zeros(4)])
+
+
+def coin_model(data):
+    f = ppl.sample("f", dist.Uniform(0.0, 1.0))
+    with ppl.plate("n", data.shape[0]):
+        ppl.sample("obs", dist.Bernoulli(f), obs=data)
+
+
+def coin_guide(data):
+    a = ppl.param("a", torch.tensor(3.0), constraint=constraints.positive)
+    b = ppl.param("b", torch.tensor(2.0), constraint=constraints.positive)
+    ppl.sample("f", dist.Beta(a, b))
+
+
+def run(steps, *args, compile=False, elbo=None, model=coin_model, guide=coin_guide, lr=0.05):
+    ppl.clear_param_store()
+    ppl.set_rng_seed(0)
+    svi = SVI(model, guide, Adam({"lr": lr}), elbo or Trace_ELBO(), compile=compile)
+    result = svi.run(steps, *args, progress_bar=False)
+    return svi, result.losses, {k: v.clone() for k, v in result.params.items()}
+
+
+@pytest.mark.parametrize("validation", [False, True])
+@pytest.mark.parametrize("particles", [1, 8])
+def test_compiled_step_matches_eager_step_for_step(validation, particles):
+    ppl.enable_validation(validation)
+    options = {"num_particles": particles, "vectorize_particles": particles > 1}
+    _, eager_losses, eager_params = run(30, DATA, elbo=Trace_ELBO(**options))
+    svi, losses, params = run(30, DATA, elbo=Trace_ELBO(**options), compile=FAST)
+    assert torch.allclose(losses, eager_losses, rtol=1e-5, atol=1e-5)
+    for name in ("a", "b"):
+        assert float(params[name]) == pytest.approx(float(eager_params[name]), rel=1e-5)
+    (entry,) = svi._compiled_grads._layouts.values()
+    assert entry.checked == [True]  # the compiled graph really ran
+
+
+def test_compiled_elbo_inside_compiled_step_uses_the_eager_estimator():
+    _, eager_losses, _ = run(10, DATA)
+    _, losses, _ = run(10, DATA, elbo=CompiledTrace_ELBO(**FAST), compile=FAST)
+    assert torch.allclose(losses, eager_losses, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="inductor needs a C++ compiler")
+def test_inductor_step_recovers_the_beta_posterior():
+    # Beta(1 + 6, 1 + 4) posterior: mean 7/12, and the guide is in the same family
+    elbo = Trace_ELBO(num_particles=8, vectorize_particles=True)
+    _, _, params = run(600, DATA, elbo=elbo, compile=True)
+    mean = params["a"] / (params["a"] + params["b"])
+    assert float(mean) == pytest.approx(7 / 12, abs=0.03)
+
+
+def test_score_function_gradients_match_eager():
+    def model():
+        z = ppl.sample("z", dist.Bernoulli(0.3))
+        ppl.sample("x", dist.Normal(z, 1.0), obs=torch.tensor(0.8))
+
+    def guide():
+        p = ppl.param("p", torch.tensor(0.5), constraint=constraints.unit_interval)
+        ppl.sample("z", dist.Bernoulli(p))
+
+    _, eager_losses, eager_params = run(20, model=model, guide=guide)
+    _, losses, params = run(20, model=model, guide=guide, compile=FAST)
+    assert torch.allclose(losses, eager_losses, atol=1e-6)
+    assert float(params["p"]) == pytest.approx(float(eager_params["p"]), rel=1e-5)
+
+
+def test_subsampling_and_autonormal_match_eager():
+    torch.manual_seed(0)
+    x = torch.randn(300, 3)
+    y = torch.bernoulli(torch.sigmoid(x @ torch.tensor([1.0, -2.0, 0.5])))
+
+    def model(x, y):
+        w = ppl.sample("w", dist.Normal(torch.zeros(3), 1.0).to_event(1))
+        with ppl.plate("data", 300, subsample_size=50) as idx:
+            ppl.sample("y", dist.Bernoulli(logits=x[idx] @ w), obs=y[idx])
+
+    guides = [AutoNormal(model), AutoNormal(model)]
+    _, eager_losses, eager_params = run(25, x, y, model=model, guide=guides[0])
+    _, losses, params = run(25, x, y, model=model, guide=guides[1], compile=FAST)
+    assert torch.allclose(losses, eager_losses, rtol=1e-5, atol=1e-3)
+    for name, value in eager_params.items():
+        assert torch.allclose(params[name], value, atol=1e-5), name
+
+
+def test_deferred_validation_error_names_the_site_and_keeps_params():
+    svi, _, _ = run(3, DATA, compile=FAST)
+    before = {k: v.clone() for k, v in ppl.get_param_store().items()}
+    bad = DATA.clone()
+    bad[0] = 3.0
+    with pytest.raises(ValueError, match="at site 'obs': observed value is outside the support"):
+        svi.step(bad)
+    for name, value in ppl.get_param_store().items():
+        assert torch.equal(value, before[name])
+
+
+def test_nonfinite_loss_raises_and_keeps_params():
+    def model(scale):
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide(scale):
+        m = ppl.param("m", torch.tensor(0.0))
+        ppl.sample("z", dist.Normal(m, 1.0))
+        ppl.factor("boom", torch.log(scale) * m.abs().clamp(min=1.0))
+
+    ppl.enable_validation(False)
+    svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO(), compile=FAST)
+    for _ in range(3):
+        svi.step(torch.tensor(1.0))
+    m_before = float(ppl.param("m"))
+    with pytest.raises(NonFiniteLossError, match="SVI step 4"):
+        svi.step(torch.tensor(0.0))  # log(0) = -inf
+    assert float(ppl.param("m")) == m_before
+
+
+def test_broken_backend_falls_back_to_eager():
+    def broken(graph_module, example_inputs):
+        raise RuntimeError("no code generator here")
+
+    _, eager_losses, _ = run(6, DATA)
+    with pytest.warns(RuntimeWarning, match="could not compile.*falling back to eager steps"):
+        svi, losses, _ = run(6, DATA, compile={"backend": broken})
+    assert torch.allclose(losses, eager_losses)
+    assert list(svi._compiled_grads._layouts.values()) == [None]
+
+
+def test_reloaded_store_is_read_by_the_compiled_step(tmp_path):
+    svi, _, _ = run(5, DATA, compile=FAST)
+    store = ppl.get_param_store()
+    path = tmp_path / "params.pt"
+    store.save(path)
+    svi.run(5, DATA, progress_bar=False)
+    store.load(path)  # new leaf tensors: the compiled graph must use them
+    ppl.set_rng_seed(1)
+    expected = Trace_ELBO().loss(coin_model, coin_guide, DATA)
+    ppl.set_rng_seed(1)
+    after_load = svi.step(DATA)
+    assert after_load == pytest.approx(expected, rel=1e-5)
+
+
+def test_compile_needs_an_elbo():
+    with pytest.raises(TypeError, match="compile=True needs a ppl ELBO"):
+        SVI(coin_model, coin_guide, Adam({"lr": 0.1}), lambda m, g, *a: 0.0, compile=True)
+
+
+def test_compiled_step_on_cuda(device):
+    if device.type != "cuda":
+        pytest.skip("CUDA only (the CPU case is tested above)")
+    data = DATA.to(device)
+
+    def guide(data):
+        a = ppl.param("a", torch.tensor(3.0, device=device), constraint=constraints.positive)
+        b = ppl.param("b", torch.tensor(2.0, device=device), constraint=constraints.positive)
+        ppl.sample("f", dist.Beta(a, b))
+
+    _, eager_losses, _ = run(10, data, guide=guide)
+    _, losses, params = run(10, data, guide=guide, compile=True)
+    assert torch.allclose(losses, eager_losses, rtol=1e-4, atol=1e-4)
+    assert params["a"].device.type == "cuda"
+    assert all(math.isfinite(v) for v in losses.tolist())
