@@ -8,6 +8,12 @@ that machine noise hits all of them alike. ``torch.set_num_threads(1)`` is used
 unless ``--threads`` says otherwise: with 2 threads, any other busy process slows
 small-tensor torch work badly.
 
+ppl runs eagerly (``Trace_ELBO``), with ``JitTrace_ELBO`` (torch.jit.trace),
+``CompiledTrace_ELBO`` (forward under torch.compile, autograd backward) and
+``SVI(..., compile=True)`` (loss and gradients in one compiled graph, fused Adam).
+The "vs Pyro" column divides each ppl row by Pyro's eager ``Trace_ELBO`` with the
+same validation setting.
+
 Workloads: ``coin`` (seed 002's coin flip, 1 particle), ``coin32`` (32 vectorized
 particles), ``logreg`` (Bayesian logistic regression, N=40000, D=100, minibatch 500 by
 plate subsampling, mean-field Normal guide; ``--autonormal`` uses AutoNormal), and
@@ -45,7 +51,9 @@ Runner = Callable[[int], None]  # run n steps
 
 
 # --------------------------------------------------------------------------- coin flip
-def ppl_coin(num_particles: int, validation: bool, elbo_class: type = Trace_ELBO) -> Runner:
+def ppl_coin(
+    num_particles: int, validation: bool, elbo_class: type = Trace_ELBO, compile: bool = False
+) -> Runner:
     def model(data):
         f = ppl.sample("latent_fairness", dist.Uniform(0.0, 1.0))
         with ppl.plate("N", data.shape[0]):
@@ -59,7 +67,7 @@ def ppl_coin(num_particles: int, validation: bool, elbo_class: type = Trace_ELBO
     ppl.clear_param_store()
     options = {"ignore_jit_warnings": True} if elbo_class is JitTrace_ELBO else {}
     elbo = elbo_class(num_particles=num_particles, vectorize_particles=num_particles > 1, **options)
-    svi = SVI(model, guide, Adam({"lr": LR}), elbo)
+    svi = SVI(model, guide, Adam({"lr": LR}), elbo, compile=compile)
 
     def run(n: int) -> None:
         with ppl.validation_enabled(validation):
@@ -138,7 +146,13 @@ def make_regression(n: int, d: int, seed: int = 0) -> tuple[torch.Tensor, torch.
 
 
 def ppl_logreg(
-    x, y, batch: int | None, validation: bool, autonormal: bool, elbo_class: type = Trace_ELBO
+    x,
+    y,
+    batch: int | None,
+    validation: bool,
+    autonormal: bool,
+    elbo_class: type = Trace_ELBO,
+    compile: bool = False,
 ) -> Runner:
     n, d = x.shape
 
@@ -162,7 +176,7 @@ def ppl_logreg(
 
         guide = AutoNormal(model)  # noqa: F811
     ppl.clear_param_store()
-    svi = SVI(model, guide, Adam({"lr": 0.01}), elbo_class())
+    svi = SVI(model, guide, Adam({"lr": 0.01}), elbo_class(), compile=compile)
 
     def run(k: int) -> None:
         with ppl.validation_enabled(validation):
@@ -300,10 +314,13 @@ def bench(name: str, runners: dict[str, Runner | None], steps: int, repeats: int
     med = {k: statistics.median(v) for k, v in rates.items()}
     floor = med.get("torch loop")
     print(f"\n{name}  ({steps} steps x {repeats} repeats, median)")
-    print(f"  {'implementation':<28}{'steps/s':>12}{'vs torch loop':>16}")
+    print(f"  {'implementation':<34}{'steps/s':>12}{'vs torch loop':>16}{'vs Pyro':>10}")
     for key, rate in med.items():
         ratio = f"{rate / floor:.2f}x" if floor else "-"
-        print(f"  {key:<28}{rate:>12.1f}{ratio:>16}")
+        # ppl rows against Pyro's eager Trace_ELBO with the same validation setting
+        pyro = med.get("pyro (validation on)" if " on)" in key else "pyro (validation off)")
+        vs_pyro = f"{rate / pyro:.2f}x" if pyro and key.startswith("ppl") else ""
+        print(f"  {key:<34}{rate:>12.1f}{ratio:>16}{vs_pyro:>10}")
     return med
 
 
@@ -353,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
                 "ppl JitTrace_ELBO (val. off)": ppl_coin(k, False, JitTrace_ELBO),
                 "ppl Compiled (val. off)": ppl_coin(k, False, CompiledTrace_ELBO),
                 "ppl Compiled (val. on)": ppl_coin(k, True, CompiledTrace_ELBO),
+                "ppl SVI(compile=True) (val. off)": ppl_coin(k, False, compile=True),
+                "ppl SVI(compile=True) (val. on)": ppl_coin(k, True, compile=True),
                 "pyro (validation off)": pyro_coin(k, False),
                 "pyro (validation on)": pyro_coin(k, True),
                 "pyro JitTrace_ELBO (val. off)": pyro_coin(k, False, jit=True),
@@ -384,6 +403,12 @@ def main(argv: list[str] | None = None) -> None:
                 ),
                 "ppl Compiled (val. on)": ppl_logreg(
                     x, y, batch, True, args.autonormal, CompiledTrace_ELBO
+                ),
+                "ppl SVI(compile=True) (val. off)": ppl_logreg(
+                    x, y, batch, False, args.autonormal, compile=True
+                ),
+                "ppl SVI(compile=True) (val. on)": ppl_logreg(
+                    x, y, batch, True, args.autonormal, compile=True
                 ),
                 "pyro (validation off)": pyro_logreg(x, y, batch, False, args.autonormal),
                 "pyro (validation on)": pyro_logreg(x, y, batch, True, args.autonormal),

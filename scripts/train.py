@@ -211,6 +211,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="rollback",
         help="what a NaN loss does (rollback: last checkpointed state, halved learning rate)",
     )
+    parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compile each step's loss and gradients with torch.compile (SVI(compile=True))",
+    )
     parser.add_argument("--plot", metavar="PATH", help="write the loss curve to this PNG")
     parser.add_argument("--samples", type=int, default=1000, help="posterior draws for means")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -322,7 +327,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
 
         optim = DistributedOptimizer(optim)
         optim.setup(dict(guide.named_parameters()))  # same start on every rank
-    svi = SVI(problem.model, guide, optim, Trace_ELBO())
+    svi = SVI(problem.model, guide, optim, Trace_ELBO(), compile=args.compile)
     config = {"model": args.model, "guide": args.guide, "seed": args.seed, "steps": args.steps}
 
     resumed_from = None

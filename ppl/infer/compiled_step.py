@@ -66,7 +66,7 @@ class _Pending(NamedTuple):
 
 class _Joint(NamedTuple):
     names: tuple[str, ...]
-    fn: Callable[..., tuple[torch.Tensor, ...]]  # (*leaves, *tensor args) -> (loss, ok, *grads)
+    fn: Callable[..., tuple[torch.Tensor, ...]]  # (*leaves, *args) -> (loss, status, *grads)
     checked: list[bool]
 
 
@@ -122,7 +122,7 @@ class CompiledGradients:
             return self.elbo.step_loss(model, guide, args, kwargs)
         inputs = [leaf.detach() for leaf in leaves.values()] + _tensor_inputs(args, kwargs)
         try:
-            loss, ok, *grads = entry.fn(*inputs)
+            loss, status, *grads = entry.fn(*inputs)
         except Exception as e:
             if entry.checked[0]:
                 raise
@@ -130,15 +130,19 @@ class CompiledGradients:
             _warn_fallback(e)
             return self.elbo.step_loss(model, guide, args, kwargs)
         entry.checked[0] = True
-        if not bool(ok):  # a deferred validation check failed: eager rerun names the site
+        value, finite, ok = status.tolist()  # the step's one host read
+        if not ok:  # a deferred validation check failed: eager rerun names the site
             self.elbo.step_loss(model, guide, args, kwargs, backward=False)
             raise ValueError(
                 "a validation check failed inside the compiled step, and the eager rerun "
                 "(with new random draws) passed; run without compile=True to find the site"
             )
+        accumulated = False
         for leaf, grad in zip(leaves.values(), grads):
+            accumulated |= leaf.grad is not None
             leaf.grad = grad if leaf.grad is None else leaf.grad + grad
-        return StepLoss(loss, dict.fromkeys(entry.names), [])
+        verdict = None if accumulated else (value, bool(finite))
+        return StepLoss(loss, dict.fromkeys(entry.names), [], verdict)
 
     def _trace(
         self,
@@ -168,20 +172,35 @@ class CompiledGradients:
                 finally:
                     settings.stop_deferring()
                 grads = torch.autograd.grad(loss, new_leaves, allow_unused=True)
-            ok = _all_of(checks)
-            if ok is None:
-                ok = torch.ones((), dtype=torch.bool, device=loss.device)
             filled = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, new_leaves)]
-            return (loss.detach(), ok, *filled)
+            # one small tensor for the host: [loss, finite (loss and grads), checks passed]
+            finite = torch.isfinite(loss.detach())
+            for g in filled:
+                finite = finite & torch.isfinite(g).all()
+            ok = _all_of(checks)
+            ok = torch.ones_like(finite) if ok is None else ok.to(finite.device)
+            status = torch.stack([loss.detach().double(), finite.double(), ok.double()])
+            return (loss.detach(), status, *filled)
 
         example = [leaf.detach() for leaf in leaves.values()] + _tensor_inputs(args, kwargs)
         cuda = sorted({t.device.index or 0 for t in example if t.is_cuda})
         try:
             with torch.random.fork_rng(devices=cuda):  # tracing must not use up draws
                 graph = make_fx(joint, tracing_mode="real")(*example)
-            fn = torch.compile(
-                graph, backend=self.backend, mode=self.mode, dynamic=False, options=self.options
-            )
+            if self.backend == "inductor" and self.mode is None:
+                # the graph is already ATen-level: inductor compiles it directly, and each
+                # step skips dynamo's frame guards and the module call
+                from torch._inductor import compile as inductor_compile
+
+                fn = inductor_compile(graph, list[Any](example), options=self.options)
+            else:
+                fn = torch.compile(
+                    graph,
+                    backend=self.backend,
+                    mode=self.mode,
+                    dynamic=False,
+                    options=self.options,
+                )
         except Exception as e:  # noqa: BLE001  (anything untraceable means: run eagerly)
             _warn_fallback(e)
             return None

@@ -58,11 +58,14 @@ class StepLoss(NamedTuple):
         loss: detached 0-dim tensor on the model's device (no host sync was made).
         param_names: names of the param sites the run touched (an ordered set).
         traces: ``(model_trace, guide_trace)`` of each particle run.
+        verdict: ``(loss value, loss and gradients finite)`` when the producer already
+            read them on the host (a compiled step), so ``SVI`` need not read again.
     """
 
     loss: torch.Tensor
     param_names: dict[str, None]
     traces: list[tuple[Trace, Trace]]
+    verdict: tuple[float, bool] | None = None
 
 
 def _run_traced(fn: Callable[..., Any], args: tuple, kwargs: dict, *handlers: Any) -> Trace:

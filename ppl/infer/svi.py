@@ -174,7 +174,9 @@ class SVI:
             models whose structure does not change between steps. ``True`` uses
             inductor; a dict is passed on (``{"backend": "aot_eager"}``). The first
             step runs eagerly, the second compiles (seconds); if compiling fails, the
-            steps stay eager with a ``RuntimeWarning``.
+            steps stay eager with a ``RuntimeWarning``. A ``ppl.optim`` optimizer then
+            also uses torch's fused kernel (``fused=True``) where torch has one, unless
+            its ``optim_args`` set ``fused``/``foreach``.
 
     Raises:
         TypeError: if model or guide is not callable, ``optim`` is a raw
@@ -223,6 +225,8 @@ class SVI:
                 )
             options = compile if isinstance(compile, dict) else {}
             self._compiled_grads = CompiledGradients(loss, **options)
+            if isinstance(optim, PPLOptimizer):
+                optim.use_fused_kernels = True
         self.step_count = 0
         self._param_names: dict[str, None] = {}
         self._losses = array("d")  # the loss of every step taken (nan: skipped)
@@ -249,7 +253,7 @@ class SVI:
         """
         out = self._loss_with_grads(args, kwargs)
         params = unconstrained_params(out.param_names)
-        value, finite = _read_loss(out.loss, params)
+        value, finite = _verdict(out, params)
         if not self._agree(finite):
             _discard_grads(params)
             raise self.nonfinite_error(out, self.step_count + 1)
@@ -378,7 +382,7 @@ class SVI:
                 generation = self._generation
                 out = self._loss_with_grads(args, kwargs)
                 params = unconstrained_params(out.param_names)
-                value, finite = _read_loss(out.loss, params)
+                value, finite = _verdict(out, params)
                 if self._agree(finite):
                     self._apply(out, params)
                 else:
@@ -506,6 +510,13 @@ def _as_loss_array(losses: Any) -> array | None:
         f"SVI.load_state_dict: losses must be a 1-D tensor or a list of numbers, got "
         f"{type(losses).__name__}"
     )
+
+
+def _verdict(out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
+    """The step's loss as a float and whether it and the gradients are finite."""
+    if out.verdict is not None:  # read already (a compiled step returns it with the loss)
+        return out.verdict
+    return _read_loss(out.loss, params)
 
 
 def _read_loss(loss: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:

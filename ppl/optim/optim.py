@@ -184,6 +184,11 @@ class PPLOptimizer:
         self._pending_group_of: dict[str, int] = {}
         self._pending_state: dict[str, dict[str, Any]] = {}
         self._stepped = False
+        self._fused_ok: dict[str, bool] = {}  # device type -> torch has a fused kernel
+        #: Step with torch's fused kernel (``fused=True``) where the optimizer class,
+        #: the device and the dtype allow it and ``optim_args`` leave the choice open.
+        #: ``SVI(compile=True)`` turns this on; it applies to params added afterwards.
+        self.use_fused_kernels = False
 
     # ------------------------------------------------------------------ arguments
     def _check_args(self, args: Any, what: str) -> Any:
@@ -381,6 +386,8 @@ class PPLOptimizer:
         else:
             index = self._find_group(settings, name)
         group = optimizer.param_groups[index]
+        if self.use_fused_kernels:
+            self._choose_fused(group, index, tensor)
         group["params"].append(tensor)
         group.setdefault("param_names", []).append(name)
         self._params[name] = tensor
@@ -390,6 +397,28 @@ class PPLOptimizer:
         if state is not None:
             optimizer.state[tensor] = self._state_for(state, tensor, group)
         self._after_params_changed()
+
+    def _choose_fused(self, group: dict[str, Any], index: int, tensor: torch.Tensor) -> None:
+        """Use the fused kernel for ``group`` if every param in it (``tensor`` too) can."""
+        if "fused" not in group or self._accepted is None or "fused" not in self._accepted:
+            return
+        chosen = self._group_settings[index] if index < len(self._group_settings) else {}
+        if any(key in chosen for key in ("fused", "foreach", "capturable", "differentiable")):
+            return  # the user decided
+        ok = tensor.is_floating_point() and self._fused_available(tensor.device)
+        group["fused"] = ok and (bool(group["fused"]) or not group["params"])
+
+    def _fused_available(self, device: torch.device) -> bool:
+        known = self._fused_ok.get(device.type)
+        if known is None:
+            probe = torch.zeros(1, device=device, requires_grad=True)
+            try:
+                self.optimizer_class([probe], fused=True)  # type: ignore[call-arg]
+                known = True
+            except (RuntimeError, ValueError, TypeError):
+                known = False  # e.g. no fused CPU kernel before torch 2.4
+            self._fused_ok[device.type] = known
+        return known
 
     def _find_group(self, settings: dict[str, Any], name: str) -> int:
         for index, existing in enumerate(self._group_settings):

@@ -180,3 +180,16 @@ def test_compiled_step_on_cuda(device):
     assert torch.allclose(losses, eager_losses, rtol=1e-4, atol=1e-4)
     assert params["a"].device.type == "cuda"
     assert all(math.isfinite(v) for v in losses.tolist())
+
+
+def test_compile_steps_with_fused_kernels_unless_optim_args_choose():
+    svi, _, _ = run(3, DATA, compile=FAST)
+    (group,) = svi.optim.optimizer.param_groups
+    probe_ok = svi.optim._fused_available(torch.device("cpu"))
+    assert group["fused"] is probe_ok
+    ppl.clear_param_store()
+    chosen = Adam({"lr": 0.05, "foreach": False})
+    svi = SVI(coin_model, coin_guide, chosen, Trace_ELBO(), compile=FAST)
+    svi.run(3, DATA, progress_bar=False)
+    (group,) = chosen.optimizer.param_groups
+    assert not group["fused"] and group["foreach"] is False
