@@ -4,6 +4,7 @@ import importlib.util
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -199,3 +200,19 @@ def test_torchrun_two_processes(tmp_path):
     payload = safe_load(path, "cpu", kind="ppl.checkpoint")
     assert payload["svi"]["step_count"] == 20
     assert payload["extra"]["shard_steps"] == {"data": 21}  # each step drew a sharded batch
+
+
+@pytest.mark.skipif(shutil.which("g++") is None, reason="inductor needs a C++ compiler")
+def test_compiled_training_matches_eager_and_resumes(tmp_path):
+    base = ["--model", "logreg", "--steps", "30", "--checkpoint-every", "7", *QUIET]
+    eager = train.main(base)
+    straight = train.main([*base, "--compile"])
+    # same draws; the compiled graph and fused Adam round differently, nothing more
+    assert torch.allclose(straight["losses"], eager["losses"], rtol=1e-4, atol=1e-3)
+    path = str(tmp_path / "c.pt")
+    train.main([*base, "--compile", "--checkpoint", path, "--stop-after", "13"])
+    resumed = train.main([*base, "--compile", "--checkpoint", path, "--resume"])
+    assert resumed["resumed_from"] == 13
+    assert torch.allclose(resumed["losses"], straight["losses"], rtol=1e-5, atol=1e-4)
+    for name, value in straight["params"].items():
+        assert torch.allclose(resumed["params"][name], value, atol=1e-5), name
