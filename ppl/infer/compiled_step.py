@@ -11,11 +11,12 @@ where per-step overhead dominates, this module removes autograd from the step:
 1. The first step for a layout (model, guide, argument shapes/dtypes/devices and
    non-tensor values) runs eagerly. It creates the params and records their names.
 2. The second step traces one *joint* function with ``make_fx``:
-   ``(unconstrained leaves, tensor args) -> (loss, checks passed, gradients)``.
-   The leaves are fed to the model and guide through
-   ``ParamStore.substituted_leaves``, and the gradients come from
-   ``torch.autograd.grad`` inside the trace, so forward and backward ops land in one
-   graph (custom autograd functions such as the Dirichlet sampler's included).
+   ``(unconstrained leaves, tensor args) -> (loss, status, gradients)``. The store's
+   own leaf tensors are the example inputs, so every use of them (through
+   ``ppl.param``, or directly by an ``nn.Module`` registered with ``ppl.module``)
+   becomes a use of a graph input; the gradients come from ``torch.autograd.grad``
+   inside the trace, so forward and backward ops land in one graph (custom autograd
+   functions such as the Dirichlet sampler's included).
    Sampling ops are recorded as ops, so each call draws afresh; the tracing run's
    draws are undone (``torch.random.fork_rng``), so a seeded run draws the same
    values as the eager estimator.
@@ -46,7 +47,6 @@ from typing import Any, NamedTuple
 import torch
 
 from .. import settings
-from ..params.param_store import get_param_store
 from .compiled_elbo import (
     CompilingELBOMixin,
     _all_of,
@@ -160,12 +160,14 @@ class CompiledGradients:
         names = tuple(leaves)
         n_leaves = len(names)
         evaluate = _eager_evaluate(self.elbo)
-        store = get_param_store()
 
         def joint(*flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
-            new_leaves = [t.detach().requires_grad_() for t in flat[:n_leaves]]
+            # ``flat`` starts with the store's own leaf tensors: make_fx maps every use of
+            # them (through ppl.param, or directly, e.g. by an nn.Module registered with
+            # ppl.module) to the graph's inputs
+            new_leaves = flat[:n_leaves]
             new_args, new_kwargs = _with_tensor_inputs(args, kwargs, flat[n_leaves:])
-            with store.substituted_leaves(dict(zip(names, new_leaves))), torch.enable_grad():
+            with torch.enable_grad():
                 checks = settings.start_deferring()
                 try:
                     loss = evaluate(model, guide, new_args, new_kwargs)[0]
@@ -182,11 +184,12 @@ class CompiledGradients:
             status = torch.stack([loss.detach().double(), finite.double(), ok.double()])
             return (loss.detach(), status, *filled)
 
-        example = [leaf.detach() for leaf in leaves.values()] + _tensor_inputs(args, kwargs)
+        example = [*leaves.values(), *_tensor_inputs(args, kwargs)]
         cuda = sorted({t.device.index or 0 for t in example if t.is_cuda})
         try:
             with torch.random.fork_rng(devices=cuda):  # tracing must not use up draws
                 graph = make_fx(joint, tracing_mode="real")(*example)
+            example = [t.detach() for t in example]  # the graph needs no autograd
             if self.backend == "inductor" and self.mode is None:
                 # the graph is already ATen-level: inductor compiles it directly, and each
                 # step skips dynamo's frame guards and the module call

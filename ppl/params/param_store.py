@@ -464,34 +464,6 @@ class ParamStoreDict:
             self.clear()
             self.set_state(old_state)
 
-    @contextmanager
-    def substituted_leaves(self, leaves: Mapping[str, torch.Tensor]) -> Iterator[None]:
-        """Read the given tensors as the unconstrained leaves of existing params, for a while.
-
-        Inside the block, ``store[name]`` and ``ppl.param(name)`` are
-        ``transform(leaves[name])``: a function of tensors the caller owns. Compiled
-        estimators use this to trace the loss as a pure function of the leaves.
-
-        Raises:
-            KeyError: a name is not in the store.
-
-        Example:
-            >>> store = ParamStoreDict()
-            >>> _ = store.setdefault("s", torch.tensor(1.0), constraints.positive)
-            >>> with store.substituted_leaves({"s": torch.tensor(0.0)}):
-            ...     float(store["s"])  # exp(0)
-            1.0
-        """
-        for name in leaves:
-            if name not in self._params:
-                raise KeyError(self._missing(name))
-        saved = {name: self._params[name] for name in leaves}
-        try:
-            self._params.update(leaves)
-            yield
-        finally:
-            self._params.update(saved)
-
     # ------------------------------------------------------------------ internals
 
     def _missing(self, name: object) -> str:

@@ -193,3 +193,62 @@ def test_compile_steps_with_fused_kernels_unless_optim_args_choose():
     svi.run(3, DATA, progress_bar=False)
     (group,) = chosen.optimizer.param_groups
     assert not group["fused"] and group["foreach"] is False
+
+
+def test_modules_registered_or_pyro_modules_train_as_in_eager():
+    from ppl.nn import PyroModule, PyroSample
+
+    torch.manual_seed(0)
+    x = torch.randn(60, 3)
+    y = x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(60)
+
+    class Regression(PyroModule):
+        def __init__(self):
+            super().__init__()
+            self.linear = PyroModule[torch.nn.Linear](3, 1)
+            self.linear.weight = PyroSample(dist.Normal(0.0, 1.0).expand([1, 3]).to_event(2))
+
+        def forward(self, x, y=None):
+            mean = self.linear(x).squeeze(-1)  # the weight is global: sample it outside
+            with ppl.plate("data", x.shape[0]):
+                ppl.sample("obs", dist.Normal(mean, 0.1), obs=y)
+
+    def fit(compile):
+        ppl.clear_param_store()
+        ppl.set_rng_seed(0)
+        torch.manual_seed(1)
+        model = Regression()
+        svi = SVI(model, AutoNormal(model), Adam({"lr": 0.05}), Trace_ELBO(), compile=compile)
+        return svi.run(40, x, y, progress_bar=False)
+
+    eager, compiled = fit(False), fit(FAST)
+    assert torch.allclose(compiled.losses, eager.losses, rtol=1e-4, atol=1e-2)
+    # the nn.Parameter bias is read by the module directly, not through ppl.param
+    assert torch.allclose(compiled.params["linear.bias"], eager.params["linear.bias"], atol=1e-5)
+    assert not torch.equal(eager.params["linear.bias"], torch.zeros(1))
+
+
+def test_plain_module_registered_with_ppl_module():
+    net = torch.nn.Linear(2, 1)
+
+    def model():
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        ppl.module("net", net)
+        ppl.sample("z", dist.Normal(net(torch.ones(2)).squeeze(-1), 0.5))
+
+    def fit(compile):
+        ppl.clear_param_store()
+        ppl.set_rng_seed(0)
+        with torch.no_grad():
+            net.weight.fill_(0.5)
+            net.bias.fill_(0.5)
+        SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO(), compile=compile).run(
+            30, progress_bar=False
+        )
+        return net.weight.detach().clone(), net.bias.detach().clone()
+
+    (w_eager, b_eager), (w, b) = fit(False), fit(FAST)
+    assert torch.allclose(w, w_eager, atol=1e-6) and torch.allclose(b, b_eager, atol=1e-6)
+    assert float(b_eager) < 0.45  # it moved toward the prior mean 0
