@@ -57,7 +57,7 @@ from .compiled_elbo import (
 from .elbo import ELBO, StepLoss
 from .util import unconstrained_params
 
-__all__ = ["CompiledGradients"]
+__all__ = ["CompiledGradients", "eager_evaluate"]
 
 
 class _Pending(NamedTuple):
@@ -159,7 +159,7 @@ class CompiledGradients:
             return None
         names = tuple(leaves)
         n_leaves = len(names)
-        evaluate = _eager_evaluate(self.elbo)
+        evaluate = eager_evaluate(self.elbo)
 
         def joint(*flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
             # ``flat`` starts with the store's own leaf tensors: make_fx maps every use of
@@ -210,7 +210,7 @@ class CompiledGradients:
         return _Joint(names, fn, [False])
 
 
-def _eager_evaluate(elbo: ELBO) -> Callable[..., Any]:
+def eager_evaluate(elbo: ELBO) -> Callable[..., Any]:
     """``elbo._evaluate`` without a compiling wrapper (the joint trace replaces it)."""
     if isinstance(elbo, CompilingELBOMixin):
         return super(CompilingELBOMixin, elbo)._evaluate  # type: ignore[misc]

@@ -60,13 +60,14 @@ import math
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 
 from ..optim.optim import PPLOptimizer
 from ..poutine.trace_messenger import TraceMessenger
-from .compiled_step import CompiledGradients
+from .compiled_elbo import CompilingELBOMixin
+from .compiled_step import CompiledGradients, eager_evaluate
 from .elbo import ELBO, StepLoss
 from .nan_policy import RollbackPolicy
 from .util import constrained_params, unconstrained_params
@@ -251,11 +252,13 @@ class SVI:
             NonFiniteLossError: the loss or a gradient is NaN/inf; the message names the
                 step and the sites whose log-density is not finite. Params are unchanged.
         """
+        snapshot = self._rng_snapshot()
         out = self._loss_with_grads(args, kwargs)
         params = unconstrained_params(out.param_names)
         value, finite = _verdict(out, params)
         if not self._agree(finite):
             _discard_grads(params)
+            out = self._with_site_traces(out, args, kwargs, snapshot)
             raise self.nonfinite_error(out, self.step_count + 1)
         self._apply(out, params)
         self._losses.append(value)
@@ -299,6 +302,30 @@ class SVI:
             self.optim(list(params.values()))
             _discard_grads(params)
         self.step_count += 1
+
+    def _rng_snapshot(self) -> RngSnapshot | None:
+        """The generators' state before a step whose loss keeps no traces (compiled), so a
+        non-finite step can be replayed eagerly to name its sites; else None."""
+        if self._compiled_grads is None and not isinstance(self.loss, CompilingELBOMixin):
+            return None
+        return RngSnapshot.take()
+
+    def _with_site_traces(
+        self, out: StepLoss, args: tuple, kwargs: dict, snapshot: RngSnapshot | None
+    ) -> StepLoss:
+        """``out`` with traces: a compiled step is replayed eagerly with the same draws."""
+        if out.traces or snapshot is None or not isinstance(self.loss, ELBO):
+            return out
+        after = RngSnapshot.take()
+        snapshot.restore()
+        try:
+            with torch.no_grad():
+                traces = eager_evaluate(self.loss)(self.model, self.guide, args, kwargs)[1]
+        except Exception:  # noqa: BLE001  (a replay failing only loses the site names)
+            traces = []
+        finally:
+            after.restore()
+        return out._replace(traces=traces)
 
     def nonfinite_error(self, out: StepLoss, step: int) -> NonFiniteLossError:
         """The error for a non-finite step: names the step and the offending sites."""
@@ -380,12 +407,14 @@ class SVI:
         try:
             while len(losses) - first < num_steps:
                 generation = self._generation
+                snapshot = self._rng_snapshot()
                 out = self._loss_with_grads(args, kwargs)
                 params = unconstrained_params(out.param_names)
                 value, finite = _verdict(out, params)
                 if self._agree(finite):
                     self._apply(out, params)
                 else:
+                    out = self._with_site_traces(out, args, kwargs, snapshot)
                     try:
                         policy(self, out, len(losses) - first + 1)
                     finally:
@@ -510,6 +539,23 @@ def _as_loss_array(losses: Any) -> array | None:
         f"SVI.load_state_dict: losses must be a 1-D tensor or a list of numbers, got "
         f"{type(losses).__name__}"
     )
+
+
+class RngSnapshot(NamedTuple):
+    """The global CPU generator's state and, once CUDA is in use, every device's."""
+
+    cpu: torch.Tensor
+    cuda: list[torch.Tensor] | None
+
+    @classmethod
+    def take(cls) -> RngSnapshot:
+        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+        return cls(torch.get_rng_state(), cuda)
+
+    def restore(self) -> None:
+        torch.set_rng_state(self.cpu)
+        if self.cuda is not None:
+            torch.cuda.set_rng_state_all(self.cuda)
 
 
 def _verdict(out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:

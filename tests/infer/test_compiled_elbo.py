@@ -187,3 +187,22 @@ def test_compiled_on_cuda_matches_eager(device):
     losses, params = run_svi(CompiledTrace_ELBO(), 10, data, guide=guide)
     assert torch.allclose(losses, eager_losses, rtol=1e-4, atol=1e-4)
     assert params["a"].device.type == "cuda"
+
+
+def test_nonfinite_step_is_replayed_to_name_the_site():
+    from ppl.infer import NonFiniteLossError
+
+    def model(scale):
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide(scale):
+        m = ppl.param("m", torch.tensor(0.0))
+        ppl.sample("z", dist.Normal(m, 1.0))
+        ppl.factor("boom", torch.log(scale) * m.abs().clamp(min=1.0))
+
+    ppl.enable_validation(False)
+    svi = SVI(model, guide, Adam({"lr": 0.1}), CompiledTrace_ELBO(backend="aot_eager"))
+    for _ in range(3):
+        svi.step(torch.tensor(1.0))
+    with pytest.raises(NonFiniteLossError, match=r"SVI step 4.*guide sites \['boom'\]"):
+        svi.step(torch.tensor(0.0))
