@@ -253,3 +253,21 @@ def test_plain_module_registered_with_ppl_module():
     (w_eager, b_eager), (w, b) = fit(False), fit(FAST)
     assert torch.allclose(w, w_eager, atol=1e-6) and torch.allclose(b, b_eager, atol=1e-6)
     assert float(b_eager) < 0.45  # it moved toward the prior mean 0
+
+
+def test_fit_api_takes_compile():
+    from ppl.infer import fit
+
+    def model(data):
+        mu = ppl.sample("mu", dist.Normal(0.0, 10.0))
+        with ppl.plate("data", len(data)):
+            ppl.sample("obs", dist.Normal(mu, 1.0), obs=data)
+
+    data = torch.tensor([0.9, 1.1, 1.3, 0.7])
+    common = {"num_steps": 500, "progress_bar": False, "random_seed": 0}
+    eager = fit(model, data, optimizer=Adam({"lr": 0.1}), **common)
+    compiled = fit(model, data, optimizer=Adam({"lr": 0.1}), inf_kwargs={"compile": FAST}, **common)
+    assert compiled.inference.svi._compiled_grads is not None
+    assert torch.allclose(torch.tensor(compiled.hist), torch.tensor(eager.hist), rtol=1e-5)
+    # conjugate posterior: mean sum(data) / (n + 1/100), sd 1/2; within half an sd
+    assert float(compiled.mean["mu"]) == pytest.approx(4.0 / 4.01, abs=0.25)

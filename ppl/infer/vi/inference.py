@@ -250,7 +250,11 @@ class _Bar:
 
 # ---------------------------------------------------------------------- guide-based
 class _GuideInference(Inference):
-    """SVI with ``Trace_ELBO`` on an autoguide built by ``_make_guide``."""
+    """SVI with ``Trace_ELBO`` on an autoguide built by ``_make_guide``.
+
+    ``compile=True`` (or a dict of options) runs the steps as ``SVI(..., compile=...)``:
+    the loss and gradients in one compiled graph (``ppl.infer.compiled_step``).
+    """
 
     default_lr = 0.01
 
@@ -264,6 +268,7 @@ class _GuideInference(Inference):
         model_kwargs: Mapping[str, Any] | None = None,
         random_seed: int | None = None,
         fresh: bool = True,
+        compile: bool | dict[str, Any] = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(model, args, _merge_kwargs(model_kwargs, kwargs), random_seed)
@@ -272,7 +277,13 @@ class _GuideInference(Inference):
             _forget(f"{type(self.guide).__name__}.")
         self.guide.setup(*self.args, **self.kwargs)
         self.optimizer = optimizer if optimizer is not None else Adam({"lr": self.default_lr})
-        self.svi = SVI(model, self.guide, self.optimizer, Trace_ELBO(num_particles=num_particles))
+        self.svi = SVI(
+            model,
+            self.guide,
+            self.optimizer,
+            Trace_ELBO(num_particles=num_particles),
+            compile=compile,
+        )
         self.approx = GuideApproximation(model, self.guide, self.args, self.kwargs)
         self.approx.inference = self
 
