@@ -105,6 +105,8 @@ class CompiledGradients:
     ) -> StepLoss:
         """As :meth:`ELBO.step_loss` (with ``backward``): the loss; gradients go to ``.grad``."""
         key = _layout_key(model, guide, args, kwargs)
+        if key is not None:  # validation checks are traced in or out: part of the layout
+            key = (*key, settings._VALIDATION_ENABLED)
         entry = self._layouts.get(key) if key is not None else None
         if key is None or (entry is None and key in self._layouts):
             return self.elbo.step_loss(model, guide, args, kwargs)  # not compilable
