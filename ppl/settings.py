@@ -27,6 +27,9 @@ _VALIDATION_ENABLED = True
 # While a compiled estimator runs, the verdicts of validation checks are collected
 # here as bool tensors instead of being read on the host one by one.
 _DEFERRED_CHECKS: list[torch.Tensor] | None = None
+# True while a compiled step records one run as a static graph (make_fx): code whose
+# Python depends on random values (a sequential subsampled plate) must refuse.
+_STATIC_TRACE = False
 
 
 def enable_validation(is_validate: bool = True) -> None:
@@ -78,17 +81,30 @@ def check(ok: torch.Tensor) -> bool:
 
 
 def start_deferring() -> list[torch.Tensor]:
-    """Collect validation verdicts (see :func:`check`) instead of reading them."""
+    """Collect validation verdicts (see :func:`check`) in a new list, returned."""
     global _DEFERRED_CHECKS
     checks: list[torch.Tensor] = []
     _DEFERRED_CHECKS = checks
     return checks
 
 
-def stop_deferring() -> None:
-    """Go back to reading each validation verdict on the host."""
+def stop_deferring(previous: list[torch.Tensor] | None = None) -> None:
+    """Stop collecting: back to ``previous`` (an outer collection) or host reads."""
     global _DEFERRED_CHECKS
-    _DEFERRED_CHECKS = None
+    _DEFERRED_CHECKS = previous
+
+
+def is_static_tracing() -> bool:
+    """Whether a run is being recorded as a static graph (``torch.jit.trace`` or a
+    compiled SVI step), where Python control flow on random values would be frozen."""
+    return _STATIC_TRACE or torch.jit.is_tracing()
+
+
+def set_static_tracing(active: bool) -> bool:
+    """Mark (or unmark) a static-graph recording; returns the previous mark."""
+    global _STATIC_TRACE
+    previous, _STATIC_TRACE = _STATIC_TRACE, bool(active)
+    return previous
 
 
 enable_validation(True)

@@ -54,6 +54,7 @@ import torch
 
 from .. import settings
 from ..poutine.trace_struct import Trace
+from ..rng import RngSnapshot
 from .trace_elbo import Trace_ELBO
 from .trace_mean_field_elbo import TraceMeanField_ELBO
 from .util import unconstrained_params
@@ -66,12 +67,14 @@ __all__ = [
     "JitTrace_ELBO",
 ]
 
-LossFn = Callable[..., torch.Tensor]
+LossFn = Callable[..., tuple[torch.Tensor, tuple[str, ...]]]  # -> (loss, param names)
+# -> (loss, param names the run touched, or None when the back end cannot tell)
+CompiledFn = Callable[..., tuple[torch.Tensor, "tuple[str, ...] | None"]]
 
 
 class _Compiled(NamedTuple):
     names: tuple[str, ...]  # the params the compiled layout reads, in order
-    fn: LossFn  # called with (*unconstrained leaves, *tensor arguments)
+    fn: CompiledFn  # (*unconstrained leaves, *tensor arguments) -> (loss, param names)
     checked: list[bool]  # [True] once the first compiled call succeeded
 
 
@@ -89,7 +92,7 @@ class CompilingELBOMixin:
         super().__init__(*args, **kwargs)
         self._compiled: dict[Any, _Compiled | None] = {}
 
-    def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> LossFn:
+    def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> CompiledFn:
         raise NotImplementedError
 
     def _evaluate(
@@ -111,23 +114,27 @@ class CompilingELBOMixin:
             del self._compiled[key]  # a param was deleted: recompile next time
             return eager(model, guide, args, kwargs)
         inputs = (*leaves.values(), *_tensor_inputs(args, kwargs))
+        snapshot = RngSnapshot.take()  # to replay this call eagerly if it goes wrong
         try:
-            loss = compiled.fn(*inputs)
+            loss, run_names = compiled.fn(*inputs)
         except ValidationFailed:
-            # a deferred check failed: the eager run raises the error naming the site
-            eager(model, guide, args, kwargs)
+            # a deferred check failed: the eager replay raises the error naming the site
+            _replay(snapshot, eager, model, guide, args, kwargs)
             raise ValueError(
-                "a validation check failed inside the compiled estimator, and the eager "
-                "rerun (with new random draws) passed; run Trace_ELBO to find the site"
+                "a validation check failed inside the compiled estimator, but not when the "
+                "call was replayed eagerly; run Trace_ELBO to find the site"
             ) from None
         except Exception as e:
             if compiled.checked[0]:
+                # e.g. a kernel's index check on data that validation would have refused
+                _replay(snapshot, eager, model, guide, args, kwargs)
                 raise
             self._compiled[key] = None  # the first compiled call failed: run eagerly
             self._warn_fallback(e)
             return eager(model, guide, args, kwargs)
         compiled.checked[0] = True
-        return loss, [], dict.fromkeys(compiled.names)
+        names = compiled.names if run_names is None else run_names
+        return loss, [], dict.fromkeys(names)
 
     def _compile(
         self,
@@ -141,13 +148,16 @@ class CompilingELBOMixin:
         leaves = unconstrained_params(names)
         n_leaves = len(leaves)
 
-        def loss_fn(*flat: torch.Tensor) -> torch.Tensor:
+        def loss_fn(*flat: torch.Tensor) -> tuple[torch.Tensor, tuple[str, ...]]:
             new_args, new_kwargs = _with_tensor_inputs(args, kwargs, flat[n_leaves:])
-            return eager(model, guide, new_args, new_kwargs)[0]
+            loss, _, run_names = eager(model, guide, new_args, new_kwargs)
+            return loss, tuple(run_names)
 
         inputs = (*leaves.values(), *_tensor_inputs(args, kwargs))
+        cuda = sorted({t.device.index or 0 for t in inputs if t.is_cuda})
         try:
-            fn = self._build(loss_fn, inputs)
+            with torch.random.fork_rng(devices=cuda):  # a tracing run must not use up draws
+                fn = self._build(loss_fn, inputs)
         except Exception as e:  # noqa: BLE001
             self._warn_fallback(e)
             return None
@@ -169,11 +179,21 @@ class _TorchScriptTracing(CompilingELBOMixin):
     ignore_jit_warnings: bool
     jit_options: dict[str, Any] | None
 
-    def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> LossFn:
+    def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> CompiledFn:
+        def loss_only(*flat: torch.Tensor) -> torch.Tensor:
+            return loss_fn(*flat)[0]
+
         with warnings.catch_warnings():
             if self.ignore_jit_warnings:
                 warnings.simplefilter("ignore")
-            return torch.jit.trace(loss_fn, inputs, check_trace=False, **(self.jit_options or {}))
+            traced = torch.jit.trace(
+                loss_only, inputs, check_trace=False, **(self.jit_options or {})
+            )
+
+        def run(*flat: torch.Tensor) -> tuple[torch.Tensor, None]:
+            return traced(*flat), None  # the param set is frozen at trace time
+
+        return run
 
 
 class _TorchCompile(CompilingELBOMixin):
@@ -197,18 +217,21 @@ class _TorchCompile(CompilingELBOMixin):
             options.setdefault("fallback_random", True)
         self.compile_options = options or None
 
-    def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> LossFn:
+    def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> CompiledFn:
         # The leaves in ``inputs`` are also read from the ParamStore inside the graph;
         # dynamo lifts them as inputs either way. A fresh code object per layout gives
         # each compiled estimator its own dynamo cache, so many models in one process
         # never exhaust the recompile limit.
-        def checked_loss_fn(*flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        def checked_loss_fn(
+            *flat: torch.Tensor,
+        ) -> tuple[torch.Tensor, torch.Tensor | None, tuple[str, ...]]:
+            outer = settings._DEFERRED_CHECKS
             checks = settings.start_deferring()
             try:
-                loss = loss_fn(*flat)
+                loss, names = loss_fn(*flat)
             finally:
-                settings.stop_deferring()
-            return loss, _all_of(checks)
+                settings.stop_deferring(outer)
+            return loss, _all_of(checks), names
 
         fresh = types.FunctionType(
             checked_loss_fn.__code__.replace(),
@@ -225,14 +248,46 @@ class _TorchCompile(CompilingELBOMixin):
             dynamic=False,
             options=self.compile_options,
         )
+        # Without this, AOTAutograd's common-subexpression pass merges two calls of the
+        # Dirichlet sampler's autograd function with equal arguments into one draw.
+        no_cse = _without_cse()
 
-        def run(*inputs: torch.Tensor) -> torch.Tensor:
-            loss, ok = compiled(*inputs)
+        def run(*inputs: torch.Tensor) -> tuple[torch.Tensor, tuple[str, ...]]:
+            with no_cse:
+                loss, ok, names = compiled(*inputs)
             if ok is not None and not bool(ok):  # one host read for all checks
                 raise ValidationFailed
-            return loss
+            return loss, names
 
         return run
+
+
+def _without_cse() -> Any:
+    """A context manager turning AOTAutograd's CSE pass off (a no-op if torch has none)."""
+    import contextlib
+
+    config = getattr(torch._functorch, "config", None)
+    if config is None or not hasattr(config, "cse"):
+        return contextlib.nullcontext()
+    return config.patch(cse=False)
+
+
+def _replay(
+    snapshot: RngSnapshot,
+    eager: Callable[..., Any],
+    model: Callable[..., Any],
+    guide: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+) -> None:
+    """Rerun a failed compiled call eagerly with the same draws (validation raises)."""
+    after = RngSnapshot.take()
+    snapshot.restore()
+    try:
+        with torch.no_grad():
+            eager(model, guide, args, kwargs)
+    finally:
+        after.restore()
 
 
 class JitTrace_ELBO(_TorchScriptTracing, Trace_ELBO):
@@ -244,8 +299,9 @@ class JitTrace_ELBO(_TorchScriptTracing, Trace_ELBO):
     traced graph. Non-tensor arguments (``None``, ints, strings) are constants of
     the graph: a new value compiles a new graph. Python control flow on sampled
     values, or param sets that change between calls, are frozen at trace time, as
-    with Pyro's ``JitTrace_ELBO``; use :class:`CompiledTrace_ELBO` for a compiled
-    path that notices such changes.
+    with Pyro's ``JitTrace_ELBO``; :class:`CompiledTrace_ELBO` guards the Python state
+    it reads and recompiles instead. The tracing run's draws are undone, so a seeded
+    run draws what ``Trace_ELBO`` draws.
 
     Args: as :class:`~ppl.infer.trace_elbo.Trace_ELBO`; ``ignore_jit_warnings=True``
     silences torch's tracer warnings, ``jit_options`` is passed to ``torch.jit.trace``.
@@ -269,9 +325,11 @@ class CompiledTrace_ELBO(_TorchCompile, Trace_ELBO):
     Same estimator and, with the default inductor back end, the same draws as
     :class:`~ppl.infer.trace_elbo.Trace_ELBO` for the same seed (values agree to
     floating-point rounding). The first call runs eagerly, the second compiles
-    (seconds), every later one runs fused kernels. Validation checks that need a
-    host read (``ppl.enable_validation``) split the graph, so they cost more here
-    than in eager mode; turn validation off once a model works.
+    (seconds), every later one runs fused kernels. Validation checks
+    (``ppl.enable_validation``) are collected inside the graph and read once per call,
+    so they cost almost nothing; a failed check replays the call eagerly with the same
+    draws, which raises the usual error naming the site. Params first used in a later
+    call (a guard on the ParamStore recompiles) get their gradients like in eager mode.
 
     Args: as :class:`~ppl.infer.trace_elbo.Trace_ELBO`, plus
         backend: ``torch.compile`` back end (``"inductor"``, ``"aot_eager"``, ...).
@@ -315,6 +373,8 @@ def _layout_key(model: Any, guide: Any, args: tuple, kwargs: dict) -> tuple | No
     for value in (*args, *(kwargs[k] for k in sorted(kwargs))):
         if isinstance(value, torch.Tensor):
             parts.append(("T", tuple(value.shape), value.dtype, value.device))
+        elif isinstance(value, (tuple, list, dict, set, frozenset)):
+            return None  # containers (of tensors, perhaps) are not inputs of the graph
         else:
             try:
                 hash(value)

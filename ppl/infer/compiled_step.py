@@ -47,6 +47,7 @@ from typing import Any, NamedTuple
 import torch
 
 from .. import settings
+from ..rng import RngSnapshot
 from .compiled_elbo import (
     CompilingELBOMixin,
     _all_of,
@@ -61,13 +62,18 @@ __all__ = ["CompiledGradients", "eager_evaluate"]
 
 
 class _Pending(NamedTuple):
-    names: tuple[str, ...]  # params the eager first step touched
+    names: tuple[str, ...]  # params the last eager step touched
 
 
 class _Joint(NamedTuple):
     names: tuple[str, ...]
     fn: Callable[..., tuple[torch.Tensor, ...]]  # (*leaves, *args) -> (loss, status, *grads)
-    checked: list[bool]
+    used: tuple[bool, ...]  # per leaf: does the loss depend on it (else .grad stays None)
+    leaf_meta: tuple[tuple[torch.Size, torch.dtype, torch.device], ...]
+    checked: list[bool]  # [True] once a compiled call succeeded
+
+
+_MAX_LAYOUTS = 16  # argument layouts kept compiled at once (oldest dropped beyond)
 
 
 class CompiledGradients:
@@ -99,52 +105,110 @@ class CompiledGradients:
             opts.setdefault("fallback_random", True)
         self.options = opts or None
         self._layouts: dict[Any, _Pending | _Joint | None] = {}
+        self._warned: set[str] = set()
 
     def step_loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
     ) -> StepLoss:
         """As :meth:`ELBO.step_loss` (with ``backward``): the loss; gradients go to ``.grad``."""
         key = _layout_key(model, guide, args, kwargs)
-        if key is not None:  # validation checks are traced in or out: part of the layout
-            key = (*key, settings._VALIDATION_ENABLED)
-        entry = self._layouts.get(key) if key is not None else None
-        if key is None or (entry is None and key in self._layouts):
-            return self.elbo.step_loss(model, guide, args, kwargs)  # not compilable
+        if key is None:
+            self._warn_once(
+                "arguments",
+                "SVI(compile=True): an argument is unhashable or a container (list, tuple, "
+                "dict) of tensors, so steps run eagerly; pass tensors as separate arguments",
+            )
+            return self.elbo.step_loss(model, guide, args, kwargs)
+        # validation checks are traced in or out, and strides are baked into the kernels
+        key = (*key, settings._VALIDATION_ENABLED, _strides(args, kwargs))
+        if key in self._layouts:
+            entry = self._layouts[key]
+            if entry is None:  # compiling this layout failed: eager for good
+                return self.elbo.step_loss(model, guide, args, kwargs)
+        else:
+            self._make_room()
+            entry = None
         if entry is None:
             out = self.elbo.step_loss(model, guide, args, kwargs)
             self._layouts[key] = _Pending(tuple(out.param_names))
             return out
         if isinstance(entry, _Pending):
-            entry = self._layouts[key] = self._trace(model, guide, args, kwargs, entry.names)
-            if entry is None:
-                return self.elbo.step_loss(model, guide, args, kwargs)
+            traced = self._trace(model, guide, args, kwargs, entry.names)
+            self._layouts[key] = traced
+            if not isinstance(traced, _Joint):  # failed, or the params changed: eager
+                out = self.elbo.step_loss(model, guide, args, kwargs)
+                if traced is not None:
+                    self._layouts[key] = _Pending(tuple(out.param_names))
+                return out
+            entry = traced
         leaves = unconstrained_params(entry.names)
-        if len(leaves) != len(entry.names):  # a param was deleted: trace again later
-            del self._layouts[key]
-            return self.elbo.step_loss(model, guide, args, kwargs)
+        if len(leaves) != len(entry.names) or any(
+            (leaf.shape, leaf.dtype, leaf.device) != meta
+            for leaf, meta in zip(leaves.values(), entry.leaf_meta)
+        ):  # a param was deleted or replaced by another shape/dtype: trace again
+            out = self.elbo.step_loss(model, guide, args, kwargs)
+            self._layouts[key] = _Pending(tuple(out.param_names))
+            return out
         inputs = [leaf.detach() for leaf in leaves.values()] + _tensor_inputs(args, kwargs)
+        snapshot = RngSnapshot.take()  # to replay this step eagerly if it goes wrong
         try:
             loss, status, *grads = entry.fn(*inputs)
         except Exception as e:
-            if entry.checked[0]:
-                raise
-            self._layouts[key] = None  # the first compiled call failed: stay eager
-            _warn_fallback(e)
-            return self.elbo.step_loss(model, guide, args, kwargs)
+            if not entry.checked[0]:
+                self._layouts[key] = None  # the first compiled call failed: stay eager
+                _warn_fallback(e)
+                return self.elbo.step_loss(model, guide, args, kwargs)
+            # e.g. a kernel's index check on data that validation would have refused
+            self._replay(snapshot, model, guide, args, kwargs)
+            raise
         entry.checked[0] = True
         value, finite, ok = status.tolist()  # the step's one host read
-        if not ok:  # a deferred validation check failed: eager rerun names the site
-            self.elbo.step_loss(model, guide, args, kwargs, backward=False)
+        if not ok:  # a deferred validation check failed: the eager replay names the site
+            self._replay(snapshot, model, guide, args, kwargs)
             raise ValueError(
-                "a validation check failed inside the compiled step, and the eager rerun "
-                "(with new random draws) passed; run without compile=True to find the site"
+                "a validation check failed inside the compiled step, but not when the step "
+                "was replayed eagerly; run without compile=True to find the site"
             )
         accumulated = False
-        for leaf, grad in zip(leaves.values(), grads):
+        for leaf, grad, used in zip(leaves.values(), grads, entry.used):
+            if not used:
+                continue  # as in eager mode: no gradient, so the optimizer skips it
+            if grad.stride() != leaf.stride():  # e.g. an expanded (stride-0) gradient
+                grad = torch.empty_like(leaf).copy_(grad)
             accumulated |= leaf.grad is not None
             leaf.grad = grad if leaf.grad is None else leaf.grad + grad
         verdict = None if accumulated else (value, bool(finite))
         return StepLoss(loss, dict.fromkeys(entry.names), [], verdict)
+
+    def _replay(
+        self,
+        snapshot: RngSnapshot,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+    ) -> None:
+        """Rerun the failed step eagerly with the same draws (raises validation's error)."""
+        after = RngSnapshot.take()
+        snapshot.restore()
+        try:
+            self.elbo.step_loss(model, guide, args, kwargs, backward=False)
+        finally:
+            after.restore()
+
+    def _make_room(self) -> None:
+        if len(self._layouts) >= _MAX_LAYOUTS:
+            self._warn_once(
+                "layouts",
+                f"SVI(compile=True): more than {_MAX_LAYOUTS} argument layouts (shapes, dtypes "
+                "or non-tensor values) seen; each new one is traced and compiled again",
+            )
+            del self._layouts[next(iter(self._layouts))]
+
+    def _warn_once(self, topic: str, message: str) -> None:
+        if topic not in self._warned:
+            self._warned.add(topic)
+            warnings.warn(message, RuntimeWarning, stacklevel=5)
 
     def _trace(
         self,
@@ -153,15 +217,21 @@ class CompiledGradients:
         args: tuple,
         kwargs: dict,
         names: tuple[str, ...],
-    ) -> _Joint | None:
+    ) -> _Joint | _Pending | None:
+        """The compiled joint graph; ``_Pending`` if the traced run used other params than
+        the eager step before it (trace again next step); None if it cannot compile."""
         from torch.fx.experimental.proxy_tensor import make_fx
 
         leaves = unconstrained_params(names)
-        if not leaves or len(leaves) != len(names):
-            return None
+        if len(leaves) != len(names):
+            return _Pending(())  # the store changed since the eager step: start over
+        if not leaves:
+            return None  # nothing to differentiate: eager steps cost nothing more
         names = tuple(leaves)
         n_leaves = len(names)
         evaluate = eager_evaluate(self.elbo)
+        traced_names: dict[str, None] = {}
+        used: list[bool] = []
 
         def joint(*flat: torch.Tensor) -> tuple[torch.Tensor, ...]:
             # ``flat`` starts with the store's own leaf tensors: make_fx maps every use of
@@ -170,13 +240,19 @@ class CompiledGradients:
             new_leaves = flat[:n_leaves]
             new_args, new_kwargs = _with_tensor_inputs(args, kwargs, flat[n_leaves:])
             with torch.enable_grad():
+                outer = settings._DEFERRED_CHECKS
                 checks = settings.start_deferring()
                 try:
-                    loss = evaluate(model, guide, new_args, new_kwargs)[0]
+                    loss, _, run_names = evaluate(model, guide, new_args, new_kwargs)
                 finally:
-                    settings.stop_deferring()
+                    settings.stop_deferring(outer)
+                traced_names.update(run_names)
                 grads = torch.autograd.grad(loss, new_leaves, allow_unused=True)
-            filled = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, new_leaves)]
+            used.extend(g is not None for g in grads)
+            filled = [
+                torch.zeros_like(x) if g is None else g.contiguous()
+                for g, x in zip(grads, new_leaves)
+            ]
             # one small tensor for the host: [loss, finite (loss and grads), checks passed]
             finite = torch.isfinite(loss.detach())
             for g in filled:
@@ -188,10 +264,19 @@ class CompiledGradients:
 
         example = [*leaves.values(), *_tensor_inputs(args, kwargs)]
         cuda = sorted({t.device.index or 0 for t in example if t.is_cuda})
+        static = settings.set_static_tracing(True)
         try:
             with torch.random.fork_rng(devices=cuda):  # tracing must not use up draws
                 graph = make_fx(joint, tracing_mode="real")(*example)
-            example = [t.detach() for t in example]  # the graph needs no autograd
+        except Exception as e:  # noqa: BLE001  (anything untraceable means: run eagerly)
+            _warn_fallback(e)
+            return None
+        finally:
+            settings.set_static_tracing(static)
+        if set(traced_names) != set(names):
+            return _Pending(tuple(traced_names))  # new params appeared: trace them next step
+        example = [t.detach() for t in example]  # the graph needs no autograd
+        try:
             if self.backend == "inductor" and self.mode is None:
                 # the graph is already ATen-level: inductor compiles it directly, and each
                 # step skips dynamo's frame guards and the module call
@@ -206,10 +291,15 @@ class CompiledGradients:
                     dynamic=False,
                     options=self.options,
                 )
-        except Exception as e:  # noqa: BLE001  (anything untraceable means: run eagerly)
+        except Exception as e:  # noqa: BLE001
             _warn_fallback(e)
             return None
-        return _Joint(names, fn, [False])
+        meta = tuple((leaf.shape, leaf.dtype, leaf.device) for leaf in leaves.values())
+        return _Joint(names, fn, tuple(used), meta, [False])
+
+
+def _strides(args: tuple, kwargs: dict) -> tuple[tuple[int, ...], ...]:
+    return tuple(t.stride() for t in _tensor_inputs(args, kwargs))
 
 
 def eager_evaluate(elbo: ELBO) -> Callable[..., Any]:

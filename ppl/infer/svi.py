@@ -60,12 +60,13 @@ import math
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
 from ..optim.optim import PPLOptimizer
 from ..poutine.trace_messenger import TraceMessenger
+from ..rng import RngSnapshot
 from .compiled_elbo import CompilingELBOMixin
 from .compiled_step import CompiledGradients, eager_evaluate
 from .elbo import ELBO, StepLoss
@@ -321,6 +322,8 @@ class SVI:
         try:
             with torch.no_grad():
                 traces = eager_evaluate(self.loss)(self.model, self.guide, args, kwargs)[1]
+        except ValueError:
+            raise  # validation named the bad site: that is the error eager mode gives
         except Exception:  # noqa: BLE001  (a replay failing only loses the site names)
             traces = []
         finally:
@@ -539,23 +542,6 @@ def _as_loss_array(losses: Any) -> array | None:
         f"SVI.load_state_dict: losses must be a 1-D tensor or a list of numbers, got "
         f"{type(losses).__name__}"
     )
-
-
-class RngSnapshot(NamedTuple):
-    """The global CPU generator's state and, once CUDA is in use, every device's."""
-
-    cpu: torch.Tensor
-    cuda: list[torch.Tensor] | None
-
-    @classmethod
-    def take(cls) -> RngSnapshot:
-        cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
-        return cls(torch.get_rng_state(), cuda)
-
-    def restore(self) -> None:
-        torch.set_rng_state(self.cpu)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state_all(self.cuda)
 
 
 def _verdict(out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:

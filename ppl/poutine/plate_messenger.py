@@ -34,6 +34,7 @@ from typing import Any
 import torch
 from torch.distributions import Distribution, constraints
 
+from .. import settings as _settings
 from .messenger import Messenger
 from .runtime import (
     CondIndepStackFrame,
@@ -252,6 +253,13 @@ class PlateMessenger(Messenger):
 
     def __iter__(self) -> Iterator[int]:
         """Sequential use: one frame (no batch dim) per index."""
+        random_subsample = self._user_subsample is None and self.subsample_size != self.size
+        if random_subsample and _settings.is_static_tracing():
+            raise RuntimeError(
+                f"plate {self.name!r}: a sequential plate with a random subsample cannot be "
+                "recorded as a static graph (its Python loop would replay one minibatch); "
+                "use it as a vectorized `with plate(...)`, or run this model eagerly"
+            )
         indices = self._draw_indices()
         self.dim = None
         for counter, index in enumerate(indices.tolist()):

@@ -206,3 +206,32 @@ def test_nonfinite_step_is_replayed_to_name_the_site():
         svi.step(torch.tensor(1.0))
     with pytest.raises(NonFiniteLossError, match=r"SVI step 4.*guide sites \['boom'\]"):
         svi.step(torch.tensor(0.0))
+
+
+def test_two_beta_draws_with_equal_parameters_stay_independent():
+    # AOTAutograd's CSE would merge the two sampler calls into one draw
+    def model():
+        ppl.sample("p1", dist.Uniform(0.0, 1.0))
+        ppl.sample("p2", dist.Uniform(0.0, 1.0))
+
+    def guide():
+        a = ppl.param("a", torch.tensor(2.0), constraint=constraints.positive)
+        p1 = ppl.sample("p1", dist.Beta(a, a))
+        p2 = ppl.sample("p2", dist.Beta(a, a))
+        ppl.deterministic("same", (p1 == p2).float())
+
+    elbo = CompiledTrace_ELBO(backend="aot_eager")
+    eager = Trace_ELBO()
+    for seed in range(4):
+        ppl.set_rng_seed(seed)
+        compiled_loss = float(elbo.differentiable_loss(model, guide))
+        ppl.set_rng_seed(seed)
+        assert compiled_loss == pytest.approx(float(eager.differentiable_loss(model, guide)))
+
+
+def test_jit_tracing_run_uses_up_no_draws():
+    from ppl.infer.compiled_elbo import JitTrace_ELBO
+
+    eager_losses, _ = run_svi(Trace_ELBO(), 6, DATA)
+    jit_losses, _ = run_svi(JitTrace_ELBO(ignore_jit_warnings=True), 6, DATA)
+    assert torch.allclose(jit_losses, eager_losses, rtol=1e-5, atol=1e-5)

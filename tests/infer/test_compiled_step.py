@@ -271,3 +271,109 @@ def test_fit_api_takes_compile():
     assert torch.allclose(torch.tensor(compiled.hist), torch.tensor(eager.hist), rtol=1e-5)
     # conjugate posterior: mean sum(data) / (n + 1/100), sd 1/2; within half an sd
     assert float(compiled.mean["mu"]) == pytest.approx(4.0 / 4.01, abs=0.25)
+
+
+# --------------------------------------------------------------------------- review cases
+def test_expanded_gradient_is_stored_densely_for_fused_adam():
+    # w enters the loss only through a sum: its traced gradient is an expanded tensor
+    def model():
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        w = ppl.param("w", torch.zeros(5))
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+        ppl.factor("shift", 0.5 * w.sum())
+
+    ppl.enable_validation(False)
+    _, eager_losses, eager_params = run(20, model=model, guide=guide)
+    svi, losses, params = run(20, model=model, guide=guide, compile=FAST)
+    assert torch.allclose(params["w"], eager_params["w"], atol=1e-6)
+    assert torch.allclose(params["w"], torch.full((5,), params["w"][0].item()))
+    assert svi.optim.get_state()  # stepped with state for w
+
+
+def test_unused_param_keeps_no_gradient():
+    def model():
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        m = ppl.param("m", torch.tensor(0.5))
+        c = ppl.param("c", torch.tensor(1.0))  # read, but the loss does not depend on it
+        ppl.deterministic("c_logged", c.detach())
+        ppl.sample("z", dist.Normal(m, 1.0))
+
+    for compile in (False, FAST):
+        ppl.clear_param_store()
+        ppl.set_rng_seed(0)
+        optim = ppl.optim.AdamW({"lr": 0.05, "weight_decay": 0.1})
+        SVI(model, guide, optim, Trace_ELBO(), compile=compile).run(20, progress_bar=False)
+        # weight decay must not move c: it never gets a gradient
+        assert float(ppl.param("c")) == 1.0
+
+
+def test_param_first_used_on_a_later_step_is_trained():
+    calls = []
+
+    def model():
+        ppl.sample("z", dist.Normal(3.0, 1.0))
+
+    def guide():
+        calls.append(1)
+        loc = ppl.param("a", torch.tensor(0.0))
+        if len(calls) > 1:  # from the second call on, a second param joins
+            loc = loc + ppl.param("b", torch.tensor(0.0))
+        ppl.sample("z", dist.Normal(loc, 1.0))
+
+    svi, losses, params = run(200, model=model, guide=guide, lr=0.05, compile=FAST)
+    calls.clear()
+    _, eager_losses, eager_params = run(200, model=model, guide=guide, lr=0.05)
+    assert float(params["b"]) == pytest.approx(float(eager_params["b"]), abs=1e-5)
+    assert float(params["b"]) > 1.0  # it really trained
+
+
+def test_sequential_subsampled_plate_falls_back_to_eager():
+    x = torch.arange(40.0)
+
+    def model(x):
+        loc = ppl.sample("loc", dist.Normal(0.0, 100.0))
+        for i in ppl.plate("data", 40, subsample_size=4):
+            ppl.sample(f"obs_{i}", dist.Normal(loc, 1.0), obs=x[i])
+
+    def guide(x):
+        ppl.sample("loc", dist.Normal(ppl.param("m", torch.tensor(0.0)), 1.0))
+
+    _, eager_losses, _ = run(8, x, model=model, guide=guide)
+    with pytest.warns(RuntimeWarning, match="sequential plate with a random subsample"):
+        _, losses, _ = run(8, x, model=model, guide=guide, compile=FAST)
+    assert torch.allclose(losses, eager_losses)  # a fresh minibatch every step
+
+
+def test_draw_dependent_validation_failure_is_named_on_replay():
+    def model():
+        ppl.sample("y", dist.Normal(0.0, 1.0))
+
+    def guide():
+        m = ppl.param("m", torch.tensor(0.0))
+        s = ppl.sample("s", dist.Normal(m, 1.0), infer={"is_auxiliary": True})
+        ppl.sample("y", dist.Normal(0.0, s.exp() - 0.2))  # invalid scale in 5% of draws
+
+    svi = SVI(model, guide, Adam({"lr": 0.0}), Trace_ELBO(), compile=FAST)
+    with pytest.raises(ValueError, match="at site 'y': argument 'scale' of Normal"):
+        for _ in range(300):
+            svi.step()
+    assert svi.step_count >= 1  # a compiled step (2nd on) failed; the replay named the site
+
+
+def test_containers_of_tensors_run_eagerly_with_one_warning():
+    def model(batch):
+        x, y = batch
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide(batch):
+        ppl.sample("z", dist.Normal(ppl.param("m", torch.tensor(0.0)), 1.0))
+
+    svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO(), compile=FAST)
+    with pytest.warns(RuntimeWarning, match="container"):
+        for _ in range(3):
+            svi.step((torch.randn(2), torch.randn(2)))
+    assert svi._compiled_grads._layouts == {}
