@@ -25,11 +25,17 @@ where per-step overhead dominates, this module removes autograd from the step:
    which are written to ``.grad`` for the optimizer, exactly as ``backward`` would.
 
 Validation checks are deferred into the graph (one host read per step, together with
-the loss); a failed check reruns the step eagerly to raise the error naming the site.
-Like ``JitTrace_ELBO``, the trace freezes Python control flow and the set of params:
-a model whose structure depends on sampled values, or that creates new params after
-its first step, needs the eager path. A param deleted from the store is noticed and
-the layout is traced again.
+the loss and the NaN guard); a failed check, or a kernel error, replays the step
+eagerly with the same draws, which raises the error naming the site.
+
+Like ``JitTrace_ELBO``, the trace is frozen: Python control flow on sampled values,
+tensors read from closures or globals (constants of the graph), and side effects
+(buffer updates) happen at trace time only. What is checked every step: the argument
+layout (shapes, dtypes, devices, strides, non-tensor values, the validation flag) and
+the params' presence, shapes and dtypes; a change traces again. Params that first
+appear during the tracing run are picked up by tracing once more. A sequential plate
+with a random subsample refuses to be traced (its loop would replay one minibatch),
+and containers of tensors as arguments are not graph inputs: both keep steps eager.
 
 Example:
     >>> import torch, ppl, ppl.distributions as dist
