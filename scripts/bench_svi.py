@@ -381,9 +381,10 @@ def main(argv: list[str] | None = None) -> None:
             args.repeats,
         )
     if "coin" in results and "coin32" in results:
-        one = results["coin"]["ppl (validation off)"]
-        many = results["coin32"]["ppl (validation off)"]
-        print(f"\n32 vectorized particles cost {one / many:.2f}x one particle per step (ppl)")
+        print()
+        for row in ("ppl (validation off)", "ppl SVI(compile=True) (val. off)"):
+            one, many = results["coin"][row], results["coin32"][row]
+            print(f"32 vectorized particles cost {one / many:.2f}x one particle per step ({row})")
     for label, n, d, batch, steps in (
         ("logreg", 40000, 100, 500, 200 if q else 2000),
         ("heavy", 200000, 256, None, 5 if q else 40),
