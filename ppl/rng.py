@@ -90,10 +90,12 @@ class RngSnapshot(NamedTuple):
 
     @classmethod
     def take(cls) -> RngSnapshot:
+        """The current state (CUDA only if CUDA was initialised)."""
         cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
         return cls(torch.get_rng_state(), cuda)
 
     def restore(self) -> None:
+        """Put the generators back to this state."""
         torch.set_rng_state(self.cpu)
         if self.cuda is not None:
             torch.cuda.set_rng_state_all(self.cuda)

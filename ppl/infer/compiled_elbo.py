@@ -86,8 +86,6 @@ class CompilingELBOMixin:
     raises, which means "stay eager").
     """
 
-    _backend_name = "compiled"
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._compiled: dict[Any, _Compiled | None] = {}
