@@ -27,3 +27,20 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 def device(request):
     """Run a test on the CPU and, when there is one, on CUDA."""
     return torch.device(request.param)
+
+
+@pytest.fixture
+def load_module():
+    """Import a script or tutorial file as a module, registered in ``sys.modules``
+    (torch.compile and dataclasses look functions' modules up there)."""
+    import importlib.util
+    import sys
+
+    def load(path, name):
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    return load
