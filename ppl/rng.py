@@ -16,6 +16,8 @@ Example:
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -99,3 +101,14 @@ class RngSnapshot(NamedTuple):
         torch.set_rng_state(self.cpu)
         if self.cuda is not None:
             torch.cuda.set_rng_state_all(self.cuda)
+
+    @contextmanager
+    def replay(self) -> Iterator[None]:
+        """Inside the block the generators are back at this state; after it, they are
+        where they were before it (the replay uses up no draws of the run)."""
+        after = RngSnapshot.take()
+        self.restore()
+        try:
+            yield
+        finally:
+            after.restore()

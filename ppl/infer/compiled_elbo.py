@@ -55,6 +55,7 @@ import torch
 from .. import settings
 from ..poutine.trace_struct import Trace
 from ..rng import RngSnapshot
+from .elbo import StepLoss
 from .trace_elbo import Trace_ELBO
 from .trace_mean_field_elbo import TraceMeanField_ELBO
 from .util import unconstrained_params
@@ -89,6 +90,14 @@ class CompilingELBOMixin:
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._compiled: dict[Any, _Compiled | None] = {}
+        self._snapshot: RngSnapshot | None = None  # before the last compiled call
+
+    def step_loss(self, *args: Any, **kwargs: Any) -> StepLoss:
+        """As the eager ``step_loss``; a compiled call's result carries the RNG snapshot
+        taken before it, so ``SVI`` can replay a non-finite step to name its sites."""
+        self._snapshot = None
+        out = super().step_loss(*args, **kwargs)  # type: ignore[misc]
+        return out if out.traces else out._replace(snapshot=self._snapshot)
 
     def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> CompiledFn:
         raise NotImplementedError
@@ -112,12 +121,12 @@ class CompilingELBOMixin:
             del self._compiled[key]  # a param was deleted: recompile next time
             return eager(model, guide, args, kwargs)
         inputs = (*leaves.values(), *_tensor_inputs(args, kwargs))
-        snapshot = RngSnapshot.take()  # to replay this call eagerly if it goes wrong
+        snapshot = self._snapshot = RngSnapshot.take()  # to replay this call eagerly
         try:
             loss, run_names = compiled.fn(*inputs)
         except ValidationFailed:
             # a deferred check failed: the eager replay raises the error naming the site
-            _replay(snapshot, eager, model, guide, args, kwargs)
+            replay_eagerly(snapshot, eager, model, guide, args, kwargs)
             raise ValueError(
                 "a validation check failed inside the compiled estimator, but not when the "
                 "call was replayed eagerly; run Trace_ELBO to find the site"
@@ -125,7 +134,7 @@ class CompilingELBOMixin:
         except Exception as e:
             if compiled.checked[0]:
                 # e.g. a kernel's index check on data that validation would have refused
-                _replay(snapshot, eager, model, guide, args, kwargs)
+                replay_eagerly(snapshot, eager, model, guide, args, kwargs)
                 raise
             self._compiled[key] = None  # the first compiled call failed: run eagerly
             self._warn_fallback(e)
@@ -162,13 +171,7 @@ class CompilingELBOMixin:
         return _Compiled(tuple(leaves), fn, [False])
 
     def _warn_fallback(self, error: Exception) -> None:
-        first_line = next(iter(str(error).strip().splitlines()), "")
-        warnings.warn(
-            f"{type(self).__name__} could not compile the model and guide "
-            f"({type(error).__name__}: {first_line}); falling back to the eager estimator",
-            RuntimeWarning,
-            stacklevel=5,
-        )
+        warn_compile_fallback(type(self).__name__, error, "the eager estimator")
 
 
 class _TorchScriptTracing(CompilingELBOMixin):
@@ -210,10 +213,7 @@ class _TorchCompile(CompilingELBOMixin):
         self.backend = backend
         self.mode = mode
         self.fullgraph = fullgraph
-        options = dict(compile_options or {})
-        if backend == "inductor" and mode is None:
-            options.setdefault("fallback_random", True)
-        self.compile_options = options or None
+        self.compile_options = inductor_options(backend, mode, compile_options)
 
     def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> CompiledFn:
         # The leaves in ``inputs`` are also read from the ParamStore inside the graph;
@@ -270,7 +270,7 @@ def _without_cse() -> Any:
     return config.patch(cse=False)
 
 
-def _replay(
+def replay_eagerly(
     snapshot: RngSnapshot,
     eager: Callable[..., Any],
     model: Callable[..., Any],
@@ -279,13 +279,30 @@ def _replay(
     kwargs: dict,
 ) -> None:
     """Rerun a failed compiled call eagerly with the same draws (validation raises)."""
-    after = RngSnapshot.take()
-    snapshot.restore()
-    try:
-        with torch.no_grad():
-            eager(model, guide, args, kwargs)
-    finally:
-        after.restore()
+    with snapshot.replay(), torch.no_grad():
+        eager(model, guide, args, kwargs)
+
+
+def inductor_options(
+    backend: Any, mode: str | None, options: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """``torch.compile`` options; with inductor's default mode, random ops stay in ATen
+    (``fallback_random``) so compiled runs draw what eager runs draw."""
+    result = dict(options or {})
+    if backend == "inductor" and mode is None:
+        result.setdefault("fallback_random", True)
+    return result or None
+
+
+def warn_compile_fallback(who: str, error: Exception, instead: str) -> None:
+    """One ``RuntimeWarning``: ``who`` could not compile, and runs ``instead``."""
+    first_line = next(iter(str(error).strip().splitlines()), "")
+    warnings.warn(
+        f"{who} could not compile the model and guide "
+        f"({type(error).__name__}: {first_line}); falling back to {instead}",
+        RuntimeWarning,
+        stacklevel=5,
+    )
 
 
 class JitTrace_ELBO(_TorchScriptTracing, Trace_ELBO):

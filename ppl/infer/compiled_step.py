@@ -60,6 +60,9 @@ from .compiled_elbo import (
     _layout_key,
     _tensor_inputs,
     _with_tensor_inputs,
+    inductor_options,
+    replay_eagerly,
+    warn_compile_fallback,
 )
 from .elbo import ELBO, StepLoss
 from .util import unconstrained_params
@@ -106,10 +109,7 @@ class CompiledGradients:
         self.elbo = elbo
         self.backend = backend
         self.mode = mode
-        opts = dict(options or {})
-        if backend == "inductor" and mode is None:
-            opts.setdefault("fallback_random", True)
-        self.options = opts or None
+        self.options = inductor_options(backend, mode, options)
         self._layouts: dict[Any, _Pending | _Joint | None] = {}
         self._warned: set[str] = set()
 
@@ -165,12 +165,12 @@ class CompiledGradients:
                 _warn_fallback(e)
                 return self.elbo.step_loss(model, guide, args, kwargs)
             # e.g. a kernel's index check on data that validation would have refused
-            self._replay(snapshot, model, guide, args, kwargs)
+            replay_eagerly(snapshot, eager_evaluate(self.elbo), model, guide, args, kwargs)
             raise
         entry.checked[0] = True
         value, finite, ok = status.tolist()  # the step's one host read
         if not ok:  # a deferred validation check failed: the eager replay names the site
-            self._replay(snapshot, model, guide, args, kwargs)
+            replay_eagerly(snapshot, eager_evaluate(self.elbo), model, guide, args, kwargs)
             raise ValueError(
                 "a validation check failed inside the compiled step, but not when the step "
                 "was replayed eagerly; run without compile=True to find the site"
@@ -184,23 +184,7 @@ class CompiledGradients:
             accumulated |= leaf.grad is not None
             leaf.grad = grad if leaf.grad is None else leaf.grad + grad
         verdict = None if accumulated else (value, bool(finite))
-        return StepLoss(loss, dict.fromkeys(entry.names), [], verdict)
-
-    def _replay(
-        self,
-        snapshot: RngSnapshot,
-        model: Callable[..., Any],
-        guide: Callable[..., Any],
-        args: tuple,
-        kwargs: dict,
-    ) -> None:
-        """Rerun the failed step eagerly with the same draws (raises validation's error)."""
-        after = RngSnapshot.take()
-        snapshot.restore()
-        try:
-            self.elbo.step_loss(model, guide, args, kwargs, backward=False)
-        finally:
-            after.restore()
+        return StepLoss(loss, dict.fromkeys(entry.names), [], verdict, snapshot)
 
     def _make_room(self) -> None:
         if len(self._layouts) >= _MAX_LAYOUTS:
@@ -316,10 +300,4 @@ def eager_evaluate(elbo: ELBO) -> Callable[..., Any]:
 
 
 def _warn_fallback(error: Exception) -> None:
-    first_line = next(iter(str(error).strip().splitlines()), "")
-    warnings.warn(
-        f"SVI(compile=True) could not compile the model and guide "
-        f"({type(error).__name__}: {first_line}); falling back to eager steps",
-        RuntimeWarning,
-        stacklevel=5,
-    )
+    warn_compile_fallback("SVI(compile=True)", error, "eager steps")

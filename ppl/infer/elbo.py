@@ -44,6 +44,7 @@ from ..poutine.plate_messenger import PlateMessenger
 from ..poutine.replay_messenger import ReplayMessenger
 from ..poutine.trace_messenger import TraceMessenger
 from ..poutine.trace_struct import Trace
+from ..rng import RngSnapshot
 from .util import check_site_shape, collect_param_names, guess_max_plate_nesting, is_sample_site
 
 __all__ = ["ELBO", "StepLoss"]
@@ -60,12 +61,15 @@ class StepLoss(NamedTuple):
         traces: ``(model_trace, guide_trace)`` of each particle run.
         verdict: ``(loss value, loss and gradients finite)`` when the producer already
             read them on the host (a compiled step), so ``SVI`` need not read again.
+        snapshot: the generators' state before a compiled evaluation (which keeps no
+            traces), so a non-finite step can be replayed eagerly to name its sites.
     """
 
     loss: torch.Tensor
     param_names: dict[str, None]
     traces: list[tuple[Trace, Trace]]
     verdict: tuple[float, bool] | None = None
+    snapshot: RngSnapshot | None = None
 
 
 def _run_traced(fn: Callable[..., Any], args: tuple, kwargs: dict, *handlers: Any) -> Trace:

@@ -66,8 +66,6 @@ import torch
 
 from ..optim.optim import PPLOptimizer
 from ..poutine.trace_messenger import TraceMessenger
-from ..rng import RngSnapshot
-from .compiled_elbo import CompilingELBOMixin
 from .compiled_step import CompiledGradients, eager_evaluate
 from .elbo import ELBO, StepLoss
 from .nan_policy import RollbackPolicy
@@ -253,13 +251,12 @@ class SVI:
             NonFiniteLossError: the loss or a gradient is NaN/inf; the message names the
                 step and the sites whose log-density is not finite. Params are unchanged.
         """
-        snapshot = self._rng_snapshot()
         out = self._loss_with_grads(args, kwargs)
         params = unconstrained_params(out.param_names)
         value, finite = _verdict(out, params)
         if not self._agree(finite):
             _discard_grads(params)
-            out = self._with_site_traces(out, args, kwargs, snapshot)
+            out = self._with_site_traces(out, args, kwargs)
             raise self.nonfinite_error(out, self.step_count + 1)
         self._apply(out, params)
         self._losses.append(value)
@@ -304,30 +301,17 @@ class SVI:
             _discard_grads(params)
         self.step_count += 1
 
-    def _rng_snapshot(self) -> RngSnapshot | None:
-        """The generators' state before a step whose loss keeps no traces (compiled), so a
-        non-finite step can be replayed eagerly to name its sites; else None."""
-        if self._compiled_grads is None and not isinstance(self.loss, CompilingELBOMixin):
-            return None
-        return RngSnapshot.take()
-
-    def _with_site_traces(
-        self, out: StepLoss, args: tuple, kwargs: dict, snapshot: RngSnapshot | None
-    ) -> StepLoss:
+    def _with_site_traces(self, out: StepLoss, args: tuple, kwargs: dict) -> StepLoss:
         """``out`` with traces: a compiled step is replayed eagerly with the same draws."""
-        if out.traces or snapshot is None or not isinstance(self.loss, ELBO):
+        if out.traces or out.snapshot is None or not isinstance(self.loss, ELBO):
             return out
-        after = RngSnapshot.take()
-        snapshot.restore()
         try:
-            with torch.no_grad():
+            with out.snapshot.replay(), torch.no_grad():
                 traces = eager_evaluate(self.loss)(self.model, self.guide, args, kwargs)[1]
         except ValueError:
             raise  # validation named the bad site: that is the error eager mode gives
         except Exception:  # noqa: BLE001  (a replay failing only loses the site names)
             traces = []
-        finally:
-            after.restore()
         return out._replace(traces=traces)
 
     def nonfinite_error(self, out: StepLoss, step: int) -> NonFiniteLossError:
@@ -410,14 +394,13 @@ class SVI:
         try:
             while len(losses) - first < num_steps:
                 generation = self._generation
-                snapshot = self._rng_snapshot()
                 out = self._loss_with_grads(args, kwargs)
                 params = unconstrained_params(out.param_names)
                 value, finite = _verdict(out, params)
                 if self._agree(finite):
                     self._apply(out, params)
                 else:
-                    out = self._with_site_traces(out, args, kwargs, snapshot)
+                    out = self._with_site_traces(out, args, kwargs)
                     try:
                         policy(self, out, len(losses) - first + 1)
                     finally:
