@@ -191,8 +191,12 @@ class SVI:
         loss: ELBO | Callable[..., Any],
         loss_and_grads: Callable[..., Any] | None = None,
         compile: bool | dict[str, Any] = False,
-        **kwargs: Any,
+        num_samples: int = 0,
+        num_steps: int = 0,
     ) -> None:
+        # num_samples/num_steps: accepted for Pyro's signature (unused there too);
+        # any other keyword, e.g. a typo ``complie=True``, is a TypeError.
+        del num_samples, num_steps
         if not callable(model) or not callable(guide):
             bad = "model" if not callable(model) else "guide"
             raise TypeError(f"SVI: {bad} must be callable, got {type(locals()[bad]).__name__}")
