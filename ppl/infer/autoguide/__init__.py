@@ -35,6 +35,7 @@ from ppl.infer.autoguide.guide import AutoGuide
 from ppl.infer.autoguide.guide_list import AutoCallable, AutoGuideList
 from ppl.infer.autoguide.initialization import (
     init_to_feasible,
+    init_to_generated,
     init_to_mean,
     init_to_median,
     init_to_sample,
@@ -59,6 +60,7 @@ __all__ = [
     "AutoNormal",
     "LowerCholeskyAffine",
     "init_to_feasible",
+    "init_to_generated",
     "init_to_mean",
     "init_to_median",
     "init_to_sample",

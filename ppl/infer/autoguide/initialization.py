@@ -40,6 +40,7 @@ __all__ = [
     "InitStrategy",
     "get_init_strategy",
     "init_to_feasible",
+    "init_to_generated",
     "init_to_mean",
     "init_to_median",
     "init_to_sample",
@@ -311,6 +312,48 @@ def init_to_value(
     return value
 
 
+def init_to_generated(
+    site: Message | None = None,
+    generate: Callable[[], Callable[..., Any]] = lambda: init_to_uniform,
+) -> Any:
+    """A fresh strategy ``generate()`` for each model run (Pyro's ``init_to_generated``).
+
+    Why: restarts (e.g. ``init_to_value`` with newly drawn values) need a strategy that
+    is shared by all sites of one run but differs between runs. :class:`InitMessenger`
+    calls ``generate()`` each time it is entered and uses that strategy for the run.
+
+    Args:
+        site: the sample site (when called directly, the generated strategy is used once).
+        generate: zero-argument callable returning an init strategy.
+
+    Returns:
+        The strategy (``site=None``) or the initial value of ``site``.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> fn = init_to_generated(generate=lambda: init_to_value(values={"x": 3.0}))
+        >>> with InitMessenger(fn):
+        ...     x = ppl.sample("x", dist.Normal(0.0, 1.0))
+        >>> float(x)
+        3.0
+    """
+    if not callable(generate):
+        raise TypeError(
+            f"init_to_generated: generate must be a zero-argument callable, got {generate!r}"
+        )
+    if site is None:
+        return functools.partial(init_to_generated, generate=generate)
+    return generate()(site)
+
+
+def _generated_strategy(init_fn: Callable[..., Any]) -> Callable[..., Any] | None:
+    if isinstance(init_fn, functools.partial) and init_fn.func is init_to_generated:
+        generate = init_fn.keywords.get("generate")
+        if generate is not None:
+            return generate()
+    return None
+
+
 # ------------------------------------------------------------------------ the handler
 class InitMessenger(Messenger):
     """Give every latent sample site the value ``init_fn(site)`` (Pyro's ``InitMessenger``).
@@ -333,6 +376,15 @@ class InitMessenger(Messenger):
     def __init__(self, init_fn: Callable[..., Any]) -> None:
         super().__init__()
         self.init_fn = get_init_strategy(init_fn)
+        self._run_fn: Callable[..., Any] | None = None
+
+    def __enter__(self) -> InitMessenger:
+        self._run_fn = _generated_strategy(self.init_fn)
+        return super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        self._run_fn = None
+        super().__exit__(*exc)
 
     def process_message(self, msg: Message) -> None:
         if (
@@ -345,7 +397,7 @@ class InitMessenger(Messenger):
             return
         if msg.cond_indep_stack:
             broadcast_to_plates(msg)
-        value = self.init_fn(msg)
+        value = (self._run_fn or self.init_fn)(msg)
         if not isinstance(value, torch.Tensor):
             raise TypeError(
                 f"at site {msg.name!r}: the init strategy returned a "
