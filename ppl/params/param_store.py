@@ -476,6 +476,8 @@ class ParamStoreDict:
         value = _as_tensor(name, value)
         transform = _transform_and_registry(constraint, f"parameter {name!r}")[0]
         checkable = value.device.type != "meta"
+        if checkable:
+            value = _normalize_init(value, constraint)
         if checkable and not bool(torch.all(constraint.check(value.detach()))):
             raise ValueError(
                 f"parameter {name!r}: the init value is outside the support of {constraint!r}; "
@@ -533,6 +535,23 @@ class ParamStoreDict:
             _transform_and_registry(constraints_[name], f"{who}: parameter {name!r}")
             entries[name] = (leaf, constraints_[name])
         return entries
+
+
+def _normalize_init(value: torch.Tensor, constraint: Constraint) -> torch.Tensor:
+    """Map an init that Pyro accepts but that lies off the support onto it.
+
+    Pyro maps every init through ``transform_to(constraint).inv`` without checking the
+    support; for a simplex that inverse is ``log`` (softmax), so a positive, unnormalised
+    vector is accepted and read back normalised. ppl's simplex bijection (stick-breaking)
+    needs a point of the simplex, so such an init is normalised first: the constrained
+    value is the same as Pyro's. Inits that no bijection can map (a zero or negative
+    entry, NaN) are left alone and fail the support check.
+    """
+    if constraint is constraints.simplex and value.dim() > 0 and value.is_floating_point():
+        detached = value.detach()
+        if bool(torch.all(torch.isfinite(detached) & (detached > 0))):
+            return value / value.sum(-1, keepdim=True)
+    return value
 
 
 def _check_name(name: object) -> None:

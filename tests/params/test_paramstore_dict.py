@@ -254,7 +254,7 @@ def test_scope_restores_outer_store_after_an_error(store):
     "init,constraint,match",
     [
         (torch.tensor(-1.0), constraints.positive, r"'p'.*outside the support of GreaterThan"),
-        (torch.tensor([0.5, 0.6]), constraints.simplex, r"'p'.*outside the support of Simplex"),
+        (torch.tensor([0.5, -0.6]), constraints.simplex, r"'p'.*outside the support of Simplex"),
         (torch.tensor(2.0), constraints.interval(0.0, 1.0), r"'p'.*outside.*Interval"),
         (torch.tensor(float("nan")), constraints.real, r"'p'.*outside the support of Real"),
         (torch.tensor(0.0), constraints.nonnegative, r"'p'.*non-finite unconstrained value"),
