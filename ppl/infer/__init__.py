@@ -24,6 +24,7 @@ _EXPORTS: dict[str, str] = {
     "CompiledTrace_ELBO": ".compiled_elbo",
     "CompiledTraceMeanField_ELBO": ".compiled_elbo",
     "TraceMeanField_ELBO": ".trace_mean_field_elbo",
+    "TraceGraph_ELBO": ".tracegraph_elbo",
     "SVI": ".svi",
     "SVIRunResult": ".svi",
     "NonFiniteLossError": ".svi",
@@ -114,6 +115,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     from .svi import SVI, NonFiniteLossError, SVIRunResult, register_nan_policy
     from .trace_elbo import Trace_ELBO
     from .trace_mean_field_elbo import TraceMeanField_ELBO
+    from .tracegraph_elbo import TraceGraph_ELBO
     from .vi import (
         ADVI,
         MAP,
