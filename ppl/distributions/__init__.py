@@ -30,12 +30,19 @@ import torch  # noqa: F401  (doctests and `dist.torch`-style access)
 from torch.distributions import Distribution, kl_divergence, register_kl
 
 from ppl.distributions import constraints, transforms
+from ppl.distributions.asymmetric_laplace import AsymmetricLaplace
+from ppl.distributions.conjugate import BetaBinomial, DirichletMultinomial, GammaPoisson
 from ppl.distributions.delta import Delta
 from ppl.distributions.expanded import ExpandedDistribution
+from ppl.distributions.extended import ExtendedBetaBinomial, ExtendedBinomial
+from ppl.distributions.folded import FoldedDistribution
 from ppl.distributions.improper_uniform import ImproperUniform
+from ppl.distributions.logistic import Logistic, SkewLogistic
 from ppl.distributions.masked import MaskedDistribution
 from ppl.distributions.mixture import MixtureGeneral
+from ppl.distributions.ordered_logistic import OrderedLogistic
 from ppl.distributions.score_parts import ScoreParts
+from ppl.distributions.softlaplace import SoftLaplace
 from ppl.distributions.torch_distribution import TorchDistribution, TorchDistributionMixin
 from ppl.distributions.torch_dists import (
     WRAPPED,
@@ -90,6 +97,17 @@ globals().update({name: cls for name, cls in WRAPPED.items() if name not in glob
 __all__ = sorted(
     {
         *WRAPPED,
+        "AsymmetricLaplace",
+        "BetaBinomial",
+        "DirichletMultinomial",
+        "ExtendedBetaBinomial",
+        "ExtendedBinomial",
+        "FoldedDistribution",
+        "GammaPoisson",
+        "Logistic",
+        "OrderedLogistic",
+        "SkewLogistic",
+        "SoftLaplace",
         "Delta",
         "Distribution",
         "ExpandedDistribution",
