@@ -26,6 +26,8 @@ LAYERS = {
     "ppl.nn": 4,
     "ppl.infer": 5,
     "ppl.distributed": 6,
+    "ppl.util": 5,
+    "ppl.contrib": 7,
 }
 OPTIM_MAY_USE = ("ppl.ops", "ppl.settings", "ppl.rng", "ppl.params", "ppl.optim")
 
