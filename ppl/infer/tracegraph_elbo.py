@@ -87,7 +87,7 @@ def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
         beta = float(options.get("baseline_beta", 0.90))
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"at site {site.name!r}: baseline_beta must be in [0, 1), got {beta}")
-        avg = param(AVG_PREFIX + site.name, lambda: torch.zeros_like(cost_t)).detach()
+        avg = param(f"{AVG_PREFIX}{site.name}", lambda: torch.zeros_like(cost_t)).detach()
         baseline = avg.clone()  # the average *before* this cost: unbiased
         with torch.no_grad():
             avg.copy_(beta * avg + (1.0 - beta) * cost_t)

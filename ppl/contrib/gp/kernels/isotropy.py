@@ -33,6 +33,10 @@ class Isotropy(Kernel):
         torch.Size([1, 1])
     """
 
+    # PyroParam attributes read back as constrained tensors (PyroModule's __getattr__)
+    variance: torch.Tensor
+    lengthscale: torch.Tensor
+
     def __init__(
         self,
         input_dim: int,
@@ -43,8 +47,8 @@ class Isotropy(Kernel):
         super().__init__(input_dim, active_dims)
         variance = torch.tensor(1.0) if variance is None else variance
         lengthscale = torch.tensor(1.0) if lengthscale is None else lengthscale
-        self.variance = PyroParam(variance, constraints.positive)
-        self.lengthscale = PyroParam(lengthscale, constraints.positive)
+        self.variance = PyroParam(variance, constraints.positive)  # type: ignore[assignment]
+        self.lengthscale = PyroParam(lengthscale, constraints.positive)  # type: ignore[assignment]
 
     def _square_scaled_dist(self, X: torch.Tensor, Z: torch.Tensor) -> torch.Tensor:
         X = self._slice_input(X) / self.lengthscale

@@ -37,6 +37,8 @@ class GPRegression(PyroModule):
         (torch.Size([4]), torch.Size([4]))
     """
 
+    noise: torch.Tensor  # a PyroParam, read back as its constrained tensor
+
     def __init__(
         self,
         X: torch.Tensor,
@@ -53,7 +55,7 @@ class GPRegression(PyroModule):
         self.mean_function = mean_function if mean_function is not None else _zero_mean
         self.jitter = jitter
         noise = torch.tensor(1.0, dtype=X.dtype, device=X.device) if noise is None else noise
-        self.noise = PyroParam(noise, constraints.positive)
+        self.noise = PyroParam(noise, constraints.positive)  # type: ignore[assignment]
 
     def set_data(self, X: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """Replace the training data (Pyro's ``set_data``)."""
