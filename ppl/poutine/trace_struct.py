@@ -44,12 +44,17 @@ class Trace:
     def __init__(self, graph_type: str = "flat") -> None:
         self.graph_type = graph_type
         self.nodes: dict[str, Message] = {}
+        self._succ: dict[str, set[str]] = {}
+        self._pred: dict[str, set[str]] = {}
 
     # --- building ---------------------------------------------------------------
     def add_node(self, name: str, **kwargs: Any) -> None:
         """Add a site given as Pyro-style keyword fields (``type``, ``value``, ...)."""
         msg = Message(
-            type=kwargs.pop("type"), name=name, fn=kwargs.pop("fn", None), **_fields_only(kwargs)
+            type=kwargs.pop("type", ""),
+            name=name,
+            fn=kwargs.pop("fn", None),
+            **_fields_only(kwargs),
         )
         self.add_message(msg)
 
@@ -70,15 +75,61 @@ class Trace:
                     "site needs a unique name (e.g. f'{name}_{i}' inside a loop)."
                 )
         self.nodes[name] = msg
+        self._succ.setdefault(name, set())
+        self._pred.setdefault(name, set())
+
+    # --- graph ----------------------------------------------------------------------
+    def add_edge(self, site1: str, site2: str) -> None:
+        """Record that ``site2`` depends on ``site1``, adding bare nodes as needed."""
+        for site in (site1, site2):
+            if site not in self.nodes:
+                self.add_node(site)
+        self._succ[site1].add(site2)
+        self._pred[site2].add(site1)
+
+    @property
+    def edges(self) -> Iterator[tuple[str, str]]:
+        """Every ``(parent, child)`` edge."""
+        for parent, children in self._succ.items():
+            for child in children:
+                yield parent, child
+
+    def predecessors(self, name: str) -> set[str]:
+        """Names of the sites ``name`` depends on."""
+        return self._pred.setdefault(name, set())
+
+    def successors(self, name: str) -> set[str]:
+        """Names of the sites that depend on ``name``."""
+        return self._succ.setdefault(name, set())
 
     def remove_node(self, name: str) -> None:
-        """Remove a site by name."""
+        """Remove a site by name, with every edge into or out of it."""
         del self.nodes[name]
+        for parent in self._pred.pop(name, set()):
+            self._succ[parent].discard(name)
+        for child in self._succ.pop(name, set()):
+            self._pred[child].discard(name)
+
+    def _dfs(self, site: str, visited: set[str]) -> Iterator[str]:
+        if site in visited:
+            return
+        for child in self._succ.get(site, ()):
+            yield from self._dfs(child, visited)
+        visited.add(site)
+        yield site
+
+    def topological_sort(self, reverse: bool = False) -> list[str]:
+        """Site names with every parent before its children (reversed if ``reverse``)."""
+        visited: set[str] = set()
+        order = [node for site in list(self.nodes) for node in self._dfs(site, visited)]
+        return order if reverse else order[::-1]
 
     def copy(self) -> Trace:
         """A trace with copies of every site message (values are shared)."""
         new = Trace(self.graph_type)
         new.nodes = {name: site.copy() for name, site in self.nodes.items()}
+        new._succ = {name: set(c) for name, c in self._succ.items()}
+        new._pred = {name: set(p) for name, p in self._pred.items()}
         return new
 
     def __contains__(self, name: str) -> bool:

@@ -105,3 +105,15 @@ def test_add_node_and_copy():
     assert float(tr.nodes["x"]["value"]) == 0.0
     with pytest.raises(ValueError, match="appears twice"):
         tr.add_node("x", type="param", value=torch.tensor(0.0))
+
+
+def test_graph_edges_and_removal():
+    tr = poutine.Trace()
+    for a, b in [("a", "b"), ("a", "c"), ("c", "d")]:
+        tr.add_edge(a, b)
+    assert sorted(tr.edges) == [("a", "b"), ("a", "c"), ("c", "d")]
+    assert tr.successors("a") == {"b", "c"} and tr.predecessors("d") == {"c"}
+    order = tr.topological_sort()
+    assert order.index("a") < order.index("c") < order.index("d")
+    tr.remove_node("c")
+    assert sorted(tr.edges) == [("a", "b")] and tr.predecessors("d") == set()
