@@ -303,3 +303,49 @@ def effectful(fn: Callable[..., Any], type: str) -> Callable[..., Any]:
     wrapped.__name__ = getattr(fn, "__name__", type)
     wrapped.__doc__ = fn.__doc__
     return wrapped
+
+
+def get_plates() -> tuple[CondIndepStackFrame, ...]:
+    """The frames of the plates around the caller, outermost first (Pyro's ``get_plates``).
+
+    An ``inspect`` message is passed through the active handlers, innermost first, so
+    exactly the plates a ``sample`` statement here would see are reported (a ``block``
+    that stops messages hides the plates outside it, as for a real site).
+
+    Example:
+        >>> import ppl
+        >>> with ppl.plate("data", 3):
+        ...     [frame.name for frame in get_plates()]
+        ['data']
+    """
+    msg = Message(type="inspect", name="_ppl_inspect", fn=None, done=True)
+    for handler in reversed(_HANDLER_STACK):
+        handler.process_message(msg)
+        if msg.stop:
+            break
+    return msg.cond_indep_stack
+
+
+def get_mask() -> Any:
+    """The combined mask of the enclosing ``poutine.mask`` handlers, or None (Pyro's path).
+
+    Defined with the mask handler (:func:`ppl.poutine.mask_messenger.get_mask`); this is
+    the name Pyro code imports from ``pyro.poutine.runtime``.
+
+    Example:
+        >>> get_mask() is None
+        True
+    """
+    from ppl.poutine.mask_messenger import get_mask as combined_mask
+
+    return combined_mask()
+
+
+def __getattr__(name: str) -> Any:
+    # Pyro code imports NonlocalExit from the runtime; it lives with the escape handler,
+    # which imports this module, so it is resolved lazily.
+    if name == "NonlocalExit":
+        from ppl.poutine.escape_messenger import NonlocalExit
+
+        return NonlocalExit
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
