@@ -16,11 +16,11 @@ import torch
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
-from ppl.distributions.torch_distribution import TorchDistribution
+from ppl.distributions.elementwise import ElementwiseDistribution
 from ppl.distributions.util import EMPTY_SHAPE
 
 
-class AsymmetricLaplace(TorchDistribution):
+class AsymmetricLaplace(ElementwiseDistribution):
     """Asymmetric Laplace with location, positive scale and positive asymmetry.
 
     Args:
@@ -41,16 +41,6 @@ class AsymmetricLaplace(TorchDistribution):
                  validate_args: bool | None = None) -> None:
         self.loc, self.scale, self.asymmetry = broadcast_all(loc, scale, asymmetry)
         super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Any:
-        new = self._get_checked_instance(type(self), _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        new.asymmetry = self.asymmetry.expand(batch_shape)
-        TorchDistribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:

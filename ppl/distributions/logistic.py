@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from torch.distributions import constraints
 from torch.distributions.utils import broadcast_all
 
-from ppl.distributions.torch_distribution import TorchDistribution
+from ppl.distributions.elementwise import ElementwiseDistribution
 from ppl.distributions.util import EMPTY_SHAPE
 
 
-class Logistic(TorchDistribution):
+class Logistic(ElementwiseDistribution):
     """Logistic distribution with location ``loc`` and scale ``scale`` (reparameterized).
 
     Args:
@@ -34,15 +34,6 @@ class Logistic(TorchDistribution):
     def __init__(self, loc: Any, scale: Any, validate_args: bool | None = None) -> None:
         self.loc, self.scale = broadcast_all(loc, scale)
         super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> Logistic:
-        new = self._get_checked_instance(type(self), _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        TorchDistribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:
@@ -74,7 +65,7 @@ class Logistic(TorchDistribution):
         return self.scale.log() + 2
 
 
-class SkewLogistic(TorchDistribution):
+class SkewLogistic(ElementwiseDistribution):
     """Skewed logistic: density ``asym/scale * e^{-z} / (1 + e^{-z})^(asym+1)``, z=(x-loc)/scale.
 
     ``asymmetry == 1`` is the :class:`Logistic`; this is the type-I generalized logistic.
@@ -98,16 +89,6 @@ class SkewLogistic(TorchDistribution):
     ) -> None:
         self.loc, self.scale, self.asymmetry = broadcast_all(loc, scale, asymmetry)
         super().__init__(self.loc.shape, validate_args=validate_args)
-
-    def expand(self, batch_shape: Any, _instance: Any = None) -> SkewLogistic:
-        new = self._get_checked_instance(type(self), _instance)
-        batch_shape = torch.Size(batch_shape)
-        new.loc = self.loc.expand(batch_shape)
-        new.scale = self.scale.expand(batch_shape)
-        new.asymmetry = self.asymmetry.expand(batch_shape)
-        TorchDistribution.__init__(new, batch_shape, validate_args=False)
-        new._validate_args = self._validate_args
-        return new
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         if self._validate_args:
