@@ -289,10 +289,19 @@ class SVGD:
         return values, log_jac
 
     def get_named_particles(self) -> dict[str, torch.Tensor]:
-        """The particles as constrained site values: ``{site: (N, *site_shape)}``, detached."""
+        """The particles as constrained site values, detached.
+
+        Each value has shape ``(N,) + (1,) * pad + site_shape``, where ``pad`` fills the
+        site's batch dims up to ``max_plate_nesting`` (as Pyro, whose particles run in a
+        plate left of all the model's plates): a site inside one of two plates comes
+        back as ``(N, 1, size)``.
+        """
         with torch.no_grad():
             values, _ = self._constrained(self.particles.detach())
-        return values
+        n = self.num_particles
+        return {
+            s.name: values[s.name].reshape((n,) + (1,) * s.pad + s.shape) for s in self._sites
+        }
 
     # ------------------------------------------------------------------ the step
     def log_density(self, flat: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:

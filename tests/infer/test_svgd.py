@@ -112,7 +112,7 @@ def test_svgd_plates_multivariate_mode_and_flat_particles():
     loc = torch.tensor([0.0, 1.0, 2.0])
     svgd = run(model, 40, 200, "multivariate", None, loc)
     named = svgd.get_named_particles()
-    assert named["z"].shape == (40, 3) and named["w"].shape == (40, 2)
+    assert named["z"].shape == (40, 3) and named["w"].shape == (40, 1, 2)  # padded as Pyro
     assert svgd.particles.shape == (40, 5)  # one flat tensor, layout z | w
     assert ppl.get_param_store()[PARTICLES].shape == (40, 5)
     assert svgd.layout.names == ("z", "w")
@@ -184,3 +184,18 @@ def test_svgd_detects_particles_broadcast_against_data():
 
     with pytest.raises(ValueError, match="at site 'y' the log_prob has shape"):
         SVGD(bad_model, "rbf", Adam({"lr": 0.1}), 4).step()
+
+
+def test_svgd_named_particles_are_padded_to_max_plate_nesting():
+    # Pyro's shape: (N,) + ones up to max_plate_nesting + the site's own shape.
+    def model():
+        with ppl.plate("rates", 3, dim=-1):
+            ppl.sample("latent", dist.Gamma(torch.ones(3), 1.0))
+        ppl.sample("w", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+
+    svgd = SVGD(model, "rbf", Adam({"lr": 0.0}), 6, 2)
+    svgd.step()
+    named = svgd.get_named_particles()
+    assert named["latent"].shape == (6, 1, 3)
+    assert named["w"].shape == (6, 1, 1, 2)
+    assert svgd.particles.shape == (6, 5)

@@ -151,3 +151,12 @@ def log_density_of(
         return 0.0
     lad = info.transform.inv.log_abs_det_jacobian(value, unconstrained)
     return sum_rightmost(lad, lad.dim() - value.dim() + info.event_dim)
+
+
+def _product(shape: Any) -> int:
+    """Number of elements of a tensor of ``shape`` (1 for ``()``); Pyro's private name,
+    kept because Pyro's tests and some user scripts import it."""
+    result = 1
+    for size in shape:
+        result *= int(size)
+    return result
