@@ -14,6 +14,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "ppl"
 # (layer rank, name prefix); the longest matching prefix wins.
 LAYERS = {
     "ppl.ops": 0,
+    "ppl.ops.jit": 4,  # at Pyro's path, but reads the ParamStore and runs handlers
     "ppl.settings": 0,
     "ppl.rng": 0,
     "ppl.distributions": 1,
