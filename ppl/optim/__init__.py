@@ -8,7 +8,7 @@ by parameter name and saves/loads safely (``state_dict``, ``get_state``/``set_st
 """
 
 from ppl.optim.lr_scheduler import PPLLRScheduler, PyroLRScheduler
-from ppl.optim.optim import PPLOptimizer, PyroOptim
+from ppl.optim.optim import PPLOptimizer, PyroOptim, is_scheduler
 from ppl.optim.pytorch_optimizers import (
     ASGD,
     LBFGS,
@@ -17,6 +17,7 @@ from ppl.optim.pytorch_optimizers import (
     SGD,
     Adadelta,
     Adagrad,
+    AdagradRMSProp,
     Adam,
     Adamax,
     AdamW,
@@ -25,6 +26,7 @@ from ppl.optim.pytorch_optimizers import (
     CosineAnnealingLR,
     CosineAnnealingWarmRestarts,
     CyclicLR,
+    DCTAdam,
     ExponentialLR,
     LambdaLR,
     LinearLR,
@@ -48,6 +50,7 @@ globals().update({k: v for k, v in OPTIMIZERS.items() if k not in globals()})
 __all__ = [
     "PPLOptimizer",
     "PyroOptim",
+    "is_scheduler",
     "PPLLRScheduler",
     "PyroLRScheduler",
     "wrap_optimizer",

@@ -39,7 +39,8 @@ class ClippedAdam(torch.optim.Optimizer):
 
     Raises:
         ValueError: for a negative ``lr``, ``eps``, ``weight_decay`` or ``clip_norm``, a
-            ``lrd`` outside ``(0, 1]`` or betas outside ``[0, 1)``.
+            ``lrd <= 0`` or betas outside ``[0, 1)`` (``lrd > 1`` grows the rate, as Pyro
+            allows).
 
     Example:
         >>> w = torch.zeros(2, requires_grad=True)
@@ -68,8 +69,8 @@ class ClippedAdam(torch.optim.Optimizer):
         ):
             if not value >= 0.0:
                 raise ValueError(f"ClippedAdam: expected {name} >= 0 but got {value!r}")
-        if not 0.0 < lrd <= 1.0:
-            raise ValueError(f"ClippedAdam: expected 0 < lrd <= 1 but got {lrd!r}")
+        if not lrd > 0.0:
+            raise ValueError(f"ClippedAdam: expected lrd > 0 but got {lrd!r}")
         if len(betas) != 2 or not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"ClippedAdam: expected two betas in [0, 1) but got {betas!r}")
         defaults = dict(

@@ -131,6 +131,11 @@ class PPLLRScheduler(PPLOptimizer):
         self._pending_scheduler: dict[str, Any] | None = None
 
     @property
+    def pt_scheduler_constructor(self) -> type:
+        """The torch scheduler class (Pyro's attribute name for ``scheduler_class``)."""
+        return self.scheduler_class
+
+    @property
     def scheduler(self) -> Any:
         """The torch scheduler, or None before the first optimizer step."""
         return self._scheduler

@@ -185,6 +185,7 @@ class PPLOptimizer:
         self._pending_state: dict[str, dict[str, Any]] = {}
         self._stepped = False
         self._fused_ok: dict[str, bool] = {}  # device type -> torch has a fused kernel
+        self._unnamed_count = 0  # leaves outside the ParamStore stepped by __call__
         #: Step with torch's fused kernel (``fused=True``) where the optimizer class,
         #: the device and the dtype allow it and ``optim_args`` leave the choice open.
         #: ``SVI(compile=True)`` turns this on; it applies to params added afterwards.
@@ -246,6 +247,11 @@ class PPLOptimizer:
         return self._optimizer
 
     @property
+    def pt_optim_constructor(self) -> type[torch.optim.Optimizer]:
+        """The torch optimizer class (Pyro's attribute name for ``optimizer_class``)."""
+        return self.optimizer_class
+
+    @property
     def param_names(self) -> list[str]:
         """Names of the parameters the optimizer has seen, in order of appearance."""
         return list(self._params)
@@ -283,6 +289,15 @@ class PPLOptimizer:
             ValueError: if a tensor is not a leaf requiring grad, one tensor appears under
                 two names, or ``LBFGS`` is stepped without a closure.
         """
+        return self._step(named_params, closure, clear_grads=True)
+
+    def _step(
+        self,
+        named_params: Mapping[str, torch.Tensor],
+        closure: Callable[[], Any] | None,
+        clear_grads: bool,
+    ) -> Any:
+        """``step``; ``clear_grads=False`` leaves the (clipped) gradients in place."""
         if not isinstance(named_params, Mapping):
             raise TypeError(
                 "step: expected a mapping {name: tensor} such as "
@@ -313,23 +328,43 @@ class PPLOptimizer:
         finally:
             for p, grad in hidden:
                 p.grad = grad
-            for p in named_params.values():
-                p.grad = None
+            if clear_grads:
+                for p in named_params.values():
+                    p.grad = None
         return result
 
     def __call__(self, params: Iterable[torch.Tensor], *args: Any, **kwargs: Any) -> Any:
-        """Pyro's call style: step the given unconstrained tensors of the ParamStore.
+        """Pyro's call style ``optim(params)``: step the given leaf tensors.
 
-        Names are resolved with ``get_param_store().param_name(p)``.
+        As in Pyro, the gradients are left in place (clipped, if ``clip_args`` says so);
+        clear them with ``ppl.infer.util.zero_grads(params)``. A tensor of the ParamStore
+        is keyed by its name; any other leaf (a plain ``torch.tensor(...,
+        requires_grad=True)``, an ``nn.Module`` parameter not in the store) by a name
+        ``"<tensor k>"`` given in order of first appearance, so its state lives as long
+        as this optimizer but is not matched by name across processes.
 
         Args:
-            params: unconstrained parameter tensors held by the global ParamStore.
+            params: leaf tensors with ``requires_grad=True``.
             *args, **kwargs: passed to ``step`` (e.g. ``closure=``).
 
         Raises:
-            ValueError: if a tensor is not in the ParamStore.
+            ValueError: a tensor that is not a leaf requiring grad.
         """
-        return self.step(named_store_params(params, "optimizer"), *args, **kwargs)
+        closure = kwargs.pop("closure", args[0] if args else None)
+        return self._step(self._names_of(params), closure, clear_grads=False)
+
+    def _names_of(self, params: Iterable[torch.Tensor]) -> dict[str, torch.Tensor]:
+        store = get_param_store()
+        known = {id(p): name for name, p in self._params.items()}
+        named: dict[str, torch.Tensor] = {}
+        for p in params:
+            name = store.param_name(p) or known.get(id(p))
+            if name is None:
+                name = f"<tensor {self._unnamed_count}>"
+                self._unnamed_count += 1
+                known[id(p)] = name
+            named[name] = p
+        return named
 
     def _hide_other_grads(
         self, named_params: Mapping[str, torch.Tensor]
@@ -690,3 +725,20 @@ class PPLOptimizer:
 
 
 PyroOptim = PPLOptimizer
+
+
+def is_scheduler(optimizer: Any) -> bool:
+    """True when ``optimizer`` wraps a learning-rate scheduler (a ``PPLLRScheduler``).
+
+    Pyro's helper: a training loop calls ``optimizer.step()`` once per epoch only for
+    schedulers. Duck-typed on ``pt_scheduler_constructor``, as Pyro.
+
+    Example:
+        >>> import ppl.optim
+        >>> is_scheduler(ppl.optim.Adam({"lr": 0.1}))
+        False
+        >>> is_scheduler(ppl.optim.StepLR({"optimizer": torch.optim.SGD,
+        ...     "optim_args": {"lr": 0.1}, "step_size": 1}))
+        True
+    """
+    return hasattr(optimizer, "pt_scheduler_constructor")

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch.optim import lr_scheduler as _lrs
 
-from ppl.optim import clipped_adam
+from ppl.optim import adagrad_rmsprop, clipped_adam, dct_adam
 from ppl.optim.lr_scheduler import PPLLRScheduler
 from ppl.optim.optim import ClipArgs, OptimArgs, PPLOptimizer
 
@@ -132,6 +132,8 @@ Rprop = _builtin_optimizer(torch.optim.Rprop)
 SGD = _builtin_optimizer(torch.optim.SGD)
 SparseAdam = _builtin_optimizer(torch.optim.SparseAdam)
 ClippedAdam = _builtin_optimizer(clipped_adam.ClippedAdam)
+DCTAdam = _builtin_optimizer(dct_adam.DCTAdam)
+AdagradRMSProp = _builtin_optimizer(adagrad_rmsprop.AdagradRMSProp)
 for _name in ("Adafactor", "Muon"):  # newer torch only
     if hasattr(torch.optim, _name):
         _builtin_optimizer(getattr(torch.optim, _name))

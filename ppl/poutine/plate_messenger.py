@@ -35,6 +35,7 @@ import torch
 from torch.distributions import Distribution, constraints
 
 from .. import settings as _settings
+from ..params import get_param_store
 from .messenger import Messenger
 from .runtime import (
     CondIndepStackFrame,
@@ -302,7 +303,24 @@ class PlateMessenger(Messenger):
                     f"at dim {dim} (plate dim {self.dim} left of event_dim={event_dim}), got "
                     f"shape {tuple(value.shape)}"
                 )
-            msg.value = value.index_select(dim, self.indices.to(value.device))
+            indices = self.indices.to(value.device)
+            msg.value = value.index_select(dim, indices)
+            if msg.type == "param":
+                self._mark_subsampled_leaf(str(msg.name), dim, indices)
+
+    @staticmethod
+    def _mark_subsampled_leaf(name: str, dim: int, indices: torch.Tensor) -> None:
+        """Record on the param's unconstrained leaf which entries this minibatch uses
+        (``leaf._pyro_subsample = {dim: indices}``, Pyro's attribute), so a
+        subsample-aware optimizer (``DCTAdam(subsample_aware=True)``) updates only them."""
+        leaf = dict(get_param_store().named_parameters()).get(name)
+        if leaf is None:
+            return
+        marks = getattr(leaf, "_pyro_subsample", None)
+        if marks is None:
+            marks = {}
+            leaf._pyro_subsample = marks  # type: ignore[attr-defined]
+        marks[dim] = indices
 
 
 class BroadcastMessenger(Messenger):

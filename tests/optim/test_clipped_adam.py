@@ -67,8 +67,8 @@ def test_lr_decays_every_step_and_closure_is_returned():
     [
         ({"lr": -1.0}, "expected lr >= 0"),
         ({"clip_norm": -1.0}, "expected clip_norm >= 0"),
-        ({"lrd": 0.0}, "expected 0 < lrd <= 1"),
-        ({"lrd": 1.5}, "expected 0 < lrd <= 1"),
+        ({"lrd": 0.0}, "expected lrd > 0"),
+        ({"lrd": -1.5}, "expected lrd > 0"),
         ({"betas": (0.9, 1.0)}, r"expected two betas in \[0, 1\)"),
     ],
 )

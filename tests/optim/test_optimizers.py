@@ -204,12 +204,26 @@ def test_pyro_call_style_resolves_names_in_the_param_store():
     opt([leaf])
     assert opt.param_names == ["loc"]
     assert leaf.tolist() == [-0.5, -0.5]
-    assert leaf.grad is None
+    assert leaf.grad.tolist() == [1.0, 1.0]  # as Pyro: the caller zeroes the grads
 
 
-def test_pyro_call_style_rejects_a_tensor_outside_the_store():
-    with pytest.raises(ValueError, match="not in the ParamStore"):
-        optim.SGD({"lr": 0.5})([torch.zeros(2, requires_grad=True)])
+def test_pyro_call_style_steps_tensors_outside_the_store_with_their_own_state():
+    # Pyro's optimizers step any leaf; ppl keys one outside the store by "<tensor k>"
+    x = torch.zeros(1, requires_grad=True)
+    y = torch.zeros(1, requires_grad=True)
+    opt = optim.Adam({"lr": 0.1})
+    reference = torch.optim.Adam([torch.zeros(1, requires_grad=True)], lr=0.1)
+    ref = reference.param_groups[0]["params"][0]
+    for grad in (1.0, -3.0, 2.0):
+        x.grad, y.grad, ref.grad = torch.tensor([grad]), torch.tensor([-grad]), torch.tensor([grad])
+        opt([x])
+        opt([x, y])
+        reference.step()
+        reference.step()
+    assert opt.param_names == ["<tensor 0>", "<tensor 1>"]
+    assert torch.equal(x, ref)  # x took both steps of every round, each with Adam's state
+    with pytest.raises(ValueError, match="leaf tensor with requires_grad=True"):
+        opt([torch.zeros(2)])
 
 
 def test_optim_objs_and_repr():
