@@ -10,11 +10,19 @@ Example:
 """
 
 from . import distributions, optim, params, poutine
-from .module import module
 from .params.param_store import clear_param_store, get_param_store
 from .poutine import condition, do
 from .poutine.markov_messenger import markov
-from .primitives import deterministic, factor, param, plate, plate_stack, sample, subsample
+from .primitives import (
+    deterministic,
+    factor,
+    module,
+    param,
+    plate,
+    plate_stack,
+    sample,
+    subsample,
+)
 from .rng import set_rng_seed
 from .settings import enable_validation, is_validation_enabled, validation_enabled
 

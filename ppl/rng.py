@@ -112,3 +112,29 @@ class RngSnapshot(NamedTuple):
             yield
         finally:
             after.restore()
+
+
+@contextmanager
+def rng_neutral() -> Iterator[None]:
+    """Run a block without using up draws of the run around it.
+
+    Every generator (torch CPU and CUDA, Python's ``random``, numpy's) is put back
+    where it was when the block ends. For one-off work whose draws must not shift the
+    run's random stream, such as a guide's lazy setup: the run then draws the same
+    numbers whether the setup happened before a checkpoint or after a resume.
+
+    Example:
+        >>> with rng_neutral():
+        ...     _ = torch.rand(3)
+        >>> state = get_rng_state()
+        >>> with rng_neutral():
+        ...     _ = torch.rand(3)
+        >>> bool(torch.equal(get_rng_state()["torch"], state["torch"]))
+        True
+    """
+    state = get_rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+

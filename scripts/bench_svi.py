@@ -39,7 +39,7 @@ import torch
 import ppl
 import ppl.distributions as dist
 from ppl.distributions import constraints
-from ppl.infer.compiled_elbo import CompiledTrace_ELBO, JitTrace_ELBO
+from ppl.infer.compile import CompiledTrace_ELBO, JitTrace_ELBO
 from ppl.infer.svi import SVI
 from ppl.infer.trace_elbo import Trace_ELBO
 from ppl.optim import Adam

@@ -1,7 +1,8 @@
-"""Imports go one way: ops -> distributions -> params -> poutine -> primitives -> infer.
+"""Imports go one way: ops -> distributions -> params -> poutine -> primitives -> nn -> infer.
 
 ``optim`` may use only ``params`` (and the layers below it). A module importing from a
-higher layer, even lazily inside a function, fails this test.
+higher layer, even lazily inside a function, fails this test; so does a module importing
+from another package of its own rank (two packages on one rank are independent).
 """
 
 import ast
@@ -23,25 +24,30 @@ LAYERS = {
     "ppl.optim": 3,
     "ppl.poutine": 3,
     "ppl.primitives": 4,
-    "ppl.module": 4,
-    "ppl.nn": 4,
-    "ppl.infer": 5,
-    "ppl.distributed": 6,
-    "ppl.util": 5,
-    "ppl.contrib": 7,
+    "ppl.nn": 5,
+    "ppl.infer": 6,
+    "ppl.util": 7,
+    "ppl.distributed": 7,
+    "ppl.contrib": 8,
 }
 OPTIM_MAY_USE = ("ppl.ops", "ppl.settings", "ppl.rng", "ppl.params", "ppl.optim")
 
 
-def layer_of(module: str) -> int | None:
+def layer_entry(module: str) -> tuple[str, int] | None:
+    """``(prefix, rank)`` of the longest LAYERS prefix matching ``module``."""
     if module == "ppl":  # the top-level package re-exports the primitives' layer
-        return LAYERS["ppl.primitives"]
+        return "ppl.primitives", LAYERS["ppl.primitives"]
     best = None
     for prefix, rank in LAYERS.items():
         if module == prefix or module.startswith(prefix + "."):
             if best is None or len(prefix) > len(best[0]):
                 best = (prefix, rank)
-    return None if best is None else best[1]
+    return best
+
+
+def layer_of(module: str) -> int | None:
+    entry = layer_entry(module)
+    return None if entry is None else entry[1]
 
 
 def module_name(path: Path) -> str:
@@ -83,6 +89,12 @@ def test_imports_point_down(path):
         if name.startswith("ppl.optim"):
             assert imported.startswith(OPTIM_MAY_USE), f"{name} (optim) imports {imported}"
             continue
-        other = layer_of(imported)
-        assert other is not None, f"{name} imports {imported}, which has no layer"
+        entry = layer_entry(imported)
+        assert entry is not None, f"{name} imports {imported}, which has no layer"
+        package, other = entry
         assert other <= own, f"{name} (layer {own}) imports {imported} (layer {other})"
+        own_package = layer_entry(name)[0]  # type: ignore[index]
+        assert other < own or package == own_package, (
+            f"{name} ({own_package}) imports {imported} ({package}): two packages of "
+            f"rank {own} must not depend on each other"
+        )

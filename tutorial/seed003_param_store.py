@@ -15,8 +15,8 @@ import torch
 from torch.distributions import constraints
 
 import ppl
-from ppl.module import module
 from ppl.params.safe_file import UnsafeFileError
+from ppl.primitives import module
 
 ppl.set_rng_seed(0)
 ppl.clear_param_store()

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING, Any
 _EXPORTS: dict[str, str] = {
     "ELBO": ".elbo",
     "Trace_ELBO": ".trace_elbo",
-    "JitTrace_ELBO": ".compiled_elbo",
-    "JitTraceMeanField_ELBO": ".compiled_elbo",
-    "CompiledTrace_ELBO": ".compiled_elbo",
-    "CompiledTraceMeanField_ELBO": ".compiled_elbo",
+    "JitTrace_ELBO": ".compile.estimators",
+    "JitTraceMeanField_ELBO": ".compile.estimators",
+    "CompiledTrace_ELBO": ".compile.estimators",
+    "CompiledTraceMeanField_ELBO": ".compile.estimators",
+    "JitTraceGraph_ELBO": ".compile.estimators",
+    "CompiledTraceGraph_ELBO": ".compile.estimators",
     "TraceMeanField_ELBO": ".trace_mean_field_elbo",
     "TraceGraph_ELBO": ".tracegraph_elbo",
     "SVI": ".svi",
@@ -69,7 +71,18 @@ _EXPORTS: dict[str, str] = {
     "Empirical": ".vi",
     "Approximation": ".vi",
 }
-_SUBMODULES = ("autoguide", "vi", "checkpoint", "callbacks", "kernels", "nan_policy", "util")
+_SUBMODULES = (
+    "autoguide",
+    "vi",
+    "checkpoint",
+    "callbacks",
+    "compile",
+    "kernels",
+    "loop",
+    "nan_policy",
+    "step",
+    "util",
+)
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
@@ -101,10 +114,12 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         load_checkpoint,
         save_checkpoint,
     )
-    from .compiled_elbo import (
+    from .compile.estimators import (
         CompiledTrace_ELBO,
+        CompiledTraceGraph_ELBO,
         CompiledTraceMeanField_ELBO,
         JitTrace_ELBO,
+        JitTraceGraph_ELBO,
         JitTraceMeanField_ELBO,
     )
     from .elbo import ELBO

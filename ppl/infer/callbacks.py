@@ -31,6 +31,7 @@ from typing import Any
 import torch
 
 from ..params.flat import flatten_params
+from .loop import Callback
 
 __all__ = [
     "Callback",
@@ -39,16 +40,6 @@ __all__ = [
     "Tracker",
     "parameter_vector",
 ]
-
-
-class Callback:
-    """Base class of the built-in callbacks: ``cb(obj, losses, step)``.
-
-    Subclasses override :meth:`__call__`; raising ``StopIteration`` ends the loop.
-    """
-
-    def __call__(self, obj: Any, losses: Sequence[float], step: int) -> None:
-        raise NotImplementedError
 
 
 def parameter_vector(obj: Any) -> torch.Tensor:

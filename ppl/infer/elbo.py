@@ -22,9 +22,11 @@ estimate from one (model trace, guide trace) pair:
   cannot be checked from the outside, so it is the user's choice.
 * **One source of truth.** ``differentiable_loss`` is the estimator; ``loss`` is
   its value under ``torch.no_grad``; ``loss_and_grads`` is ``differentiable_loss``
-  followed by ``backward``. ``SVI`` calls :meth:`ELBO.step_loss`, the same function
-  returning the loss as a 0-dim tensor (no host synchronisation) plus the names of
-  the params the run touched and the traces (to name non-finite sites).
+  followed by ``backward``. ``SVI`` calls :meth:`ELBO.step_loss` (through
+  :mod:`ppl.infer.step`), the same function returning the loss as a 0-dim tensor (no
+  host synchronisation) plus the names of the params the run touched and the traces
+  (to name non-finite sites). Compiled variants of any subclass come from
+  :mod:`ppl.infer.compile` without more code.
 * **Validation** (``ppl.enable_validation``, on by default): model and guide sites
   must match (a warning names latent sites present in only one of them) and, with a
   known ``max_plate_nesting``, every ``log_prob`` must fit its plates.
@@ -35,7 +37,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple
+from typing import Any
 
 import torch
 
@@ -44,32 +46,12 @@ from ..poutine.plate_messenger import PlateMessenger
 from ..poutine.replay_messenger import ReplayMessenger
 from ..poutine.trace_messenger import TraceMessenger
 from ..poutine.trace_struct import Trace
-from ..rng import RngSnapshot
+from .step import StepLoss
 from .util import check_site_shape, collect_param_names, guess_max_plate_nesting, is_sample_site
 
 __all__ = ["ELBO", "StepLoss"]
 
 PARTICLE_PLATE = "num_particles_vectorized"
-
-
-class StepLoss(NamedTuple):
-    """What one ELBO evaluation hands to ``SVI``.
-
-    Attributes:
-        loss: detached 0-dim tensor on the model's device (no host sync was made).
-        param_names: names of the param sites the run touched (an ordered set).
-        traces: ``(model_trace, guide_trace)`` of each particle run.
-        verdict: ``(loss value, loss and gradients finite)`` when the producer already
-            read them on the host (a compiled step), so ``SVI`` need not read again.
-        snapshot: the generators' state before a compiled evaluation (which keeps no
-            traces), so a non-finite step can be replayed eagerly to name its sites.
-    """
-
-    loss: torch.Tensor
-    param_names: dict[str, None]
-    traces: list[tuple[Trace, Trace]]
-    verdict: tuple[float, bool] | None = None
-    snapshot: RngSnapshot | None = None
 
 
 def _run_traced(fn: Callable[..., Any], args: tuple, kwargs: dict, *handlers: Any) -> Trace:

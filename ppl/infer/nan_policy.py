@@ -1,7 +1,17 @@
-"""``on_nan="rollback"``: recover from a NaN by going back to the last good state.
+"""NaN policies of ``SVI.run``: one registry, and ``"rollback"``.
 
 Design notes
 ------------
+What ``SVI.run(..., on_nan=name)`` does with a non-finite step is a *policy* looked up
+by name in one registry (:func:`register_nan_policy`): ``"raise"`` (the default; the
+error names the step and every model/guide site whose log-density is not finite),
+``"skip"`` (drop the step, record ``nan``) or ``"rollback"`` (below). A policy is a
+function ``(svi, step_loss, step) -> None`` called before any param is updated; it
+raises to stop or returns to skip; one that restores an earlier state
+(``svi.load_state_dict``) rewinds the run, which then redoes the lost steps. A policy
+object may also have ``start(svi)``/``stop(svi)`` methods, called when ``run`` begins
+and ends.
+
 A long run that meets a NaN at step 23,432 usually diverged because the learning
 rate was too high for the region it reached. The rollback policy of ``SVI.run``
 answers that the way a person would: go back to the last good state, halve the
@@ -33,12 +43,15 @@ from __future__ import annotations
 
 import warnings
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .checkpoint import add_save_listener, capture_state, restore_state
 
-__all__ = ["RollbackPolicy", "scale_learning_rate"]
+__all__ = ["RollbackPolicy", "nan_policy", "register_nan_policy", "scale_learning_rate"]
+
+NanPolicy = Callable[[Any, Any, int], None]  # (svi, step_loss, step) -> None
 
 
 def scale_learning_rate(optim: Any, factor: float) -> list[float]:
@@ -176,3 +189,66 @@ class RollbackPolicy:
             RuntimeWarning,
             stacklevel=2,
         )
+
+
+# --------------------------------------------------------------------------- registry
+_NAN_POLICIES: dict[str, NanPolicy] = {}
+
+
+def register_nan_policy(name: str, policy: NanPolicy | None = None) -> Any:
+    """Register what ``SVI.run(..., on_nan=name)`` does with a non-finite step.
+
+    A policy is called as ``policy(svi, step_loss, step)`` before any param is
+    updated (gradients of the step are still in ``.grad``); it raises to stop the
+    run or returns to skip the step. Usable as a decorator.
+
+    Raises:
+        TypeError: if ``name`` is not a str or ``policy`` is not callable.
+
+    Example:
+        >>> @register_nan_policy("count")
+        ... def count(svi, step_loss, step):
+        ...     svi.skipped = getattr(svi, "skipped", 0) + 1
+    """
+    if not isinstance(name, str):
+        raise TypeError(f"register_nan_policy: name must be a str, got {type(name).__name__}")
+
+    def add(fn: NanPolicy) -> NanPolicy:
+        if not callable(fn):
+            raise TypeError(f"register_nan_policy({name!r}): policy must be callable, got {fn!r}")
+        _NAN_POLICIES[name] = fn
+        return fn
+
+    return add if policy is None else add(policy)
+
+
+def nan_policy(on_nan: str) -> NanPolicy:
+    """The policy registered as ``on_nan``.
+
+    Raises:
+        ValueError: no policy has that name (the message lists the known ones).
+
+    Example:
+        >>> nan_policy("skip")(None, None, 1) is None
+        True
+    """
+    policy = _NAN_POLICIES.get(on_nan) if isinstance(on_nan, str) else None
+    if policy is None:
+        raise ValueError(
+            f"on_nan must be one of {sorted(_NAN_POLICIES)}, got {on_nan!r}; register a new "
+            "one with ppl.infer.nan_policy.register_nan_policy"
+        )
+    return policy
+
+
+@register_nan_policy("raise")
+def _raise(svi: Any, step_loss: Any, step: int) -> None:
+    raise svi.nonfinite_error(step_loss, step)
+
+
+@register_nan_policy("skip")
+def _skip(svi: Any, step_loss: Any, step: int) -> None:
+    return None
+
+
+register_nan_policy("rollback", RollbackPolicy())

@@ -299,9 +299,7 @@ class SVGD:
         with torch.no_grad():
             values, _ = self._constrained(self.particles.detach())
         n = self.num_particles
-        return {
-            s.name: values[s.name].reshape((n,) + (1,) * s.pad + s.shape) for s in self._sites
-        }
+        return {s.name: values[s.name].reshape((n,) + (1,) * s.pad + s.shape) for s in self._sites}
 
     # ------------------------------------------------------------------ the step
     def log_density(self, flat: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:

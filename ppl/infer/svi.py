@@ -4,21 +4,19 @@ Design notes
 ------------
 * **The step** is the algorithm and nothing else: evaluate the loss with
   gradients, check it is finite, hand the touched params (by name) to the
-  optimizer. With a ppl ELBO the loss evaluation reports which params the model
-  and guide touched (read off its traces), so no extra handler runs; any other
-  loss callable (Pyro's ``loss(model, guide, *args, **kwargs)``) is evaluated
-  under a ``trace(param_only=True)`` to find them, as Pyro does.
+  optimizer. *How* the loss is evaluated is a :class:`~ppl.infer.step.StepEstimator`
+  chosen once in ``__init__`` (an eager ELBO, a compiled one, ``compile=True``'s joint
+  graph, or Pyro's plain loss callable; see :mod:`ppl.infer.step`), so ``step`` has
+  no branches on the kind of loss.
 * **Non-finite losses** are caught *before* the optimizer step, so the ParamStore
-  keeps its last finite values. What happens next is a *policy* looked up by name
-  in a small registry (:func:`register_nan_policy`): ``"raise"`` (default; the error
-  names the step and every model/guide site whose log-density is not finite) or
-  ``"skip"`` (drop the step, record ``nan``) or ``"rollback"`` (go back to the last
-  checkpointed state and halve the learning rate, see :mod:`ppl.infer.nan_policy`).
-  A policy is a function ``(svi, step_loss, step) -> None`` that raises to stop or
-  returns to skip; a policy that restores an earlier state (``load_state_dict``)
-  rewinds the run, which then redoes the lost steps.
-  Gradients are checked as well as the loss (one fused reduction), since a
-  finite loss with a NaN gradient would corrupt the params just the same.
+  keeps its last finite values; gradients are checked as well as the loss (one
+  fused reduction), since a finite loss with a NaN gradient corrupts the params just
+  the same. ``step`` raises :class:`NonFiniteLossError`, naming the step and every
+  model/guide site whose log-density is not finite; ``run`` hands the step to the
+  policy named by ``on_nan`` (``"raise"``, ``"skip"``, ``"rollback"``; one registry in
+  :mod:`ppl.infer.nan_policy`).
+* **Many steps.** ``run`` is ``step`` in the shared loop of :mod:`ppl.infer.loop`
+  (progress bar, callbacks, ``StopIteration``, rewinds after a rollback).
 * **Host synchronisation.** The NaN guard must know, *before* the optimizer step,
   whether the loss and gradients are finite, so every step reads one small tensor
   back: the loss stacked with the gradient norms (one transfer; on CPU no sync at
@@ -65,10 +63,10 @@ from typing import Any
 import torch
 
 from ..optim.optim import PPLOptimizer
-from ..poutine.trace_messenger import TraceMessenger
-from .compiled_step import CompiledGradients, eager_evaluate
-from .elbo import ELBO, StepLoss
-from .nan_policy import RollbackPolicy
+from .elbo import ELBO
+from .loop import Callback, run_steps
+from .nan_policy import nan_policy, register_nan_policy
+from .step import StepLoss, step_estimator
 from .util import constrained_params, unconstrained_params
 
 __all__ = [
@@ -77,9 +75,6 @@ __all__ = [
     "SVIRunResult",
     "register_nan_policy",
 ]
-
-Callback = Callable[["SVI", list, int], Any]
-NanPolicy = Callable[["SVI", StepLoss, int], None]
 
 
 class NonFiniteLossError(ValueError):
@@ -100,63 +95,6 @@ class SVIRunResult:
     losses: torch.Tensor
 
 
-# --------------------------------------------------------------------------- NaN policies
-_NAN_POLICIES: dict[str, NanPolicy] = {}
-
-
-def register_nan_policy(name: str, policy: NanPolicy | None = None) -> Any:
-    """Register what ``SVI.run(..., on_nan=name)`` does with a non-finite step.
-
-    A policy is called as ``policy(svi, step_loss, step)`` before any param is
-    updated (gradients of the step are still in ``.grad``); it raises to stop the
-    run or returns to skip the step. A policy object may also have ``start(svi)`` and
-    ``stop(svi)`` methods, called when ``run`` begins and ends (e.g. to snapshot
-    state). Usable as a decorator.
-
-    Raises:
-        TypeError: if ``name`` is not a str or ``policy`` is not callable.
-
-    Example:
-        >>> @register_nan_policy("count")
-        ... def count(svi, step_loss, step):
-        ...     svi.skipped = getattr(svi, "skipped", 0) + 1
-    """
-    if not isinstance(name, str):
-        raise TypeError(f"register_nan_policy: name must be a str, got {type(name).__name__}")
-
-    def add(fn: NanPolicy) -> NanPolicy:
-        if not callable(fn):
-            raise TypeError(f"register_nan_policy({name!r}): policy must be callable, got {fn!r}")
-        _NAN_POLICIES[name] = fn
-        return fn
-
-    return add if policy is None else add(policy)
-
-
-@register_nan_policy("raise")
-def _raise(svi: SVI, step_loss: StepLoss, step: int) -> None:
-    raise svi.nonfinite_error(step_loss, step)
-
-
-@register_nan_policy("skip")
-def _skip(svi: SVI, step_loss: StepLoss, step: int) -> None:
-    return None
-
-
-register_nan_policy("rollback", RollbackPolicy())
-
-
-def _nan_policy(on_nan: str) -> NanPolicy:
-    policy = _NAN_POLICIES.get(on_nan) if isinstance(on_nan, str) else None
-    if policy is None:
-        raise ValueError(
-            f"on_nan must be one of {sorted(_NAN_POLICIES)}, got {on_nan!r}; register a new "
-            "one with ppl.infer.svi.register_nan_policy"
-        )
-    return policy
-
-
-# --------------------------------------------------------------------------- SVI
 class SVI:
     """Stochastic variational inference (Pyro's ``SVI``, plus NumPyro's ``run``).
 
@@ -170,17 +108,19 @@ class SVI:
         loss_and_grads: with a callable ``loss``, a function that also runs
             ``backward`` (default: ``loss`` then ``backward``).
         compile: compile each step's loss *and gradients* into one graph with
-            ``torch.compile`` (see :mod:`ppl.infer.compiled_step`): the fast path for
+            ``torch.compile`` (see :mod:`ppl.infer.compile.step`): the fast path for
             models whose structure does not change between steps. ``True`` uses
             inductor; a dict is passed on (``{"backend": "aot_eager"}``). The first
             step runs eagerly, the second compiles (seconds); if compiling fails, the
             steps stay eager with a ``RuntimeWarning``. A ``ppl.optim`` optimizer then
-            also uses torch's fused kernel (``fused=True``) where torch has one, unless
-            its ``optim_args`` set ``fused``/``foreach``.
+            steps params it first sees with torch's fused kernel (``fused=True``) where
+            torch has one, unless its ``optim_args`` set ``fused``/``foreach``.
+        num_samples, num_steps: accepted for Pyro's signature (unused there too).
 
     Raises:
         TypeError: if model or guide is not callable, ``optim`` is a raw
-            ``torch.optim.Optimizer`` or not callable, or ``loss`` is not callable.
+            ``torch.optim.Optimizer`` or not callable, ``loss`` is not callable, or
+            ``compile`` is asked for a loss that is not a ppl ELBO.
     """
 
     def __init__(
@@ -194,8 +134,6 @@ class SVI:
         num_samples: int = 0,
         num_steps: int = 0,
     ) -> None:
-        # num_samples/num_steps: accepted for Pyro's signature (unused there too);
-        # any other keyword, e.g. a typo ``complie=True``, is a TypeError.
         del num_samples, num_steps
         if not callable(model) or not callable(guide):
             bad = "model" if not callable(model) else "guide"
@@ -205,7 +143,7 @@ class SVI:
                 "SVI: optim must be a ppl.optim wrapper, got a raw torch optimizer "
                 f"{type(optim).__name__}; use e.g. ppl.optim.Adam({{'lr': 1e-3}})"
             )
-        if not isinstance(optim, PPLOptimizer) and not callable(optim):
+        if not callable(optim):
             raise TypeError(
                 f"SVI: optim must be a ppl.optim optimizer, got {type(optim).__name__}; "
                 "use e.g. ppl.optim.Adam({'lr': 1e-3})"
@@ -219,18 +157,8 @@ class SVI:
         self.guide = guide
         self.optim = optim
         self.loss = loss
-        self._custom_loss_and_grads = loss_and_grads
-        self._compiled_grads: CompiledGradients | None = None
-        if compile:
-            if not isinstance(loss, ELBO) or loss_and_grads is not None:
-                raise TypeError(
-                    "SVI: compile=True needs a ppl ELBO as loss (e.g. Trace_ELBO()) and no "
-                    f"custom loss_and_grads, got loss={type(loss).__name__}"
-                )
-            options = compile if isinstance(compile, dict) else {}
-            self._compiled_grads = CompiledGradients(loss, **options)
-            if isinstance(optim, PPLOptimizer):
-                optim.use_fused_kernels = True
+        self.estimator = step_estimator(loss, loss_and_grads, compile)
+        self._fused = bool(compile)
         self.step_count = 0
         self._param_names: dict[str, None] = {}
         self._losses = array("d")  # the loss of every step taken (nan: skipped)
@@ -255,16 +183,30 @@ class SVI:
             NonFiniteLossError: the loss or a gradient is NaN/inf; the message names the
                 step and the sites whose log-density is not finite. Params are unchanged.
         """
-        out = self._loss_with_grads(args, kwargs)
+        return self._step(args, kwargs, None)
+
+    def _step(self, args: tuple, kwargs: dict, on_nonfinite: Callable | None) -> float:
+        """One step; a non-finite one goes to ``on_nonfinite(out)`` (None: raise) and
+        records ``nan`` unless that rewound the run."""
+        estimator = self.estimator
+        out = estimator.step_loss(self.model, self.guide, args, kwargs)
         params = unconstrained_params(out.param_names)
-        value, finite = _verdict(out, params)
-        if not self._agree(finite):
+        value, finite = estimator.verdict(out, params)
+        if self._agree(finite):
+            self._apply(out, params)
+            self._losses.append(value)
+            return value
+        generation = self._generation
+        try:
+            out = estimator.explain(out, self.model, self.guide, args, kwargs)
+            if on_nonfinite is None:
+                raise self.nonfinite_error(out, self.step_count + 1)
+            on_nonfinite(out)
+        finally:
             _discard_grads(params)
-            out = self._with_site_traces(out, args, kwargs)
-            raise self.nonfinite_error(out, self.step_count + 1)
-        self._apply(out, params)
-        self._losses.append(value)
-        return value
+        if self._generation == generation:  # skipped, not rewound
+            self._losses.append(math.nan)
+        return math.nan
 
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
         """The loss without gradients or a param update (a float)."""
@@ -272,23 +214,6 @@ class SVI:
             if isinstance(self.loss, ELBO):
                 return self.loss.loss(self.model, self.guide, *args, **kwargs)
             return float(self.loss(self.model, self.guide, *args, **kwargs))
-
-    def _loss_with_grads(self, args: tuple, kwargs: dict) -> StepLoss:
-        loss = self.loss
-        if self._compiled_grads is not None:
-            return self._compiled_grads.step_loss(self.model, self.guide, args, kwargs)
-        if isinstance(loss, ELBO) and self._custom_loss_and_grads is None:
-            return loss.step_loss(self.model, self.guide, args, kwargs)
-        with TraceMessenger(param_only=True) as capture:
-            if self._custom_loss_and_grads is not None:
-                value = self._custom_loss_and_grads(self.model, self.guide, *args, **kwargs)
-            else:
-                value = loss(self.model, self.guide, *args, **kwargs)
-                if isinstance(value, torch.Tensor) and value.requires_grad:
-                    value.backward()
-        names = dict.fromkeys(capture.trace.param_nodes)
-        value = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
-        return StepLoss(value, names, [])
 
     def _agree(self, finite: bool) -> bool:
         """The finiteness verdict, agreed by every rank under a ``DistributedOptimizer``."""
@@ -298,25 +223,17 @@ class SVI:
     def _apply(self, out: StepLoss, params: dict[str, torch.Tensor]) -> None:
         """The optimizer step over the params the loss touched (by name)."""
         self._param_names.update(out.param_names)
-        if isinstance(self.optim, PPLOptimizer):
-            self.optim.step(params)
+        optim = self.optim
+        if isinstance(optim, PPLOptimizer):
+            if self._fused:
+                with optim.prefer_fused():
+                    optim.step(params)
+            else:
+                optim.step(params)
         else:
-            self.optim(list(params.values()))
+            optim(list(params.values()))
             _discard_grads(params)
         self.step_count += 1
-
-    def _with_site_traces(self, out: StepLoss, args: tuple, kwargs: dict) -> StepLoss:
-        """``out`` with traces: a compiled step is replayed eagerly with the same draws."""
-        if out.traces or out.snapshot is None or not isinstance(self.loss, ELBO):
-            return out
-        try:
-            with out.snapshot.replay(), torch.no_grad():
-                traces = eager_evaluate(self.loss)(self.model, self.guide, args, kwargs)[1]
-        except ValueError:
-            raise  # validation named the bad site: that is the error eager mode gives
-        except Exception:  # noqa: BLE001  (a replay failing only loses the site names)
-            traces = []
-        return out._replace(traces=traces)
 
     def nonfinite_error(self, out: StepLoss, step: int) -> NonFiniteLossError:
         """The error for a non-finite step: names the step and the offending sites."""
@@ -362,85 +279,47 @@ class SVI:
             *args, **kwargs: passed to the model and guide.
             progress_bar: show a tqdm bar.
             callbacks: each called as ``cb(svi, losses, step)`` after every step, with
-                ``losses`` the list of losses so far and ``step`` its length; a callback
-                raising ``StopIteration`` ends the run ("Interrupted at step N").
+                ``losses`` the list of this run's losses and ``step`` its length; a
+                callback raising ``StopIteration`` ends the run (its message and
+                "Interrupted at step N" are printed).
             on_nan: what to do with a non-finite step: ``"raise"``, ``"skip"``,
                 ``"rollback"`` (restore the state of the last ``Checkpoint`` callback save,
                 or of the start of the run, halve the learning rate and redo the lost
                 steps; raise after 3 rollbacks) or a name given to
-                :func:`register_nan_policy`.
+                :func:`~ppl.infer.nan_policy.register_nan_policy`.
 
         Returns:
             :class:`SVIRunResult`.
 
         Raises:
-            TypeError: ``num_steps`` is not an int.
+            TypeError: ``num_steps`` is not an int, or a callback is not callable.
             ValueError: ``num_steps < 1`` or an unknown ``on_nan``.
             NonFiniteLossError: with ``on_nan="raise"``, at the first non-finite step
                 (with ``"rollback"``, once the rollbacks are used up).
         """
-        if isinstance(num_steps, bool) or not isinstance(num_steps, int):
-            raise TypeError(f"run: num_steps must be an int, got {type(num_steps).__name__}")
-        if num_steps < 1:
-            raise ValueError(f"run: num_steps must be >= 1, got {num_steps}")
-        policy = _nan_policy(on_nan)
-        callbacks = tuple(callbacks)
-        for cb in callbacks:
-            if not callable(cb):
-                raise TypeError(f"run: every callback must be callable, got {cb!r}")
-        bar = _ProgressBar(num_steps) if progress_bar else None
-        losses = self._losses
-        first = len(losses)  # this run's losses are losses[first:]
-        history: list[float] = []  # the callbacks' view (a list, as documented)
+        policy = nan_policy(on_nan)
         start, stop = getattr(policy, "start", None), getattr(policy, "stop", None)
+        first = len(self._losses)
+
+        def on_nonfinite(out: StepLoss) -> None:
+            policy(self, out, len(self._losses) - first + 1)
+
         if start is not None:
             start(self)
         try:
-            while len(losses) - first < num_steps:
-                generation = self._generation
-                out = self._loss_with_grads(args, kwargs)
-                params = unconstrained_params(out.param_names)
-                value, finite = _verdict(out, params)
-                if self._agree(finite):
-                    self._apply(out, params)
-                else:
-                    out = self._with_site_traces(out, args, kwargs)
-                    try:
-                        policy(self, out, len(losses) - first + 1)
-                    finally:
-                        _discard_grads(params)
-                    value = math.nan
-                if self._generation != generation:  # the policy restored an earlier state
-                    losses = self._losses
-                    first = min(first, len(losses))
-                    history[:] = losses[first:] if callbacks else []
-                    if bar is not None:
-                        bar.rewind(len(losses) - first)
-                    continue
-                losses.append(value)
-                step = len(losses) - first
-                if bar is not None:
-                    bar.update(losses, first, step)
-                if callbacks:
-                    history.append(value)
-                    try:
-                        for cb in callbacks:
-                            cb(self, history, step)
-                    except StopIteration:
-                        print(f"Interrupted at step {step}")
-                        break
-                    if self._generation != generation:  # a callback loaded a checkpoint
-                        losses = self._losses
-                        first = min(first, len(losses))
-                        history[:] = losses[first:]
-                        if bar is not None:
-                            bar.rewind(len(losses) - first)
+            report = run_steps(
+                lambda: self._step(args, kwargs, on_nonfinite),
+                num_steps,
+                history=lambda: self._losses,
+                callbacks=callbacks,
+                target=self,
+                progress_bar=progress_bar,
+                owner="run",
+            )
         finally:
             if stop is not None:
                 stop(self)
-            if bar is not None:
-                bar.close()
-        return SVIRunResult(self.get_params(), torch.tensor(losses[first:], dtype=torch.float64))
+        return SVIRunResult(self.get_params(), torch.tensor(report.losses, dtype=torch.float64))
 
     def get_params(self) -> dict[str, torch.Tensor]:
         """Constrained, detached copies of every param this SVI object has stepped."""
@@ -531,70 +410,6 @@ def _as_loss_array(losses: Any) -> array | None:
     )
 
 
-def _verdict(out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
-    """The step's loss as a float and whether it and the gradients are finite."""
-    if out.verdict is not None:  # read already (a compiled step returns it with the loss)
-        return out.verdict
-    return _read_loss(out.loss, params)
-
-
-def _read_loss(loss: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
-    """The loss as a float and whether it and every gradient are finite: one host read.
-
-    The gradient norms are stacked with the loss, so the loss value and the NaN guard
-    come back in a single transfer (a device sync on CUDA, nothing on CPU).
-    """
-    grads = [p.grad for p in params.values() if p.grad is not None]
-    if not grads:
-        value = loss.item()
-        return value, math.isfinite(value)
-    values = torch.stack([loss.to(grads[0].dtype), *torch._foreach_norm(grads)]).tolist()
-    return values[0], all(math.isfinite(v) for v in values)
-
-
 def _discard_grads(params: Mapping[str, torch.Tensor]) -> None:
     for p in params.values():
         p.grad = None
-
-
-class _ProgressBar:
-    """tqdm bar with NumPyro's postfix, refreshed once per window (chunked host reads)."""
-
-    def __init__(self, num_steps: int) -> None:
-        from tqdm.auto import tqdm
-
-        self.window = max(num_steps // 20, 1)
-        self.bar = tqdm(total=num_steps)
-        self.init_loss: float | None = None
-        self._pending = 0
-
-    def update(self, losses: Sequence[float], first: int, step: int) -> None:
-        """Step ``step`` of the run is done; its losses are ``losses[first:]``."""
-        self._pending += 1
-        if step == 1:
-            self.init_loss = losses[first]
-        if step % self.window == 0:
-            window = losses[first + step - self.window : first + step]
-            finite = [v for v in window if math.isfinite(v)]
-            avg = sum(finite) / len(finite) if finite else math.nan
-            self.bar.set_postfix_str(
-                f"init loss: {self.init_loss:.4f}, avg. loss [{step - self.window + 1}-{step}]: "
-                f"{avg:.4f}",
-                refresh=False,
-            )
-            self.bar.update(self._pending)
-            self._pending = 0
-        elif self._pending >= 64:
-            self.bar.update(self._pending)
-            self._pending = 0
-
-    def rewind(self, step: int) -> None:
-        """The run went back to ``step`` (a rollback): move the bar back."""
-        self._pending = 0
-        self.bar.n = step
-        self.bar.refresh()
-
-    def close(self) -> None:
-        if self._pending:
-            self.bar.update(self._pending)
-        self.bar.close()

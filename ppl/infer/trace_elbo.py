@@ -172,9 +172,9 @@ def _cost_terms(
 
 def __getattr__(name: str) -> Any:
     # Pyro's module path ``pyro.infer.trace_elbo.JitTrace_ELBO``; the class lives in
-    # ``compiled_elbo`` (which imports this module, hence the lazy look-up).
+    # ``compile.estimators`` (which imports this module, hence the lazy look-up).
     if name == "JitTrace_ELBO":
-        from .compiled_elbo import JitTrace_ELBO
+        from .compile.estimators import JitTrace_ELBO
 
         return JitTrace_ELBO
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

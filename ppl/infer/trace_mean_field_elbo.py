@@ -101,7 +101,7 @@ def _check_reparameterized(site: Any) -> None:
 def __getattr__(name: str) -> Any:
     # Pyro's module path ``pyro.infer.trace_mean_field_elbo.JitTraceMeanField_ELBO``.
     if name == "JitTraceMeanField_ELBO":
-        from .compiled_elbo import JitTraceMeanField_ELBO
+        from .compile.estimators import JitTraceMeanField_ELBO
 
         return JitTraceMeanField_ELBO
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

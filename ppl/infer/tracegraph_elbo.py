@@ -46,8 +46,13 @@ from .util import is_sample_site
 __all__ = ["TraceGraph_ELBO"]
 
 _BASELINE_KEYS = frozenset(
-    {"use_decaying_avg_baseline", "baseline_beta", "nn_baseline", "nn_baseline_input",
-     "baseline_value"}
+    {
+        "use_decaying_avg_baseline",
+        "baseline_beta",
+        "nn_baseline",
+        "nn_baseline_input",
+        "baseline_value",
+    }
 )
 AVG_PREFIX = "__baseline_avg_downstream_cost_"
 
@@ -78,9 +83,7 @@ def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
     value = options.get("baseline_value")
     use_avg = bool(options.get("use_decaying_avg_baseline", False))
     if (nn is not None) + (value is not None) > 1:
-        raise ValueError(
-            f"at site {site.name!r}: give nn_baseline or baseline_value, not both"
-        )
+        raise ValueError(f"at site {site.name!r}: give nn_baseline or baseline_value, not both")
     cost_t = torch.as_tensor(cost)
     baseline: Any = 0.0
     if use_avg:
@@ -156,3 +159,13 @@ def _detached_cost_terms(
             if is_sample_site(site):
                 terms.append((site.cond_indep_stack, sign * site["log_prob"].detach()))
     return terms
+
+
+def __getattr__(name: str) -> Any:
+    # Pyro's module path ``pyro.infer.tracegraph_elbo.JitTraceGraph_ELBO``; the class lives
+    # in ``compile.estimators`` (which imports this module, hence the lazy look-up).
+    if name == "JitTraceGraph_ELBO":
+        from .compile.estimators import JitTraceGraph_ELBO
+
+        return JitTraceGraph_ELBO
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

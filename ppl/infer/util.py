@@ -20,7 +20,7 @@ Design notes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import torch
 
@@ -154,18 +154,12 @@ def collect_param_names(
     return names
 
 
-def _store_leaves() -> Mapping[str, torch.Tensor]:
-    items = get_param_store().named_parameters()
-    mapping = getattr(items, "mapping", None)  # dict_items.mapping: a live read-only view
-    return mapping if mapping is not None else dict(items)
-
-
 def unconstrained_params(names: Iterable[str]) -> dict[str, torch.Tensor]:
     """``{name: unconstrained leaf}`` from the global ParamStore for the given names.
 
     Names no longer in the store (e.g. deleted by the user) are skipped.
     """
-    leaves = _store_leaves()
+    leaves = get_param_store().unconstrained_leaves()
     out: dict[str, torch.Tensor] = {}
     for name in names:
         leaf = leaves.get(name)

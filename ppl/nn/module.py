@@ -46,8 +46,8 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 from torch.distributions.constraints import Constraint
 
-from ppl.module import module as register_module
 from ppl.params.param_store import MODULE_NAMESPACE_DIVIDER, get_param_store, param_transform
+from ppl.primitives import module as register_module
 from ppl.primitives import param as param_statement
 from ppl.primitives import sample as sample_statement
 

@@ -40,7 +40,7 @@ from typing import Any
 
 import torch
 
-from ppl.optim._tree import clone_tree, restore_containers, to_plain
+from ppl.ops.tree import clone_tree, restore_containers, to_plain
 from ppl.optim.optim import ClipArgs, PPLOptimizer
 from ppl.params.safe_file import check_plain
 

@@ -40,12 +40,13 @@ from __future__ import annotations
 
 import inspect
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import torch
 
-from ppl.optim._tree import MapLocation, clone_tree, map_tensors, to_location, to_plain
+from ppl.ops.tree import MapLocation, clone_tree, map_tensors, to_location, to_plain
 from ppl.params.param_store import (
     get_param_store,
     module_from_param_with_module_name,
@@ -187,8 +188,8 @@ class PPLOptimizer:
         self._fused_ok: dict[str, bool] = {}  # device type -> torch has a fused kernel
         self._unnamed_count = 0  # leaves outside the ParamStore stepped by __call__
         #: Step with torch's fused kernel (``fused=True``) where the optimizer class,
-        #: the device and the dtype allow it and ``optim_args`` leave the choice open.
-        #: ``SVI(compile=True)`` turns this on; it applies to params added afterwards.
+        #: the device and the dtype allow it and ``optim_args`` leave the choice open;
+        #: it applies to params added while it is on (see :meth:`prefer_fused`).
         self.use_fused_kernels = False
 
     # ------------------------------------------------------------------ arguments
@@ -264,6 +265,18 @@ class PPLOptimizer:
 
     def _torch_object(self) -> Any:
         return self._optimizer
+
+    @contextmanager
+    def prefer_fused(self, on: bool = True) -> Iterator[None]:
+        """Within the block, params seen for the first time get torch's fused kernel
+        where possible (``SVI(compile=True)`` steps inside it); the setting is restored
+        afterwards, so the optimizer object is left as the user configured it."""
+        previous = self.use_fused_kernels
+        self.use_fused_kernels = previous or on
+        try:
+            yield
+        finally:
+            self.use_fused_kernels = previous
 
     # ------------------------------------------------------------------ stepping
     def step(

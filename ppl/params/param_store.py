@@ -38,6 +38,7 @@ import re
 import warnings
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping
 from contextlib import contextmanager
+from types import MappingProxyType
 from typing import Any
 
 import torch
@@ -249,6 +250,19 @@ class ParamStoreDict:
     def named_parameters(self) -> ItemsView[str, torch.Tensor]:
         """A live view of ``(name, unconstrained leaf)`` pairs (what optimizers update)."""
         return self._params.items()
+
+    def unconstrained_leaves(self) -> Mapping[str, torch.Tensor]:
+        """A live, read-only ``{name: unconstrained leaf}`` mapping (no copy).
+
+        What inference code reads every step to hand the touched leaves to an optimizer.
+
+        Example:
+            >>> store = ParamStoreDict()
+            >>> _ = store.setdefault("x", torch.zeros(2))
+            >>> list(store.unconstrained_leaves())
+            ['x']
+        """
+        return MappingProxyType(self._params)
 
     def get_all_param_names(self) -> KeysView[str]:
         """Deprecated alias of :meth:`keys` (as in Pyro)."""

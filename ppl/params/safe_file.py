@@ -41,8 +41,9 @@ from typing import Any, Union
 
 import torch
 
+from ppl.ops.tree import MapLocation
+
 PathLike = Union[str, "os.PathLike[str]"]
-MapLocation = Any  # None | str | torch.device | dict[str, str] | callable, as torch.load
 
 FORMAT_TAG = "ppl"
 FORMAT_VERSION = 1
@@ -308,7 +309,8 @@ def load_weights_only(
     allowed: list[Any] = [(cls, name) for name, cls in allowed_classes.items()]
     try:
         with torch.serialization.safe_globals(allowed):
-            return torch.load(path, map_location=map_location, weights_only=True)
+            location = dict(map_location) if isinstance(map_location, Mapping) else map_location
+            return torch.load(path, map_location=location, weights_only=True)
     except pickle.UnpicklingError as err:
         if "weights only" not in str(err).lower():
             raise CorruptFileError(path, f"its data cannot be unpickled ({err})") from None

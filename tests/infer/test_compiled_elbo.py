@@ -14,7 +14,7 @@ import ppl
 import ppl.distributions as dist
 from ppl.distributions import constraints
 from ppl.infer import SVI
-from ppl.infer.compiled_elbo import (
+from ppl.infer.compile import (
     CompiledTrace_ELBO,
     CompiledTraceMeanField_ELBO,
     JitTraceMeanField_ELBO,
@@ -68,7 +68,7 @@ def test_compiled_matches_eager_step_for_step(validation, particles, _graph_brea
         assert float(params[name]) == pytest.approx(float(eager_params[name]), rel=1e-5)
     # the whole estimator, validation checks included, is one graph
     assert sum(_graph_break_counter["graph_break"].values()) == 0
-    assert list(elbo._compiled.values())[0].checked == [True]
+    assert elbo._graphs.states() == ["running"]
 
 
 @pytest.mark.skipif(shutil.which("g++") is None, reason="inductor needs a C++ compiler")
@@ -119,7 +119,7 @@ def test_broken_backend_falls_back_to_eager_with_a_warning():
     with pytest.warns(RuntimeWarning, match="could not compile.*falling back to the eager"):
         losses, _ = run_svi(elbo, 5, DATA)
     assert torch.allclose(losses, eager_losses)
-    assert list(elbo._compiled.values()) == [None]
+    assert elbo._graphs.states() == ["failed"]
 
 
 def test_new_param_store_contents_recompile():
@@ -230,7 +230,7 @@ def test_two_beta_draws_with_equal_parameters_stay_independent():
 
 
 def test_jit_tracing_run_uses_up_no_draws():
-    from ppl.infer.compiled_elbo import JitTrace_ELBO
+    from ppl.infer.compile import JitTrace_ELBO
 
     eager_losses, _ = run_svi(Trace_ELBO(), 6, DATA)
     jit_losses, _ = run_svi(JitTrace_ELBO(ignore_jit_warnings=True), 6, DATA)

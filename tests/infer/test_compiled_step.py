@@ -15,7 +15,7 @@ import ppl.distributions as dist
 from ppl.distributions import constraints
 from ppl.infer import SVI, NonFiniteLossError
 from ppl.infer.autoguide import AutoNormal
-from ppl.infer.compiled_elbo import CompiledTrace_ELBO
+from ppl.infer.compile import CompiledTrace_ELBO
 from ppl.infer.trace_elbo import Trace_ELBO
 from ppl.optim import Adam
 
@@ -53,8 +53,7 @@ def test_compiled_step_matches_eager_step_for_step(validation, particles):
     assert torch.allclose(losses, eager_losses, rtol=1e-5, atol=1e-5)
     for name in ("a", "b"):
         assert float(params[name]) == pytest.approx(float(eager_params[name]), rel=1e-5)
-    (entry,) = svi._compiled_grads._layouts.values()
-    assert entry.checked == [True]  # the compiled graph really ran
+    assert svi.estimator._graphs.states() == ["running"]  # the compiled graph really ran
 
 
 def test_compiled_elbo_inside_compiled_step_uses_the_eager_estimator():
@@ -144,7 +143,7 @@ def test_broken_backend_falls_back_to_eager():
     with pytest.warns(RuntimeWarning, match="could not compile.*falling back to eager steps"):
         svi, losses, _ = run(6, DATA, compile={"backend": broken})
     assert torch.allclose(losses, eager_losses)
-    assert list(svi._compiled_grads._layouts.values()) == [None]
+    assert svi.estimator._graphs.states() == ["failed"]
 
 
 def test_reloaded_store_is_read_by_the_compiled_step(tmp_path):
@@ -267,7 +266,7 @@ def test_fit_api_takes_compile():
     common = {"num_steps": 500, "progress_bar": False, "random_seed": 0}
     eager = fit(model, data, optimizer=Adam({"lr": 0.1}), **common)
     compiled = fit(model, data, optimizer=Adam({"lr": 0.1}), inf_kwargs={"compile": FAST}, **common)
-    assert compiled.inference.svi._compiled_grads is not None
+    assert type(compiled.inference.svi.estimator).__name__ == "CompiledStep"
     assert torch.allclose(torch.tensor(compiled.hist), torch.tensor(eager.hist), rtol=1e-5)
     # conjugate posterior: mean sum(data) / (n + 1/100), sd 1/2; within half an sd
     assert float(compiled.mean["mu"]) == pytest.approx(4.0 / 4.01, abs=0.25)
@@ -376,4 +375,4 @@ def test_containers_of_tensors_run_eagerly_with_one_warning():
     with pytest.warns(RuntimeWarning, match="container"):
         for _ in range(3):
             svi.step((torch.randn(2), torch.randn(2)))
-    assert svi._compiled_grads._layouts == {}
+    assert svi.estimator._graphs.states() == []

@@ -9,7 +9,7 @@ import torch
 import ppl
 import ppl.distributions as dist
 from ppl.distributions import constraints
-from ppl.infer.compiled_elbo import JitTrace_ELBO
+from ppl.infer.compile import JitTrace_ELBO
 from ppl.infer.svi import SVI, NonFiniteLossError, SVIRunResult, register_nan_policy
 from ppl.infer.trace_elbo import Trace_ELBO
 from ppl.optim import SGD, Adam

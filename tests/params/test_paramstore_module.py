@@ -6,7 +6,7 @@ from torch.distributions import constraints
 
 import ppl
 from ppl import poutine
-from ppl.module import module
+from ppl.primitives import module
 
 pytestmark = pytest.mark.filterwarnings("ignore:Converting a tensor with requires_grad")
 

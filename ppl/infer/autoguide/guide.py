@@ -43,6 +43,7 @@ from ppl.poutine.plate_messenger import PlateMessenger
 from ppl.poutine.runtime import CondIndepStackFrame
 from ppl.poutine.trace_messenger import trace
 from ppl.poutine.trace_struct import Trace, is_subsample_site
+from ppl.rng import rng_neutral
 
 __all__ = ["AutoGuide"]
 
@@ -126,8 +127,9 @@ class AutoGuide(ABC):
                 with another shape.
         """
         if self.prototype_trace is None:
-            self._setup_prototype(*args, **kwargs)
-            self._setup_params()
+            with rng_neutral():  # a lazy setup must not shift the run's draws (resume)
+                self._setup_prototype(*args, **kwargs)
+                self._setup_params()
         return self
 
     def _setup_prototype(self, *args: Any, **kwargs: Any) -> None:

@@ -18,14 +18,14 @@ Guide-based methods run ``SVI`` with ``Trace_ELBO`` on an autoguide:
 approximation becomes the Gaussian at the mode with covariance ``H^{-1}``).
 ``SVGDInference`` runs :class:`ppl.infer.svgd.SVGD`.
 
-*The loop* (:meth:`Inference._run`) takes one step, appends its loss, then calls every
-callback as ``cb(approx, losses, step)`` -- ``losses`` are this run's losses, ``step`` the
-1-based number of steps taken in this run (as ``SVI.run``). A callback raising
-``StopIteration`` ends the run: its message is printed, then
-``"Interrupted at step N [p%]: Average Loss = L"``. ``KeyboardInterrupt`` ends the run
-the same way and keeps the fitted state. A run that completes prints
-``"Finished [100%]: Average Loss = L"`` when the progress bar is on. The average is over
-the last tenth of the run's steps (at least one).
+*The loop* is ppl's one training loop (:func:`ppl.infer.loop.run_steps`, as ``SVI.run``):
+each step appends its loss to ``approx.hist``, then every callback is called as
+``cb(approx, losses, step)`` -- ``losses`` are this run's losses, ``step`` the 1-based
+number of steps taken in this run. A callback raising ``StopIteration`` ends the run: its
+message is printed, then ``"Interrupted at step N [p%]: Average Loss = L"``.
+``KeyboardInterrupt`` ends the run the same way and keeps the fitted state. A run that
+completes prints ``"Finished [100%]: Average Loss = L"`` when the progress bar is on. The
+average is over the last tenth of the run's steps (at least one).
 
 *Arguments.* ``*args``/``**kwargs`` after the model are the model's arguments; the
 options are keyword-only. A model keyword that collides with an option name goes in
@@ -34,7 +34,6 @@ options are keyword-only. A model keyword that collides with an option name goes
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -48,6 +47,7 @@ from ..autoguide import (
     AutoNormal,
 )
 from ..kernels import SteinKernel
+from ..loop import Callback, check_callbacks, check_num_steps, pymc_postfix, run_steps
 from ..svgd import PARTICLES, SVGD
 from ..svi import SVI
 from ..trace_elbo import Trace_ELBO
@@ -55,34 +55,6 @@ from .approximation import Approximation, GuideApproximation
 from .empirical import ParticleApproximation
 
 __all__ = ["ADVI", "FullRankADVI", "Inference", "Laplace", "MAP", "SVGDInference"]
-
-Callback = Callable[[Any, list, int], Any]
-
-
-def _check_steps(n: Any, owner: str) -> int:
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"{owner}: the number of steps must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"{owner}: the number of steps must be >= 1, got {n}")
-    return n
-
-
-def _check_callbacks(callbacks: Any, owner: str) -> tuple[Callback, ...]:
-    if callable(callbacks):
-        raise TypeError(
-            f"{owner}: callbacks must be a list of callables, got a single callable; "
-            "wrap it in a list: callbacks=[cb]"
-        )
-    try:
-        out = tuple(callbacks)
-    except TypeError:
-        raise TypeError(
-            f"{owner}: callbacks must be a list of callables, got {type(callbacks).__name__}"
-        ) from None
-    for cb in out:
-        if not callable(cb):
-            raise TypeError(f"{owner}: every callback must be callable, got {cb!r}")
-    return out
 
 
 def _merge_kwargs(model_kwargs: Mapping[str, Any] | None, kwargs: Mapping[str, Any]) -> dict:
@@ -180,72 +152,30 @@ class Inference:
 
     def _run(self, n: int, callbacks: Sequence[Callback], progress_bar: bool) -> Approximation:
         owner = f"{type(self).__name__}.fit"
-        n = _check_steps(n, owner)
-        cbs = _check_callbacks(callbacks, owner)
+        n = check_num_steps(n, owner)
+        callbacks = check_callbacks(callbacks, owner)
         approx = self.approx
-        losses: list[float] = []
-        bar = _Bar(n) if progress_bar else None
-        step = 0
-        stopped: str | None = None
         self._before_run()
         try:
-            for step in range(1, n + 1):
-                loss = self._step()
-                losses.append(loss)
-                approx.hist.append(loss)
-                if bar is not None:
-                    bar.update(losses)
-                for cb in cbs:
-                    cb(approx, losses, step)
-        except StopIteration as stop:
-            stopped = str(stop)
-        except KeyboardInterrupt:
-            stopped = "KeyboardInterrupt"
+            run_steps(
+                lambda: approx.hist.append(self._step()),
+                n,
+                history=lambda: approx.hist,
+                callbacks=callbacks,
+                target=approx,
+                progress_bar=progress_bar,
+                postfix=pymc_postfix,
+                window=max(n // 100, 1),
+                catch_interrupt=True,
+                finished_message=True,
+                owner=owner,
+            )
         finally:
-            if bar is not None:
-                bar.close()
             self._after_run()
-        avg = _average(losses)
-        if stopped is not None:
-            if stopped:
-                print(stopped)
-            print(f"Interrupted at step {step} [{100 * step // n}%]: Average Loss = {avg:.6g}")
-        elif progress_bar:
-            print(f"Finished [100%]: Average Loss = {avg:.6g}")
         return approx
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {len(self.hist)} steps>"
-
-
-def _average(losses: list[float]) -> float:
-    if not losses:
-        return math.nan
-    window = losses[-max(len(losses) // 10, 1) :]
-    return math.fsum(window) / len(window)
-
-
-class _Bar:
-    """A tqdm bar whose postfix shows the running average loss (refreshed per window)."""
-
-    def __init__(self, total: int) -> None:
-        from tqdm.auto import tqdm
-
-        self.bar = tqdm(total=total)
-        self.window = max(total // 100, 1)
-        self.pending = 0
-
-    def update(self, losses: list[float]) -> None:
-        self.pending += 1
-        if len(losses) % self.window == 0:
-            self.bar.set_postfix_str(f"Average Loss = {_average(losses):.5g}", refresh=False)
-            self.bar.update(self.pending)
-            self.pending = 0
-
-    def close(self) -> None:
-        if self.pending:
-            self.bar.update(self.pending)
-        self.bar.close()
 
 
 # ---------------------------------------------------------------------- guide-based
@@ -253,7 +183,7 @@ class _GuideInference(Inference):
     """SVI with ``Trace_ELBO`` on an autoguide built by ``_make_guide``.
 
     ``compile=True`` (or a dict of options) runs the steps as ``SVI(..., compile=...)``:
-    the loss and gradients in one compiled graph (``ppl.infer.compiled_step``).
+    the loss and gradients in one compiled graph (``ppl.infer.compile.step``).
     """
 
     default_lr = 0.01

@@ -1,4 +1,4 @@
-"""Small helpers over nested optimizer state ("trees" of dicts, lists and tensors).
+"""Helpers over nested state ("trees" of dicts, lists and tensors), e.g. optimizer state.
 
 Optimizer and scheduler state is a nest of dicts, lists, tuples, numbers, strings and
 tensors. A few operations are needed on it, each written once here:
@@ -21,6 +21,9 @@ from typing import Any
 
 import torch
 
+#: Where loaded tensors go, as ``torch.load``'s ``map_location``: None (where they were
+#: saved), a device or device string, or a ``{"from": "to"}`` dict of device strings.
+#: The one definition every loader in ppl uses (callables are not accepted).
 MapLocation = None | str | torch.device | Mapping[str, str]
 
 
