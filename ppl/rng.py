@@ -137,4 +137,3 @@ def rng_neutral() -> Iterator[None]:
         yield
     finally:
         set_rng_state(state)
-

@@ -73,8 +73,9 @@ def _warn_if(value: Any, bad: Any, msg: str, what: str, allow_inf: bool) -> Any:
     return value
 
 
-def warn_if_nan(value: Any, msg: str = "", *, filename: str | None = None,
-                lineno: int | None = None) -> Any:
+def warn_if_nan(
+    value: Any, msg: str = "", *, filename: str | None = None, lineno: int | None = None
+) -> Any:
     """Warn when ``value`` (a number, tensor or dict of them) holds a NaN; return it.
 
     Args:
@@ -88,9 +89,15 @@ def warn_if_nan(value: Any, msg: str = "", *, filename: str | None = None,
     return _warn_if(value, torch_isnan, msg, "NaN:", allow_inf=True)
 
 
-def warn_if_inf(value: Any, msg: str = "", allow_posinf: bool = False,
-                allow_neginf: bool = False, *, filename: str | None = None,
-                lineno: int | None = None) -> Any:
+def warn_if_inf(
+    value: Any,
+    msg: str = "",
+    allow_posinf: bool = False,
+    allow_neginf: bool = False,
+    *,
+    filename: str | None = None,
+    lineno: int | None = None,
+) -> Any:
     """Warn when ``value`` holds an infinity not allowed by the flags; return it."""
     del filename, lineno
 

@@ -28,9 +28,9 @@ Differences a PyMC user will notice: models are Python functions and their data 
 arguments (``fit(model, data, method="advi")``), not a ``with pm.Model()`` context;
 ``approx.mean``/``approx.std`` are dicts in constrained space (PyMC reports its raw
 unconstrained ``mu``/``rho``); a ``Tracker`` takes plain callables; ``sample_node`` takes a
-Python function of the latent dict instead of a Theano expression; ppl's default
-optimizer is Adam (lr 0.01), whose steps do not shrink, so an absolute parameter
-tolerance has to sit above its step-to-step jitter (see section 2).
+Python function of the latent dict instead of a Theano expression. ``fit`` has PyMC's
+defaults (``adagrad_window`` optimizer, one MC sample per step, PyMC's start); section 2
+runs the seed's convergence cells with them and shows what the check measures.
 """
 
 from __future__ import annotations
@@ -136,6 +136,8 @@ def section_mixture(out: Path, quick: bool) -> dict[str, Any]:
 def section_convergence(out: Path, quick: bool) -> dict[str, Any]:
     print("\n== 2. Checking convergence ==")
     steps = 1500 if quick else 10000
+    # The seed's own cells, with fit's defaults (PyMC's: adagrad_window, one MC sample,
+    # PyMC's start): first the relative check, then the absolute one, both tolerance 1e-3.
     relative = fit(
         mixture_model,
         num_steps=steps,
@@ -144,26 +146,48 @@ def section_convergence(out: Path, quick: bool) -> dict[str, Any]:
         progress_bar=not quick,
     )
     print(f"relative diff, tolerance 1e-3: ran {len(relative.hist)} of {steps} steps")
-    # Adam moves every parameter by about lr = 0.01 per step whatever the gradient, so
-    # over 100 steps the parameters jitter by ~1e-2: the absolute tolerance sits there.
+    moves = Tracker(params=lambda approx: approx.flat_params().clone())
     absolute = fit(
         mixture_model,
         num_steps=steps,
-        callbacks=[CheckParametersConvergence(diff="absolute", tolerance=2e-2)],
+        callbacks=[CheckParametersConvergence(diff="absolute"), moves],
         random_seed=1,
         progress_bar=not quick,
     )
-    print(f"absolute diff, tolerance 2e-2: stopped after {len(absolute.hist)} steps")
+    print(f"absolute diff, tolerance 1e-3: ran {len(absolute.hist)} of {steps} steps")
+    # What the check measures: how far the parameters moved over the last 100 steps
+    # (max over coordinates), not how close the fit is to the posterior.
+    track = torch.stack(moves["params"])
+    at_checks = torch.cat([track[:1], track[99::100]])  # the check's steps: 1, 100, 200, ...
+    jumps = (at_checks[1:] - at_checks[:-1]).abs().amax(-1)
+    median_jump = float(jumps.median()) if len(jumps) else math.nan
+    print(
+        f"largest parameter change per 100 steps: median {median_jump:.2e}, "
+        f"smallest {float(jumps.min()) if len(jumps) else math.nan:.2e}"
+    )
+    print(
+        "PyMC's fit of this mixture stalls in a flat region (mean ~0.16, sd ~0.42) where the\n"
+        "parameters move by less than 1e-3 per 100 steps, so the check fires there; this fit\n"
+        f"reached mean {float(absolute.mean['x']):.2f}, sd {float(absolute.std['x']):.2f}, "
+        "where one-sample gradient noise keeps moving them.\n"
+        "A larger tolerance, Adam, or obj_n_mc (more samples per step) change what it sees."
+    )
 
     def draw(fig: Any) -> None:
         ax1, ax2 = fig.add_subplot(121), fig.add_subplot(122)
         ax1.plot(relative.hist)
-        ax1.set_title("relative diff: ran to the end")
-        ax2.plot(absolute.hist)
-        ax2.set_title("absolute diff: stopped early")
+        ax1.set_title("relative diff")
+        ax2.plot(jumps.numpy())
+        ax2.axhline(1e-3, color="k", ls="--")
+        ax2.set_title("max parameter change per 100 steps")
 
     _plot(out, "convergence_hist.png", draw)
-    return {"relative_steps": len(relative.hist), "absolute_steps": len(absolute.hist)}
+    return {
+        "relative_steps": len(relative.hist),
+        "absolute_steps": len(absolute.hist),
+        "median_jump": median_jump,
+        "min_jump": float(jumps.min()) if len(jumps) else math.nan,
+    }
 
 
 # --------------------------------------------------------------------------- 3. tracker
@@ -357,11 +381,15 @@ def section_minibatch(quick: bool) -> dict[str, Any]:
     fit(wide_model, data, callbacks=[stop_after_10], random_seed=0, progress_bar=False)
 
     t0 = time.perf_counter()
+    # Adam with a large step, from a narrow start (PyMC's start, sd = log 2 in
+    # unconstrained space, throws the sd's of 100 columns far out at this learning rate)
+    narrow = {"guide_kwargs": {"init_scale": 0.1}}
     full = fit(
         wide_model,
         data,
         num_steps=steps,
         optimizer=Adam({"lr": lr}),
+        inf_kwargs=narrow,
         random_seed=0,
         progress_bar=not quick,
     )
@@ -373,6 +401,7 @@ def section_minibatch(quick: bool) -> dict[str, Any]:
         batch_size=500,
         num_steps=steps,
         optimizer=Adam({"lr": lr}),
+        inf_kwargs=narrow,
         random_seed=0,
         progress_bar=not quick,
     )

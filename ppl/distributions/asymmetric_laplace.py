@@ -37,8 +37,9 @@ class AsymmetricLaplace(ElementwiseDistribution):
     support = constraints.real
     has_rsample = True
 
-    def __init__(self, loc: Any, scale: Any, asymmetry: Any,
-                 validate_args: bool | None = None) -> None:
+    def __init__(
+        self, loc: Any, scale: Any, asymmetry: Any, validate_args: bool | None = None
+    ) -> None:
         self.loc, self.scale, self.asymmetry = broadcast_all(loc, scale, asymmetry)
         super().__init__(self.loc.shape, validate_args=validate_args)
 

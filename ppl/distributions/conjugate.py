@@ -95,8 +95,9 @@ class BetaBinomial(TorchDistribution):
         total = int(self.total_count.max())
         if not bool((self.total_count == total).all()):
             raise NotImplementedError("enumerate_support needs a homogeneous total_count")
-        values = torch.arange(1 + total, dtype=self.concentration1.dtype,
-                              device=self.concentration1.device)
+        values = torch.arange(
+            1 + total, dtype=self.concentration1.dtype, device=self.concentration1.device
+        )
         values = values.view((-1,) + (1,) * len(self.batch_shape))
         return values.expand((-1,) + self.batch_shape) if expand else values
 
@@ -124,8 +125,9 @@ class DirichletMultinomial(TorchDistribution):
     ) -> None:
         batch_shape = concentration.shape[:-1]
         event_shape = concentration.shape[-1:]
-        total_count = torch.as_tensor(total_count, dtype=concentration.dtype,
-                                      device=concentration.device)
+        total_count = torch.as_tensor(
+            total_count, dtype=concentration.dtype, device=concentration.device
+        )
         self.total_count = total_count.expand(batch_shape)
         self.concentration = concentration
         self.is_sparse = is_sparse
@@ -199,8 +201,11 @@ class GammaPoisson(TorchDistribution):
             self._validate_sample(value)
         a, b = self.concentration, self.rate
         return (
-            torch.lgamma(value + a) - torch.lgamma(a) - torch.lgamma(value + 1)
-            + a * b.log() - (a + value) * torch.log1p(b)
+            torch.lgamma(value + a)
+            - torch.lgamma(a)
+            - torch.lgamma(value + 1)
+            + a * b.log()
+            - (a + value) * torch.log1p(b)
         )
 
     @property

@@ -75,6 +75,10 @@ class ExtendedBetaBinomial(BetaBinomial):
         return torch.where(bad, torch.full_like(lp, -math.inf), lp)
 
     def sample(self, sample_shape: Any = EMPTY_SHAPE) -> torch.Tensor:
-        base = BetaBinomial(self.concentration1, self.concentration0,
-                            self.total_count.clamp(min=0), validate_args=False)
+        base = BetaBinomial(
+            self.concentration1,
+            self.concentration0,
+            self.total_count.clamp(min=0),
+            validate_args=False,
+        )
         return base.sample(sample_shape)

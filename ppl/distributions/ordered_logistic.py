@@ -26,13 +26,16 @@ class OrderedLogistic(Categorical):
         cutpoints: increasing thresholds, shape ``batch + (K,)`` (broadcast with predictor).
     """
 
-    def __init__(self, predictor: torch.Tensor, cutpoints: torch.Tensor,
-                 validate_args: bool | None = None) -> None:
+    def __init__(
+        self, predictor: torch.Tensor, cutpoints: torch.Tensor, validate_args: bool | None = None
+    ) -> None:
         predictor = torch.as_tensor(predictor, dtype=cutpoints.dtype, device=cutpoints.device)
         if validate_args or (validate_args is None and Categorical._validate_args):
             if cutpoints.dim() < 1 or bool((cutpoints[..., 1:] <= cutpoints[..., :-1]).any()):
-                raise ValueError("OrderedLogistic: cutpoints must be a strictly increasing "
-                                 f"vector, got {cutpoints}")
+                raise ValueError(
+                    "OrderedLogistic: cutpoints must be a strictly increasing "
+                    f"vector, got {cutpoints}"
+                )
         shape = torch.broadcast_shapes(predictor.shape, cutpoints.shape[:-1])
         self.predictor = predictor.expand(shape)
         self.cutpoints = cutpoints.expand(shape + cutpoints.shape[-1:])

@@ -237,7 +237,7 @@ class SVGD:
         kept, so ``step`` continues a run restored from a checkpoint.
         """
         proto = self._run(SubstituteMessenger(substitute_fn=init_value), False, *args, **kwargs)
-        latents = [s for _, s in proto.iter_stochastic_nodes()]
+        latents = [s for _, s in proto.iter_stochastic_nodes() if not is_subsample_site(s)]
         if not latents:
             raise ValueError("SVGD: the model has no latent sample sites to approximate")
         for site in latents:

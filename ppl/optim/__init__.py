@@ -18,6 +18,7 @@ from ppl.optim.pytorch_optimizers import (
     Adadelta,
     Adagrad,
     AdagradRMSProp,
+    AdagradWindow,
     Adam,
     Adamax,
     AdamW,
@@ -41,6 +42,7 @@ from ppl.optim.pytorch_optimizers import (
     Rprop,
     SparseAdam,
     StepLR,
+    adagrad_window,
     wrap_optimizer,
     wrap_scheduler,
 )
@@ -56,6 +58,7 @@ __all__ = [
     "wrap_optimizer",
     "wrap_scheduler",
     "OPTIMIZERS",
+    "adagrad_window",
     "SCHEDULERS",
     *sorted(OPTIMIZERS),
     *sorted(SCHEDULERS),

@@ -104,7 +104,11 @@ class DCTAdam(torch.optim.Optimizer):
         if not all(0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"DCTAdam: betas must lie in [0, 1), got {betas}")
         defaults = dict(
-            lr=lr, betas=betas, eps=eps, clip_norm=clip_norm, lrd=lrd,
+            lr=lr,
+            betas=betas,
+            eps=eps,
+            clip_norm=clip_norm,
+            lrd=lrd,
             subsample_aware=subsample_aware,
         )
         super().__init__(params, defaults)

@@ -22,6 +22,7 @@ import torch
 from torch.optim import lr_scheduler as _lrs
 
 from ppl.optim import adagrad_rmsprop, clipped_adam, dct_adam
+from ppl.optim import adagrad_window as _adagrad_window
 from ppl.optim.lr_scheduler import PPLLRScheduler
 from ppl.optim.optim import ClipArgs, OptimArgs, PPLOptimizer
 
@@ -134,6 +135,7 @@ SparseAdam = _builtin_optimizer(torch.optim.SparseAdam)
 ClippedAdam = _builtin_optimizer(clipped_adam.ClippedAdam)
 DCTAdam = _builtin_optimizer(dct_adam.DCTAdam)
 AdagradRMSProp = _builtin_optimizer(adagrad_rmsprop.AdagradRMSProp)
+AdagradWindow = _builtin_optimizer(_adagrad_window.AdagradWindow)
 for _name in ("Adafactor", "Muon"):  # newer torch only
     if hasattr(torch.optim, _name):
         _builtin_optimizer(getattr(torch.optim, _name))
@@ -151,3 +153,17 @@ OneCycleLR = _builtin_scheduler(_lrs.OneCycleLR)
 PolynomialLR = _builtin_scheduler(_lrs.PolynomialLR)
 ReduceLROnPlateau = _builtin_scheduler(_lrs.ReduceLROnPlateau)
 StepLR = _builtin_scheduler(_lrs.StepLR)
+
+
+def adagrad_window(
+    learning_rate: float = 1e-3, epsilon: float = 0.1, n_win: int = 10
+) -> _WrappedOptimizer:
+    """PyMC's ``pm.adagrad_window(learning_rate, epsilon, n_win)``: the default optimizer of
+    ``ppl.infer.vi.fit`` for ``"advi"``/``"fullrank_advi"`` (see
+    :class:`ppl.optim.adagrad_window.AdagradWindow`).
+
+    Example:
+        >>> adagrad_window(learning_rate=0.01).optim_args
+        {'lr': 0.01, 'eps': 0.1, 'n_win': 10}
+    """
+    return AdagradWindow({"lr": learning_rate, "eps": epsilon, "n_win": n_win})

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
@@ -140,6 +141,8 @@ class Subsample(Distribution):
     def sample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = ()) -> torch.Tensor:
         if tuple(sample_shape):
             raise ValueError("a plate subsample is drawn one set at a time")
+        if self.subsample_size >= self.size:
+            return _arange(self.size, self.device)
         return torch.randperm(self.size, device=self.device)[: self.subsample_size]
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
@@ -206,33 +209,52 @@ class PlateMessenger(Messenger):
             device = torch.device("cuda") if use_cuda else _default_device()
         self.device = torch.device(device)
         self.dim: int | None = None
-        self._indices: torch.Tensor | None = None
         self._frame: CondIndepStackFrame | None = None
         self._scale = float(size) / self.subsample_size
+        # As in Pyro, the indices are chosen (and recorded as the plate's site) once, when
+        # the plate is built; every entry of this plate object uses them.
+        self._indices: torch.Tensor = self._draw_indices()
 
     # --- subsampling -------------------------------------------------------------
     @property
     def indices(self) -> torch.Tensor:
-        """The indices of the current entry (drawn at ``__enter__``)."""
-        if self._indices is None:
-            self._indices = self._draw_indices()
+        """The indices this plate selects (chosen when the plate was built)."""
         return self._indices
 
     def _draw_indices(self) -> torch.Tensor:
-        if self._user_subsample is not None:
-            return self._user_subsample
-        if self.subsample_size == self.size:
-            return _arange(self.size, self.device)
-        fn = Subsample(self.size, self.subsample_size, self.device)
+        """The indices, recorded as the plate's sample site when handlers are active.
+
+        The site (type ``"sample"``, ``fn`` a :class:`Subsample`, value the indices,
+        ``arange(size)`` without subsampling) is what Pyro records for every plate; a
+        guide's subsampled plate site is replayed by the model, so both see one minibatch.
+        """
         if not am_i_wrapped():
-            return fn.sample()
-        msg = Message(type="sample", name=self.name, fn=fn, infer={"is_subsample": True})
+            if self._user_subsample is not None:
+                return self._user_subsample
+            if self.subsample_size == self.size:
+                return _arange(self.size, self.device)
+            return Subsample(self.size, self.subsample_size, self.device).sample()
+        fn = Subsample(self.size, self.subsample_size, self.device)
+        msg = Message(
+            type="sample",
+            name=self.name,
+            fn=fn,
+            value=self._user_subsample,
+            infer={"is_subsample": True},
+        )
         apply_stack(msg)
         return msg.value
 
+    def with_dim(self, dim: int | None) -> PlateMessenger:
+        """This plate (same indices, no new site) placed at batch dim ``dim``."""
+        clone = copy.copy(self)
+        clone._user_dim = dim
+        clone.dim = None
+        clone._frame = None
+        return clone
+
     # --- entering and leaving ---------------------------------------------------------
     def __enter__(self) -> torch.Tensor:  # type: ignore[override]
-        self._indices = self._draw_indices()
         self.dim = _DIM_ALLOCATOR.allocate(self.name, self._user_dim)
         self._frame = CondIndepStackFrame(self.name, self.dim, self.subsample_size, 0, self.size)
         try:
@@ -240,7 +262,7 @@ class PlateMessenger(Messenger):
         except BaseException:
             _DIM_ALLOCATOR.free(self.name, self.dim)
             raise
-        return self._indices
+        return self.indices
 
     def __exit__(
         self,
@@ -261,7 +283,7 @@ class PlateMessenger(Messenger):
                 "recorded as a static graph (its Python loop would replay one minibatch); "
                 "use it as a vectorized `with plate(...)`, or run this model eagerly"
             )
-        indices = self._draw_indices()
+        indices = self.indices
         self.dim = None
         for counter, index in enumerate(indices.tolist()):
             self._frame = CondIndepStackFrame(

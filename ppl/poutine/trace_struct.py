@@ -69,6 +69,13 @@ class Trace:
                     f"site {name!r} appears twice in one trace: first as a {old.type!r} "
                     f"site, then as a {msg.type!r} site. Give each site its own name."
                 )
+            if is_subsample_site(old) and is_subsample_site(msg):
+                sizes = (getattr(old.fn, "size", None), getattr(msg.fn, "size", None))
+                raise DuplicateSiteError(
+                    f"plate {name!r} was built twice in one trace (sizes {sizes[0]} and "
+                    f"{sizes[1]}); as in Pyro, build a plate once and re-enter the same "
+                    f"object: p = ppl.plate({name!r}, ...); with p: ...; with p: ..."
+                )
             if msg.type != "param":
                 raise DuplicateSiteError(
                     f"multiple {msg.type} sites named {name!r} in one trace. Each sample "
@@ -142,9 +149,10 @@ class Trace:
         return len(self.nodes)
 
     def iter_stochastic_nodes(self) -> Iterator[tuple[str, Message]]:
-        """(name, site) for every latent sample site, in order."""
+        """(name, site) for every unobserved sample site, in order (as Pyro: plate sites
+        included; filter them with :func:`is_subsample_site`)."""
         for name, site in self.nodes.items():
-            if site.type == "sample" and not site.is_observed and not is_subsample_site(site):
+            if site.type == "sample" and not site.is_observed:
                 yield name, site
 
     # --- views --------------------------------------------------------------------
@@ -231,46 +239,47 @@ class Trace:
 
     # --- display ------------------------------------------------------------------
     def format_shapes(self, title: str = "Trace Shapes:", last_site: str | None = None) -> str:
-        """A table of every site's batch | event shape and value shape.
+        """A table of every site's shapes, in Pyro's layout (text identical to Pyro's).
+
+        Each param site shows its value's shape; each sample site shows the
+        distribution's ``batch | event`` shape, the value's shape split the same way and,
+        once computed, the ``log_prob`` shape. Rows stop after ``last_site``.
 
         Example output::
 
             Trace Shapes:
              Param Sites:
-                      a 3
+                       a 3
             Sample Sites:
-                 x dist 3 |
-                  value 3 |
+                  x dist 3 |
+                   value 3 |
         """
-        rows: list[tuple[str, str, str, str]] = [(title, "", "", "")]
-        params = [(n, s) for n, s in self.nodes.items() if s.type == "param"]
-        samples = [(n, s) for n, s in self.nodes.items() if s.type == "sample"]
-        if params:
-            rows.append(("Param Sites:", "", "", ""))
-            for name, site in params:
-                rows.append((name, "", _shape_str(getattr(site.value, "shape", ())), ""))
-        if samples:
-            rows.append(("Sample Sites:", "", "", ""))
-            for name, site in samples:
+        if not self.nodes:
+            return title
+        # each row: (label cells, batch cells, event cells); batch cells end in "|"
+        rows: list[tuple[list[str], list[str], list[str]]] = [([title], [], [])]
+        rows.append((["Param Sites:"], [], []))
+        for name, site in self.nodes.items():
+            if site.type == "param":
+                rows.append(([name], _cells(getattr(site.value, "shape", ())), []))
+            if name == last_site:
+                break
+        rows.append((["Sample Sites:"], [], []))
+        for name, site in self.nodes.items():
+            if site.type == "sample":
                 fn = site.fn
-                batch = _shape_str(getattr(fn, "batch_shape", ()))
-                event = _shape_str(getattr(fn, "event_shape", ()))
-                rows.append((f"{name} dist", "", batch, "| " + event))
-                vshape = tuple(getattr(site.value, "shape", ()))
-                n_event = len(getattr(fn, "event_shape", ()))
-                split = len(vshape) - n_event
-                rows.append(
-                    ("value", "", _shape_str(vshape[:split]), "| " + _shape_str(vshape[split:]))
-                )
+                event_shape = tuple(getattr(fn, "event_shape", ()))
+                batch_shape = tuple(getattr(fn, "batch_shape", ()))
+                rows.append(([f"{name} dist"], _cells(batch_shape) + ["|"], _cells(event_shape)))
+                shape = tuple(getattr(site.value, "shape", ()))
+                split = len(shape) - len(event_shape)
+                rows.append((["value"], _cells(shape[:split]) + ["|"], _cells(shape[split:])))
                 if site.extras and "log_prob" in site.extras:
                     lp_shape = getattr(site.extras["log_prob"], "shape", ())
-                    rows.append(("log_prob", "", _shape_str(lp_shape), "|"))
-                if name == last_site:
-                    break
-        width0 = max(len(r[0]) for r in rows)
-        width2 = max(len(r[2]) for r in rows)
-        lines = [f"{r[0]:>{width0}} {r[2]:>{width2}} {r[3]}".rstrip() for r in rows]
-        return "\n".join(lines)
+                    rows.append((["log_prob"], _cells(lp_shape) + ["|"], []))
+            if name == last_site:
+                break
+        return _justify(rows)
 
     def __repr__(self) -> str:
         return f"Trace({list(self.nodes)})"
@@ -283,8 +292,29 @@ class DuplicateSiteError(ValueError, RuntimeError):
     """
 
 
-def _shape_str(shape: Any) -> str:
-    return " ".join(str(int(s)) for s in shape)
+def _cells(shape: Any) -> list[str]:
+    return [str(int(size)) for size in shape]
+
+
+def _justify(rows: list[tuple[list[str], list[str], list[str]]]) -> str:
+    """Lay out the three groups of cells of every row as one right-justified table.
+
+    The label and batch groups are aligned on their right end, the event group on its
+    left end; every column is as wide as its widest cell and cells are right-justified.
+    """
+    widths = [max(len(row[g]) for row in rows) for g in range(3)]
+    table = []
+    for labels, batch, event in rows:
+        table.append(
+            [""] * (widths[0] - len(labels))
+            + labels
+            + [""] * (widths[1] - len(batch))
+            + batch
+            + event
+            + [""] * (widths[2] - len(event))
+        )
+    column = [max(len(line[j]) for line in table) for j in range(len(table[0]))]
+    return "\n".join(" ".join(cell.rjust(w) for cell, w in zip(line, column)) for line in table)
 
 
 def _fields_only(kwargs: dict[str, Any]) -> dict[str, Any]:

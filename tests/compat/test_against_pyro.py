@@ -41,11 +41,10 @@ def test_same_outputs_as_pyro(run_script, name):
             assert ours[key] == value, key
 
 
-def test_trace_inspect_same_as_pyro_except_plate_sites(run_script):
+def test_trace_inspect_same_as_pyro(run_script):
     ours, theirs = run_script("trace_inspect"), run_script("trace_inspect", "pyro")
-    plates = {"features", "data"}  # Pyro records plates as sites; see test_known_gaps.py
-    assert ours["sample_sites"] == [n for n in theirs["sample_sites"] if n not in plates]
-    assert ours["stochastic"] == [n for n in theirs["stochastic"] if n not in plates]
+    assert ours["sample_sites"] == theirs["sample_sites"]  # plate sites included, as Pyro
+    assert ours["stochastic"] == theirs["stochastic"]
     for key in ("observed", "y_is_observed", "w_batch_shape", "z_event_shape",
                 "y_log_prob_shape", "return_equals_w"):  # fmt: skip
         assert ours[key] == theirs[key], key

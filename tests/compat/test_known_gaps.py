@@ -47,13 +47,6 @@ def test_predictive_pads_latents_to_plate_nesting(parallel):
     assert tuple(samples["z"].shape) == (5, 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro records every plate as a trace site named after the plate (type 'sample', "
-    "fn _Subsample, value = the indices, arange(size) without subsampling) and lists it in "
-    "stochastic_nodes. ppl records the site only when the plate subsamples, and never in "
-    "stochastic_nodes. Fix in ppl/poutine/plate_messenger.py (PlateMessenger.__enter__).",
-)
 def test_trace_records_full_plate_site():
     def model():
         with pyro.plate("data", 4):
@@ -77,12 +70,6 @@ def test_trace_records_subsampled_plate_site():
 
 
 @pytest.mark.skipif(not HAS_PYRO, reason="pyro-ppl not installed")
-@pytest.mark.xfail(
-    strict=True,
-    reason="Trace.format_shapes text differs from Pyro's: Pyro prints a ' Param Sites:' "
-    "header even when empty, pads every line to one width and lists plate sites. "
-    "Fix in ppl/poutine/trace_struct.py (format_shapes).",
-)
 def test_format_shapes_text_equals_pyro(compat_loader):
     src = (
         "import torch\nimport ppl as pyro\nimport ppl.distributions as dist\n"

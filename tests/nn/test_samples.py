@@ -113,7 +113,8 @@ def test_pyro_method_enters_the_context():
                 return ppl.sample("x", dist.Bernoulli(self.p)), self.p
 
     tr = poutine.trace(Coin().flips).get_trace(5)
-    assert [n for n, s in tr.nodes.items() if s["type"] == "sample"] == ["p", "x"]
+    # the plate's site comes first: the plate is built before self.p is read
+    assert [n for n, s in tr.nodes.items() if s["type"] == "sample"] == ["flips", "p", "x"]
     out, p = tr.nodes["_RETURN"]["value"]
     assert p is tr.nodes["p"]["value"] and out.shape == (5,)
 

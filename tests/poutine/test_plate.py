@@ -41,8 +41,8 @@ def test_subsample_scales_log_prob_and_returns_indices():
     assert tr.nodes["obs"]["scale"] == 10.0
     expected = 10.0 * dist.Normal(0.0, 1.0).log_prob(data[idx]).sum()
     assert torch.allclose(tr.log_prob_sum(), expected)
-    # the indices are recorded as a site named like the plate, not as a latent
-    assert "data" in tr.nodes and tr.stochastic_nodes == []
+    # the indices are recorded as an (unobserved) site named like the plate, as in Pyro
+    assert "data" in tr.nodes and tr.stochastic_nodes == ["data"]
 
 
 def test_replayed_guide_gives_model_the_same_minibatch():
@@ -89,7 +89,7 @@ def test_sequential_subsampled_plate_scales():
     with poutine.trace() as tm:
         for i in ppl.plate("seq", 10, subsample_size=2):
             ppl.sample(f"x_{i}", dist.Normal(0.0, 1.0))
-    sites = [n for n in tm.trace.stochastic_nodes]
+    sites = [n for n in tm.trace.stochastic_nodes if n != "seq"]  # "seq": the plate's site
     assert len(sites) == 2 and all(tm.trace.nodes[s]["scale"] == 5.0 for s in sites)
 
 
@@ -103,15 +103,30 @@ def test_batch_shape_mismatch_names_site_plate_dim_and_sizes():
     assert "Trace Shapes:" in str(e.value)
 
 
-def test_plate_reentered_with_other_size_is_an_error():
+def test_plate_built_twice_is_an_error_as_in_pyro():
     def m():
         with ppl.plate("data", 10):
             ppl.sample("a", dist.Normal(0.0, 1.0))
         with ppl.plate("data", 5):
             ppl.sample("b", dist.Normal(0.0, 1.0))
 
-    with pytest.raises(ValueError, match="plate 'data' was entered with size 10 .* size 5"):
+    with pytest.raises(ValueError, match="plate 'data' was built twice .*sizes 10 and 5"):
         poutine.trace(m).get_trace()
+    with pytest.raises(RuntimeError):  # Pyro raises a RuntimeError here
+        poutine.trace(m).get_trace()
+
+
+def test_plate_object_reentered_records_one_site():
+    def m():
+        p = ppl.plate("data", 4)
+        with p:
+            ppl.sample("a", dist.Normal(0.0, 1.0))
+        with p:
+            ppl.sample("b", dist.Normal(0.0, 1.0))
+
+    tr = poutine.trace(m).get_trace()
+    assert [n for n, s in tr.nodes.items() if s.type == "sample"] == ["data", "a", "b"]
+    assert tr.nodes["data"]["value"].tolist() == [0, 1, 2, 3]
 
 
 def test_plate_dim_conflict_and_bad_arguments():

@@ -23,8 +23,8 @@ def model(data):
 def test_nodes_in_order_and_views():
     data = torch.tensor([0.0, 1.0, 2.0])
     tr = poutine.trace(model).get_trace(data)
-    assert list(tr.nodes) == ["_INPUT", "loc", "scale", "z", "obs", "_RETURN"]
-    assert tr.stochastic_nodes == ["z"]
+    assert list(tr.nodes) == ["_INPUT", "loc", "scale", "z", "data", "obs", "_RETURN"]
+    assert tr.stochastic_nodes == ["z", "data"]  # as in Pyro, the plate's site is one
     assert tr.observation_nodes == ["obs"]
     assert tr.param_nodes == ["loc", "scale"]
     assert tr.reparameterized_nodes == ["z"]

@@ -163,11 +163,12 @@ class AutoGuide(ABC):
         self.prototype_trace = proto
         self._sites = sites
         self._frames = frames
-        self._fixed_plates = {
-            name: PlateMessenger(name, frame.size, dim=frame.dim)
-            for name, frame in frames.items()
-            if full_size(frame) == frame.size
-        }
+        with BlockMessenger():  # built once here, re-entered by every run: no site now
+            self._fixed_plates = {
+                name: PlateMessenger(name, frame.size, dim=frame.dim)
+                for name, frame in frames.items()
+                if full_size(frame) == frame.size
+            }
 
     @abstractmethod
     def _setup_params(self) -> None:
@@ -272,12 +273,12 @@ class AutoGuide(ABC):
         for name, frame in self._frames.items():
             full = full_size(frame)
             if name in user:
-                p = user[name]
-                plates[name] = PlateMessenger(name, p.size, subsample=p.indices, dim=frame.dim)
+                plates[name] = user[name].with_dim(frame.dim)
             elif full != frame.size:
                 device = self._subsample_devices.get(name)
-                drawer = PlateMessenger(name, full, subsample_size=frame.size, device=device)
-                plates[name] = PlateMessenger(name, full, subsample=drawer.indices, dim=frame.dim)
+                plates[name] = PlateMessenger(
+                    name, full, subsample_size=frame.size, dim=frame.dim, device=device
+                )
         return plates
 
     @staticmethod

@@ -35,6 +35,7 @@ from torch.distributions.transforms import ComposeTransform, IndependentTransfor
 
 from ...params.flat import flatten_params
 from ...params.param_store import get_param_store
+from ...poutine.trace_struct import is_subsample_site
 from ..predictive import Predictive
 
 __all__ = ["Approximation", "GuideApproximation"]
@@ -295,7 +296,11 @@ class GuideApproximation(Approximation):
         proto = getattr(self._guide, "prototype_trace", None)
         if proto is None:
             return {}
-        return {name: site.fn.support for name, site in proto.iter_stochastic_nodes()}
+        return {
+            name: site.fn.support
+            for name, site in proto.iter_stochastic_nodes()
+            if not is_subsample_site(site)
+        }
 
     def param_names(self) -> list[str]:
         named = getattr(self._guide, "named_parameters", None)

@@ -79,6 +79,7 @@ def fit(
     n: int | None = None,
     optimizer: Any = None,
     obj_optimizer: Any = None,
+    obj_n_mc: int | None = None,
     callbacks: Sequence[Callable[..., Any]] = (),
     progress_bar: bool = True,
     random_seed: int | None = None,
@@ -94,8 +95,12 @@ def fit(
         method: ``"advi"`` (mean-field Normal), ``"fullrank_advi"`` (multivariate Normal),
             ``"svgd"`` (Stein particles), ``"map"`` (point mass) or ``"laplace"``.
         num_steps: number of optimisation steps (default 10000); ``n`` is PyMC's alias.
-        optimizer: a ``ppl.optim`` optimiser (default: Adam, lr 0.01, or 0.05 for SVGD);
-            ``obj_optimizer`` is PyMC's alias.
+        optimizer: a ``ppl.optim`` optimiser; ``obj_optimizer`` is PyMC's alias. Default:
+            PyMC's ``adagrad_window()`` for ``"advi"``/``"fullrank_advi"`` (see
+            :class:`~ppl.infer.vi.inference.ADVI` for PyMC's other defaults), Adam with
+            lr 0.05 for SVGD and 0.01 for ``"map"``/``"laplace"``.
+        obj_n_mc: Monte Carlo samples of the ELBO per step (PyMC's name; the guide
+            methods' ``num_particles``, default 1).
         callbacks: called as ``cb(approx, losses, step)`` after every step; raising
             ``StopIteration`` ends the fit early ("Interrupted at step N").
         progress_bar: show a progress bar and the final summary line.
@@ -121,7 +126,8 @@ def fit(
         ...     with ppl.plate("data", len(data)):
         ...         ppl.sample("obs", dist.Normal(mu, 1.0), obs=data)
         >>> approx = fit(model, torch.tensor([0.9, 1.1]), num_steps=2000,
-        ...              progress_bar=False, random_seed=0)
+        ...              optimizer=ppl.optim.Adam({"lr": 0.01}), progress_bar=False,
+        ...              random_seed=0)
         >>> round(float(approx.mean["mu"]), 1)
         1.0
     """
@@ -133,6 +139,10 @@ def fit(
     optimizer = optimizer if optimizer is not None else obj_optimizer
     factory = get_method(method)
     options = dict(inf_kwargs or {})
+    if obj_n_mc is not None:
+        if "num_particles" in options or "n_particles" in options:
+            raise ValueError("fit: give obj_n_mc or inf_kwargs' num_particles, not both")
+        options["num_particles"] = obj_n_mc
     if "n_particles" in options:
         if "num_particles" in options:
             raise ValueError("fit: inf_kwargs has both n_particles and num_particles; give one")

@@ -34,10 +34,11 @@ options are keyword-only. A model keyword that collides with an option name goes
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ...optim import Adam
+from ...optim import Adam, adagrad_window
 from ...params.param_store import get_param_store
 from ...rng import set_rng_seed
 from ..autoguide import (
@@ -45,6 +46,7 @@ from ..autoguide import (
     AutoLaplaceApproximation,
     AutoMultivariateNormal,
     AutoNormal,
+    init_to_mean,
 )
 from ..kernels import SteinKernel
 from ..loop import Callback, check_callbacks, check_num_steps, pymc_postfix, run_steps
@@ -202,11 +204,11 @@ class _GuideInference(Inference):
         **kwargs: Any,
     ) -> None:
         super().__init__(model, args, _merge_kwargs(model_kwargs, kwargs), random_seed)
-        self.guide = self._make_guide(model, **dict(guide_kwargs or {}))
+        self.guide = self._make_guide(model, **{**self._guide_defaults(), **(guide_kwargs or {})})
         if fresh:
             _forget(f"{type(self.guide).__name__}.")
         self.guide.setup(*self.args, **self.kwargs)
-        self.optimizer = optimizer if optimizer is not None else Adam({"lr": self.default_lr})
+        self.optimizer = optimizer if optimizer is not None else self._default_optimizer()
         self.svi = SVI(
             model,
             self.guide,
@@ -220,6 +222,13 @@ class _GuideInference(Inference):
     def _make_guide(self, model: Callable[..., Any], **guide_kwargs: Any) -> Any:
         raise NotImplementedError
 
+    def _guide_defaults(self) -> dict[str, Any]:
+        """Guide options used unless ``guide_kwargs`` sets them."""
+        return {}
+
+    def _default_optimizer(self) -> Any:
+        return Adam({"lr": self.default_lr})
+
     def _step(self) -> float:
         return self.svi.step(*self.args, **self.kwargs)
 
@@ -231,12 +240,21 @@ class _GuideInference(Inference):
 class ADVI(_GuideInference):
     """Mean-field ADVI: a diagonal Normal in unconstrained space (``AutoNormal``).
 
+    PyMC's defaults, so a PyMC user's ``fit`` behaves as in PyMC: the optimizer is
+    ``adagrad_window(learning_rate=1e-3, epsilon=0.1, n_win=10)``, one Monte Carlo
+    sample per step (PyMC's ``obj_n_mc=1``), and the start is PyMC's: every mean at the
+    model's initial point (``init_to_mean``) and every ``rho = 0``, i.e. a standard
+    deviation of ``softplus(0) = log 2`` in unconstrained space. These defaults move
+    slowly: a fit can look converged to a parameter-change check while still far from
+    the posterior; ``Adam({"lr": 0.01})`` or more particles change that.
+
     Args:
         model: the model.
         *args, **kwargs: the model's arguments.
-        optimizer: a ``ppl.optim`` optimiser (default ``Adam({"lr": 0.01})``).
-        num_particles: ELBO particles per step.
-        guide_kwargs: passed to ``AutoNormal`` (e.g. ``{"init_scale": 1.0}``).
+        optimizer: a ``ppl.optim`` optimiser (default ``ppl.optim.adagrad_window()``).
+        num_particles: ELBO particles per step (PyMC's ``obj_n_mc``).
+        guide_kwargs: passed to ``AutoNormal`` (default
+            ``{"init_loc_fn": init_to_mean, "init_scale": log(2)}``).
         model_kwargs: model keywords that collide with option names.
         random_seed: seed every generator first (reproducible fits).
         fresh: start from new parameters: delete the store's entries of a previous guide
@@ -262,15 +280,29 @@ class ADVI(_GuideInference):
     def _make_guide(self, model: Callable[..., Any], **guide_kwargs: Any) -> Any:
         return AutoNormal(model, **guide_kwargs)
 
+    def _guide_defaults(self) -> dict[str, Any]:
+        return {"init_loc_fn": init_to_mean, "init_scale": math.log(2.0)}
+
+    def _default_optimizer(self) -> Any:
+        return adagrad_window()
+
 
 class FullRankADVI(_GuideInference):
     """Full-rank ADVI: a multivariate Normal in unconstrained space.
 
-    Arguments as :class:`ADVI`; ``guide_kwargs`` go to ``AutoMultivariateNormal``.
+    Arguments and PyMC's defaults as :class:`ADVI` (the start: means at the model's
+    initial point, the Cholesky factor the identity); ``guide_kwargs`` go to
+    ``AutoMultivariateNormal``.
     """
 
     def _make_guide(self, model: Callable[..., Any], **guide_kwargs: Any) -> Any:
         return AutoMultivariateNormal(model, **guide_kwargs)
+
+    def _guide_defaults(self) -> dict[str, Any]:
+        return {"init_loc_fn": init_to_mean, "init_scale": 1.0}
+
+    def _default_optimizer(self) -> Any:
+        return adagrad_window()
 
 
 class MAP(_GuideInference):

@@ -81,7 +81,7 @@ def test_constrained_site_moments_are_estimated_by_sampling():
     def model():
         ppl.sample("s", dist.LogNormal(0.0, 0.5))
 
-    advi = ADVI(model, random_seed=0)
+    advi = ADVI(model, optimizer=Adam({"lr": 0.01}), random_seed=0)
     assert advi.approx.hist == []  # the approximation exists before fitting
     approx = advi.fit(2000, progress_bar=False)
     # LogNormal(0, .5): mean exp(.125) = 1.133, std 1.133 * sqrt(exp(.25) - 1) = 0.604
