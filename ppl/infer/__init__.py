@@ -68,8 +68,23 @@ _EXPORTS: dict[str, str] = {
     "Laplace": ".vi",
     "Empirical": ".vi",
     "Approximation": ".vi",
+    # MCMC
+    "MCMC": ".mcmc",
+    "StreamingMCMC": ".mcmc",
+    "HMC": ".mcmc",
+    "NUTS": ".mcmc",
+    "RandomWalkKernel": ".mcmc",
 }
-_SUBMODULES = ("autoguide", "vi", "checkpoint", "callbacks", "kernels", "nan_policy", "util")
+_SUBMODULES = (
+    "autoguide",
+    "mcmc",
+    "vi",
+    "checkpoint",
+    "callbacks",
+    "kernels",
+    "nan_policy",
+    "util",
+)
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
@@ -109,6 +124,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     )
     from .elbo import ELBO
     from .kernels import IMQSteinKernel, RBFSteinKernel
+    from .mcmc import HMC, MCMC, NUTS, RandomWalkKernel, StreamingMCMC
     from .nan_policy import RollbackPolicy, scale_learning_rate
     from .predictive import Predictive
     from .svgd import SVGD
