@@ -7,6 +7,8 @@ initial monotone sequence, split chains).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -183,3 +185,198 @@ def pi(input: torch.Tensor, prob: float, dim: int = 0) -> torch.Tensor:
         [1.0, 9.0]
     """
     return quantile(input, [(1 - prob) / 2, (1 + prob) / 2], dim=dim)
+
+
+def _cummin(input: torch.Tensor) -> torch.Tensor:
+    """Running minimum of ``input`` along dim 0 (Pyro's private helper name).
+
+    Example:
+        >>> _cummin(torch.tensor([3.0, 1.0, 2.0, 0.5])).tolist()
+        [3.0, 1.0, 1.0, 0.5]
+    """
+    return torch.cummin(input, dim=0).values
+
+
+def weighed_quantile(
+    input: torch.Tensor,
+    probs: list[float] | tuple[float, ...] | torch.Tensor,
+    log_weights: torch.Tensor,
+    dim: int = 0,
+) -> torch.Tensor:
+    """Quantiles of weighted samples: linear interpolation of the weighted empirical CDF.
+
+    The CDF at the ``i``-th smallest sample is the cumulative normalized weight, rescaled
+    so the smallest sample sits at 0 and the largest at 1; ``dim`` of the result indexes
+    ``probs``.
+
+    Example:
+        >>> x = torch.tensor([[10.0, 50.0, 40.0], [20.0, 30.0, 0.0]])
+        >>> w = torch.tensor([0.4, 0.5, 0.1]).log()
+        >>> [[round(v, 4) for v in row] for row in weighed_quantile(x, [0.2, 0.8], w, -1).tolist()]
+        [[40.4, 47.6], [9.0, 26.4]]
+    """
+    dim = dim if dim >= 0 else input.dim() + dim
+    q = torch.as_tensor(probs, dtype=input.dtype, device=input.device)
+    weights = (log_weights - torch.logsumexp(log_weights, 0)).exp()
+    sorted_input, order = input.sort(dim)
+    cdf = weights[order].cumsum(dim)
+    cdf = cdf - cdf.min(dim, keepdim=True).values
+    cdf = cdf / cdf.max(dim, keepdim=True).values
+    # work with the sample dim last: x, c are (..., n); q broadcasts on a new last dim
+    x, c = sorted_input.movedim(dim, -1), cdf.movedim(dim, -1)
+    above = (c.unsqueeze(-1) <= q).sum(-2).clamp(max=input.size(dim) - 1)  # (..., len(q))
+    below = (above - 1).clamp(min=0)
+    x_hi, x_lo = x.gather(-1, above), x.gather(-1, below)
+    c_hi, c_lo = c.gather(-1, above), c.gather(-1, below)
+    span = c_hi - c_lo
+    frac = torch.where(span > 0, (q - c_lo) / span.clamp(min=torch.finfo(span.dtype).tiny), 0.0)
+    result = x_lo + frac * (x_hi - x_lo)
+    return result.movedim(-1, dim)
+
+
+def _weighted_mean(
+    input: torch.Tensor, log_weights: torch.Tensor, dim: int = 0, keepdim: bool = False
+) -> torch.Tensor:
+    dim = input.dim() + dim if dim < 0 else dim
+    w = log_weights.reshape([-1] + [1] * (input.dim() - dim - 1))
+    w = (w - w.max()).exp()
+    return (input * w).sum(dim, keepdim=keepdim) / w.sum()
+
+
+def _weighted_variance(
+    input: torch.Tensor,
+    log_weights: torch.Tensor,
+    dim: int = 0,
+    keepdim: bool = False,
+    unbiased: bool = True,
+) -> torch.Tensor:
+    deviation = (input - _weighted_mean(input, log_weights, dim, keepdim=True)).pow(2)
+    n = log_weights.size(0)
+    return _weighted_mean(deviation, log_weights, dim, keepdim) * (
+        n / (n - 1.0) if unbiased else 1.0
+    )
+
+
+def waic(
+    input: torch.Tensor,
+    log_weights: torch.Tensor | None = None,
+    pointwise: bool = False,
+    dim: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Watanabe-Akaike information criterion and its effective number of parameters.
+
+    ``input`` holds log-likelihoods with posterior draws along ``dim``;
+    ``WAIC = -2 (lpd - p_waic)`` with ``lpd`` the log of the (weighted) mean likelihood
+    and ``p_waic`` the (weighted, unbiased) variance of the log-likelihood. With
+    ``pointwise`` the per-observation values are returned instead of their sums.
+
+    Example:
+        >>> w, p = waic(torch.zeros(10, 3))
+        >>> w.item(), p.item()
+        (0.0, 0.0)
+    """
+    if log_weights is None:
+        log_weights = torch.zeros(input.size(dim), dtype=input.dtype, device=input.device)
+    dim = input.dim() + dim if dim < 0 else dim
+    shaped = log_weights.reshape([-1] + [1] * (input.dim() - dim - 1))
+    lpd = torch.logsumexp(input + shaped, dim=dim) - torch.logsumexp(log_weights, dim=0)
+    p_waic = _weighted_variance(input, log_weights, dim)
+    value = -2 * (lpd - p_waic)
+    return (value, p_waic) if pointwise else (value.sum(), p_waic.sum())
+
+
+def fit_generalized_pareto(X: torch.Tensor) -> tuple[float, float]:
+    """Shape ``k`` and scale ``sigma`` of a generalized Pareto fit to positive data ``X``.
+
+    Zhang & Stephens (2009) posterior-mean estimate over a grid of ``theta = -k/sigma``,
+    with the weak prior on ``k`` used by Pareto-smoothed importance sampling (Vehtari et
+    al.). Computed in double precision.
+
+    Raises:
+        ValueError: if ``X`` is not a 1-d tensor.
+
+    Example:
+        >>> torch.manual_seed(0)  # doctest: +ELLIPSIS
+        <torch._C.Generator object at ...>
+        >>> x = torch.distributions.Exponential(2.0).sample((4000,))  # k = 0, sigma = 0.5
+        >>> k, sigma = fit_generalized_pareto(x)
+        >>> abs(k) < 0.05, abs(sigma - 0.5) < 0.05
+        (True, True)
+    """
+    if not isinstance(X, torch.Tensor) or X.dim() != 1:
+        raise ValueError(f"Input X must be a 1-dimensional torch tensor, got {type(X).__name__}")
+    x = X.double().sort().values
+    n = x.size(0)
+    m = 30 + int(math.sqrt(n))
+    j = torch.arange(1, m + 1, dtype=torch.double, device=x.device)
+    theta = 1.0 / x[-1] + (1.0 - math.sqrt(m) / (j - 0.5).sqrt()) / (3.0 * x[int(n / 4 - 0.5)])
+    k_grid = torch.log1p(-theta.unsqueeze(-1) * x).mean(-1)
+    log_lik = n * (torch.log(-theta / k_grid) - k_grid - 1.0)
+    weights = 1.0 / torch.exp(log_lik - log_lik.unsqueeze(-1)).sum(-1)
+    keep = weights > 1e-30
+    weights, theta = weights[keep], theta[keep]
+    weights = weights / weights.sum()
+    b = float((theta * weights).sum())
+    k = float(torch.log1p(-b * x).mean())
+    sigma = -k / b
+    k = k * n / (n + 10.0) + 5.0 / (n + 10.0)
+    return k, sigma
+
+
+def crps_empirical(pred: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """Negative continuous ranked probability score ``E|X - y| - E|X - X'| / 2`` from samples.
+
+    ``pred`` has the samples on dim 0 and otherwise broadcasts to ``truth``; the pairwise
+    term is computed in ``O(n log n)`` from sorted samples.
+
+    Raises:
+        ValueError: if ``pred`` lacks exactly one extra leading sample dim.
+
+    Example:
+        >>> crps_empirical(torch.tensor([0.0, 2.0]), torch.tensor(1.0)).item()
+        0.5
+    """
+    if pred.shape[1:] != (1,) * (pred.dim() - truth.dim() - 1) + truth.shape:
+        raise ValueError(
+            "Expected pred to have one extra sample dim on left. "
+            f"Actual shapes: {tuple(pred.shape)} versus {tuple(truth.shape)}"
+        )
+    n = pred.size(0)
+    if n == 1:
+        return (pred[0] - truth).abs()
+    ordered = pred.sort(dim=0).values
+    gaps = ordered[1:] - ordered[:-1]
+    i = torch.arange(1, n, device=pred.device, dtype=pred.dtype)
+    weight = (i * (n - i)).reshape((n - 1,) + (1,) * (gaps.dim() - 1))
+    return (pred - truth).abs().mean(0) - (gaps * weight).sum(0) / n**2
+
+
+def energy_score_empirical(
+    pred: torch.Tensor, truth: torch.Tensor, pred_batch_size: int | None = None
+) -> torch.Tensor:
+    """Negative energy score ``E||X - y|| - E||X - X'|| / 2`` of multivariate samples.
+
+    ``pred`` is ``(..., num_samples, dim)``; ``truth`` is ``(..., dim)`` or
+    ``(..., k, dim)``. ``pred_batch_size`` bounds memory by splitting the samples.
+
+    Example:
+        >>> energy_score_empirical(torch.tensor([[0.0], [2.0]]), torch.tensor([1.0])).item()
+        0.5
+    """
+    squeeze = pred.dim() == truth.dim() + 1
+    if squeeze:
+        truth = truth[..., None, :]
+    elif pred.dim() != truth.dim():
+        raise ValueError(
+            "Expected pred to have at most one extra dim versus truth. "
+            f"Actual shapes: {tuple(pred.shape)} versus {tuple(truth.shape)}"
+        )
+    n = pred.shape[-2]
+    size = n if pred_batch_size is None else pred_batch_size
+    chunks = list(pred.split(size, dim=-2))
+    to_truth = torch.stack([torch.cdist(c, truth).sum(-2) for c in chunks]).sum(0) / n
+    pairwise = torch.stack([torch.cdist(a, b).sum((-1, -2)) for a in chunks for b in chunks]).sum(
+        0
+    ) / (n**2)
+    result = to_truth - 0.5 * pairwise[..., None]
+    return result[..., 0] if squeeze else result

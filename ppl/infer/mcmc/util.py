@@ -177,6 +177,22 @@ def _find_valid_initial_params(
     )
 
 
+def _discrete_sampled(init_strategy: Callable[..., Any]) -> Callable[..., Any]:
+    """``init_strategy`` for continuous sites; a prior draw for discrete ones.
+
+    Continuous strategies map values through ``biject_to(support)``, which discrete
+    supports lack; the prototype run must still reach the discrete site so that
+    :func:`initialize_model` can name it in its error.
+    """
+
+    def strategy(site: Any) -> torch.Tensor:
+        if getattr(site["fn"], "has_enumerate_support", False):
+            return site["fn"].sample().detach()
+        return init_strategy(site)
+
+    return strategy
+
+
 def initialize_model(
     model: Callable[..., Any],
     model_args: tuple = (),
@@ -215,7 +231,9 @@ def initialize_model(
     """
     automatic = transforms is None
     transforms = {} if transforms is None else dict(transforms)
-    prototype = trace(InitMessenger(init_strategy)(model)).get_trace(*model_args, **model_kwargs)
+    prototype = trace(InitMessenger(_discrete_sampled(init_strategy))(model)).get_trace(
+        *model_args, **model_kwargs
+    )
     if max_plate_nesting is None:
         max_plate_nesting = guess_max_plate_nesting([prototype])
     samples: Params = {}
