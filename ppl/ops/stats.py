@@ -20,7 +20,9 @@ def autocorrelation(input: torch.Tensor, dim: int = 0) -> torch.Tensor:
         dim: the time axis.
 
     Returns:
-        Tensor of ``input``'s shape; index ``k`` on ``dim`` is the lag-``k`` autocorrelation.
+        Tensor of ``input``'s shape; index ``k`` on ``dim`` is the lag-``k`` autocorrelation:
+        the mean of the ``n - k`` lag-``k`` products of the centered input over the mean
+        square (1 everywhere for a constant input).
 
     Example:
         >>> float(autocorrelation(torch.tensor([1.0, 2.0, 1.0, 2.0]))[0])
@@ -36,7 +38,11 @@ def autocorrelation(input: torch.Tensor, dim: int = 0) -> torch.Tensor:
     centered = x - x.mean(-1, keepdim=True)
     freq = torch.fft.rfft(centered, n=m)
     acov = torch.fft.irfft(freq * freq.conj(), n=m)[..., :n]
-    acorr = acov / acov[..., :1]
+    # lag k has n - k products: average them (as Pyro), then normalize by lag 0
+    acov = acov / torch.arange(n, 0, -1, dtype=acov.dtype, device=acov.device)
+    lag0 = acov[..., :1]
+    acorr = acov / lag0.clamp(min=torch.finfo(acov.dtype).tiny)
+    acorr = torch.where(lag0 == 0, torch.ones_like(acorr), acorr)  # constant input
     return acorr.transpose(dim, -1)
 
 
@@ -103,7 +109,11 @@ def split_gelman_rubin(
 def effective_sample_size(
     input: torch.Tensor, chain_dim: int = 0, sample_dim: int = 1
 ) -> torch.Tensor:
-    """Effective sample size by Stan's estimator (Geyer's initial monotone sequence).
+    """Effective sample size ``chains * n / tau`` (Geyer's monotone sequence, as Pyro).
+
+    ``tau = -1 + 2 Gamma_0 + 2 sum_k cummin(max(Gamma_k, 0))`` with ``Gamma_k`` the sums of
+    consecutive pairs of chain-averaged autocorrelations (Stan's combination of within- and
+    between-chain variance).
 
     Example:
         >>> x = torch.randn(2, 2000)
@@ -114,22 +124,22 @@ def effective_sample_size(
     num_chains, n = x.size(0), x.size(1)
     if n < 2:
         raise ValueError(f"effective_sample_size needs >= 2 samples per chain, got {n}")
-    gamma_k_c = autocovariance(x, dim=1)
-    var_within = gamma_k_c.mean(0)
-    var_estimator = var_within[0]
+    gamma_k_c = autocovariance(x, dim=1)  # (chains, lags, ...)
+    var_within = x.var(1).mean(0)
+    var_estimator = (n - 1) / n * var_within
     if num_chains > 1:
         var_estimator = var_estimator + x.mean(1).var(0)
-    rho_k = 1.0 - (var_estimator - var_within) / var_estimator
+    else:
+        var_within = var_estimator
+    rho_k = (var_estimator - var_within + gamma_k_c.mean(0)) / var_estimator
     rho_k = rho_k.clone()
     rho_k[0] = 1.0
-    # pair sums Gamma_k = rho_{2k} + rho_{2k+1}
+    # pair sums Gamma_k = rho_{2k} + rho_{2k+1}; the tail is clipped at 0 and made monotone
     m = n // 2
     pairs = rho_k[: 2 * m].reshape((m, 2) + rho_k.shape[1:]).sum(1)
-    # initial positive sequence, then make it monotone
-    positive = torch.cumprod((pairs > 0).to(pairs.dtype), dim=0)
-    pairs = pairs * positive
-    monotone = torch.cummin(pairs, dim=0).values
-    tau = -1.0 + 2.0 * monotone.sum(0)
+    tau = -1.0 + 2.0 * pairs[0]
+    if m > 1:
+        tau = tau + 2.0 * _cummin(pairs[1:].clamp(min=0)).sum(0)
     return num_chains * n / tau
 
 
@@ -147,15 +157,24 @@ def resample(
     return input.index_select(dim, idx)
 
 
-def quantile(input: torch.Tensor, probs: list[float] | torch.Tensor, dim: int = 0) -> torch.Tensor:
-    """Quantiles of ``input`` along ``dim`` by linear interpolation; dim 0 indexes ``probs``.
+def quantile(
+    input: torch.Tensor, probs: float | list[float] | torch.Tensor, dim: int = 0
+) -> torch.Tensor:
+    """Quantiles of ``input`` along ``dim`` by linear interpolation (as Pyro).
+
+    The result has ``probs`` on ``dim`` in place of the samples; a scalar ``probs``
+    removes ``dim``.
 
     Example:
         >>> quantile(torch.arange(11.0), [0.1, 0.5]).tolist()
         [1.0, 5.0]
+        >>> quantile(torch.arange(12.0).reshape(2, 6), [0.0, 1.0], dim=-1).tolist()
+        [[0.0, 5.0], [6.0, 11.0]]
     """
     q = torch.as_tensor(probs, dtype=input.dtype, device=input.device)
-    return torch.quantile(input, q, dim=dim)
+    out = torch.quantile(input, q.reshape(-1), dim=dim)  # quantiles first
+    out = out.movedim(0, dim % input.dim())
+    return out.squeeze(dim) if q.dim() == 0 else out
 
 
 def hpdi(input: torch.Tensor, prob: float = 0.9, dim: int = 0) -> torch.Tensor:
@@ -365,18 +384,24 @@ def energy_score_empirical(
     """
     squeeze = pred.dim() == truth.dim() + 1
     if squeeze:
-        truth = truth[..., None, :]
+        truth = truth.unsqueeze(-2)
     elif pred.dim() != truth.dim():
         raise ValueError(
-            "Expected pred to have at most one extra dim versus truth. "
-            f"Actual shapes: {tuple(pred.shape)} versus {tuple(truth.shape)}"
+            "Expected pred to have at most one extra dim versus truth. Actual shapes: "
+            + str(pred.shape)
+            + " versus "
+            + str(truth.shape)
         )
-    n = pred.shape[-2]
+    n = pred.size(-2)
     size = n if pred_batch_size is None else pred_batch_size
-    chunks = list(pred.split(size, dim=-2))
-    to_truth = torch.stack([torch.cdist(c, truth).sum(-2) for c in chunks]).sum(0) / n
-    pairwise = torch.stack([torch.cdist(a, b).sum((-1, -2)) for a in chunks for b in chunks]).sum(
-        0
-    ) / (n**2)
-    result = to_truth - 0.5 * pairwise[..., None]
+    chunks = torch.split(pred, size, dim=-2)
+    to_truth: list[torch.Tensor] = []
+    pairwise: list[torch.Tensor] = []
+    for a in chunks:
+        to_truth.append(torch.cdist(a, truth).sum(-2))
+        for b in chunks:
+            pairwise.append(torch.cdist(a, b).sum((-1, -2)))
+    mean_to_truth = torch.stack(to_truth).sum(0) / n
+    mean_pairwise = torch.stack(pairwise).sum(0) / (n * n)
+    result = mean_to_truth - 0.5 * mean_pairwise.unsqueeze(-1)
     return result[..., 0] if squeeze else result

@@ -99,3 +99,37 @@ def test_matches_pyro():
         assert torch.allclose(a, b, atol=1e-6)
     data = torch.distributions.Exponential(1.0).sample((300,))
     assert np.allclose(fit_generalized_pareto(data), pstats.fit_generalized_pareto(data))
+
+
+def test_quantile_and_pi_keep_dim_position():
+    from ppl.ops.stats import pi, quantile
+
+    x = torch.rand(10, 3)
+    q = quantile(x.T, [0.1, 0.6], dim=-1)
+    assert q.shape == (3, 2)
+    expected = np.quantile(x.T.numpy(), [0.1, 0.6], axis=-1).T
+    assert np.allclose(q.numpy(), expected, atol=1e-6)
+    assert quantile(x, 0.5).shape == (3,)
+    assert pi(x, 0.8).shape == (2, 3)
+
+
+def test_autocorrelation_and_ess_closed_form():
+    from ppl.ops.stats import autocorrelation, effective_sample_size
+
+    # lag-k mean of products of the centered ramp, over its lag-0 mean square
+    x = torch.arange(10.0, dtype=torch.float64)
+    c = x - x.mean()
+    expected = torch.stack([(c[: 10 - k] * c[k:]).mean() for k in range(10)]) / (c * c).mean()
+    assert torch.allclose(autocorrelation(x), expected)
+    assert torch.equal(autocorrelation(torch.zeros(5)), torch.ones(5))
+    # arviz's value for this input (quoted by Pyro's tests)
+    ess = effective_sample_size(torch.arange(1000.0).reshape(100, 10))
+    assert abs(ess.item() - 52.64) < 0.01
+
+
+def test_ess_matches_pyro():
+    pstats = pytest.importorskip("pyro.ops.stats")
+    from ppl.ops.stats import effective_sample_size
+
+    x = torch.randn(3, 80, 2).cumsum(1)
+    assert torch.allclose(effective_sample_size(x), pstats.effective_sample_size(x), rtol=1e-4)
