@@ -70,7 +70,6 @@ _EXPORTS: dict[str, str] = {
     "Approximation": ".vi",
     # MCMC
     "MCMC": ".mcmc",
-    "StreamingMCMC": ".mcmc",
     "HMC": ".mcmc",
     "NUTS": ".mcmc",
     "RandomWalkKernel": ".mcmc",
@@ -124,7 +123,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     )
     from .elbo import ELBO
     from .kernels import IMQSteinKernel, RBFSteinKernel
-    from .mcmc import HMC, MCMC, NUTS, RandomWalkKernel, StreamingMCMC
+    from .mcmc import HMC, MCMC, NUTS, RandomWalkKernel
     from .nan_policy import RollbackPolicy, scale_learning_rate
     from .predictive import Predictive
     from .svgd import SVGD

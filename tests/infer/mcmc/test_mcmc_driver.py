@@ -5,7 +5,8 @@ import torch
 
 import ppl
 import ppl.distributions as dist
-from ppl.infer import HMC, MCMC, NUTS, StreamingMCMC
+from ppl.infer import HMC, MCMC, NUTS
+from ppl.infer.mcmc import StreamingMCMC
 from ppl.infer.mcmc.api import _MultiSampler, _UnarySampler
 from ppl.infer.mcmc.util import initialize_model, select_samples
 from ppl.ops.streaming import StackStats, StatsOfDict
