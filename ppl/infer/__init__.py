@@ -70,9 +70,15 @@ _EXPORTS: dict[str, str] = {
     "Laplace": ".vi",
     "Empirical": ".vi",
     "Approximation": ".vi",
+    # MCMC
+    "MCMC": ".mcmc",
+    "HMC": ".mcmc",
+    "NUTS": ".mcmc",
+    "RandomWalkKernel": ".mcmc",
 }
 _SUBMODULES = (
     "autoguide",
+    "mcmc",
     "vi",
     "checkpoint",
     "callbacks",
@@ -124,6 +130,7 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
     )
     from .elbo import ELBO
     from .kernels import IMQSteinKernel, RBFSteinKernel
+    from .mcmc import HMC, MCMC, NUTS, RandomWalkKernel
     from .nan_policy import RollbackPolicy, scale_learning_rate
     from .predictive import Predictive
     from .svgd import SVGD

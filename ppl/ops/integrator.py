@@ -9,14 +9,62 @@ import torch
 Tensors = dict[str, torch.Tensor]
 
 
+ExceptionHandler = Callable[[Exception], bool]
+
+# name -> predicate: an exception it accepts while evaluating a potential energy
+# becomes a NaN energy (the sampler then rejects the proposal) instead of an error.
+_EXCEPTION_HANDLERS: dict[str, ExceptionHandler] = {}
+
+
+def register_exception_handler(name: str, handler: ExceptionHandler) -> None:
+    """Treat exceptions accepted by ``handler`` in :func:`potential_grad` as a NaN energy.
+
+    Example:
+        >>> register_exception_handler("doc_zero_div", lambda e: isinstance(e, ZeroDivisionError))
+        >>> g, e = potential_grad(lambda z: 1 / 0, {"x": torch.zeros(2)})
+        >>> bool(e.isnan()), g["x"].tolist()
+        (True, [0.0, 0.0])
+        >>> del _EXCEPTION_HANDLERS["doc_zero_div"]
+    """
+    _EXCEPTION_HANDLERS[name] = handler
+
+
+def _is_singular_matrix_error(e: Exception) -> bool:
+    if isinstance(e, torch.linalg.LinAlgError):
+        return True
+    text = str(e)
+    return isinstance(e, RuntimeError) and (
+        "singular" in text or "not positive-definite" in text or "positive definite" in text
+    )
+
+
+register_exception_handler("torch_singular", _is_singular_matrix_error)
+
+
 def potential_grad(
     potential_fn: Callable[[Tensors], torch.Tensor], z: Tensors
 ) -> tuple[Tensors, torch.Tensor]:
-    """Gradient of ``potential_fn`` at ``z`` and its value (both detached)."""
+    """Gradient of ``potential_fn`` at ``z`` and its value (both detached).
+
+    A site the energy does not depend on gets a zero gradient; an exception accepted by a
+    registered handler (singular matrices by default) gives zero gradients and a NaN energy.
+    """
     z_leaf = {k: v.detach().requires_grad_(True) for k, v in z.items()}
-    value = potential_fn(z_leaf)
-    grads = torch.autograd.grad(value, list(z_leaf.values()))
-    return dict(zip(z_leaf, (g.detach() for g in grads))), value.detach()
+    try:
+        value = potential_fn(z_leaf)
+    except Exception as e:
+        if not any(handler(e) for handler in _EXCEPTION_HANDLERS.values()):
+            raise
+        nan = next(iter(z.values())).new_tensor(float("nan")) if z else torch.tensor(float("nan"))
+        return {k: torch.zeros_like(v) for k, v in z.items()}, nan
+    if not z_leaf or not value.requires_grad:
+        return {k: torch.zeros_like(v) for k, v in z.items()}, value.detach()
+    grads = torch.autograd.grad(value, list(z_leaf.values()), allow_unused=True)
+    out = {
+        k: (torch.zeros_like(v) if g is None else g.detach())
+        for (k, v), g in zip(z_leaf.items(), grads)
+    }
+    return out, value.detach()
 
 
 def velocity_verlet(

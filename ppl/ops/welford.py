@@ -55,3 +55,61 @@ class WelfordCovariance:
             else:
                 cov = cov + shrink * torch.eye(cov.size(-1), dtype=cov.dtype, device=cov.device)
         return cov
+
+
+class WelfordArrowheadCovariance:
+    """Running covariance kept in arrowhead form: the first ``head_size`` rows, then a diagonal.
+
+    Args:
+        head_size: number of leading coordinates with a dense covariance.
+
+    Example:
+        >>> w = WelfordArrowheadCovariance(head_size=1)
+        >>> for x in torch.tensor([[0.0, 0.0], [2.0, 4.0]]):
+        ...     w.update(x)
+        >>> top, bottom = w.get_covariance(regularize=False)
+        >>> top.tolist(), bottom.tolist()
+        ([[2.0, 4.0]], [8.0])
+    """
+
+    def __init__(self, head_size: int = 0) -> None:
+        self.head_size = head_size
+        self.reset()
+
+    def reset(self) -> None:
+        self._mean: torch.Tensor | float = 0.0
+        self._m2_top: torch.Tensor | float = 0.0  # head_size x n
+        self._m2_bottom_diag: torch.Tensor | float = 0.0  # n - head_size
+        self.n_samples = 0
+
+    def update(self, sample: torch.Tensor) -> None:
+        h = self.head_size
+        self.n_samples += 1
+        delta_pre = sample - self._mean
+        self._mean = self._mean + delta_pre / self.n_samples
+        delta_post = sample - self._mean
+        if h > 0:
+            self._m2_top = self._m2_top + torch.outer(delta_post[:h], delta_pre)
+        else:
+            self._m2_top = sample.new_zeros(0, sample.size(0))
+        self._m2_bottom_diag = self._m2_bottom_diag + delta_post[h:] * delta_pre[h:]
+
+    def get_covariance(self, regularize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(top, bottom_diag)`` of the sample covariance; ``regularize`` as Stan."""
+        if self.n_samples < 2:
+            raise RuntimeError(f"need at least 2 samples for a covariance, got {self.n_samples}")
+        if not isinstance(self._m2_top, torch.Tensor) or not isinstance(
+            self._m2_bottom_diag, torch.Tensor
+        ):
+            raise RuntimeError("WelfordArrowheadCovariance: no accumulated moments")
+        n = self.n_samples
+        top = self._m2_top / (n - 1)
+        bottom = self._m2_bottom_diag / (n - 1)
+        if regularize:
+            top = top * (n / (n + 5.0))
+            bottom = bottom * (n / (n + 5.0))
+            shrink = 1e-3 * (5.0 / (n + 5.0))
+            h = top.size(0)
+            top = top + shrink * torch.eye(h, top.size(-1), dtype=top.dtype, device=top.device)
+            bottom = bottom + shrink
+        return top, bottom

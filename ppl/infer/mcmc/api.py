@@ -1,0 +1,469 @@
+"""``MCMC``: run a kernel for warmup and sampling, collect draws, report diagnostics.
+
+Design notes
+------------
+* **One loop.** :func:`_chain_loop` runs one chain: ``kernel.setup``, ``warmup_steps``
+  then ``num_samples`` calls of ``kernel.sample``, the user's ``hook_fn`` after each,
+  and a tqdm bar whose postfix is ``kernel.logging()`` (step size, acceptance). It yields
+  the chain's site shapes, then one flat draw per sampling step, then the kernel's
+  diagnostics, so both :class:`MCMC` (keeps every draw) and :class:`StreamingMCMC`
+  (keeps running statistics) consume the same stream.
+* **Chains run in this process, one after another.** ``num_chains > 1`` with enough
+  CPUs selects :class:`_MultiSampler` as Pyro does, but ppl does not fork worker
+  processes: each chain is set up afresh on the same kernel. ``mp_context`` is accepted
+  and ignored.
+* Draws are stored unconstrained and mapped back through ``transforms`` at the end, so
+  ``get_samples()`` holds values in each site's support with shape
+  ``(num_chains * num_samples, *site_shape)``.
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> from ppl.infer.mcmc import MCMC, NUTS
+    >>> def model(data):
+    ...     loc = ppl.sample("loc", dist.Normal(0.0, 10.0))
+    ...     with ppl.plate("data", len(data)):
+    ...         ppl.sample("obs", dist.Normal(loc, 1.0), obs=data)
+    >>> ppl.set_rng_seed(0)
+    >>> mcmc = MCMC(NUTS(model), num_samples=50, warmup_steps=50, num_chains=2,
+    ...             disable_progbar=True)
+    >>> mcmc.run(torch.tensor([1.0, 2.0, 3.0]))
+    >>> mcmc.get_samples(group_by_chain=True)["loc"].shape
+    torch.Size([2, 50])
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import torch
+import torch.multiprocessing as mp
+from torch.distributions import Transform
+
+from ppl.infer.mcmc.hmc import HMC
+from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
+from ppl.infer.mcmc.util import diagnostics, diagnostics_from_stats, print_summary, select_samples
+from ppl.ops.streaming import CountMeanVarianceStats, StatsOfDict, StreamingStats
+from ppl.poutine import block
+from ppl.settings import validation_enabled
+from ppl.util import optional
+
+__all__ = ["MCMC", "StreamingMCMC"]
+
+Params = dict[str, torch.Tensor]
+Hook = Callable[[MCMCKernel, Params, str, int], None]
+
+
+def _progress_bar(total: int, disable: bool, position: int = 0) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=disable, position=position, dynamic_ncols=True)
+
+
+def _chain_loop(
+    kernel: MCMCKernel,
+    warmup_steps: int,
+    num_samples: int,
+    hook: Hook | None,
+    chain_id: int | None,
+    disable_progbar: bool,
+    *args: Any,
+    **kwargs: Any,
+) -> Iterator[Any]:
+    """Run one chain; yield its site shapes, each flat draw, then the kernel's diagnostics."""
+    kernel.setup(warmup_steps, *args, **kwargs)
+    params = kernel.initial_params
+    save_params = list(getattr(kernel, "save_params", None) or sorted(params))
+    unknown = [name for name in save_params if name not in params]
+    if unknown:
+        raise ValueError(
+            f"save_params names unknown sites {unknown}; the latent sites are {sorted(params)}"
+        )
+    yield {name: params[name].shape for name in save_params}
+    suffix = "" if chain_id is None else f" [{chain_id}]"
+    bar = _progress_bar(warmup_steps + num_samples, disable_progbar, position=chain_id or 0)
+    try:
+        for stage, steps in (("Warmup", warmup_steps), ("Sample", num_samples)):
+            bar.set_description(stage + suffix, refresh=False)
+            for i in range(steps):
+                params = kernel.sample(params)
+                if not disable_progbar:
+                    status = kernel.logging()
+                    if status:
+                        bar.set_postfix(status, refresh=False)
+                    bar.update()
+                if hook is not None:
+                    hook(kernel, params, stage + suffix, i)
+                if stage == "Sample":
+                    flat = [params[name].reshape(-1) for name in save_params]
+                    yield torch.cat(flat) if flat else torch.tensor([])
+    finally:
+        bar.close()
+    yield kernel.diagnostics()
+    kernel.cleanup()
+
+
+class _UnarySampler:
+    """Runs the chains one after another in this process."""
+
+    def __init__(
+        self,
+        kernel: MCMCKernel,
+        num_samples: int,
+        warmup_steps: int,
+        num_chains: int,
+        disable_progbar: bool,
+        initial_params: Params | None = None,
+        hook: Hook | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.num_samples = num_samples
+        self.warmup_steps = warmup_steps
+        self.num_chains = num_chains
+        self.disable_progbar = disable_progbar
+        self.initial_params = initial_params
+        self.hook = hook
+
+    def terminate(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to shut down: no worker processes."""
+
+    def run(self, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, int]]:
+        for chain in range(self.num_chains):
+            if self.initial_params is not None:
+                self.kernel.initial_params = {k: v[chain] for k, v in self.initial_params.items()}
+            for item in _chain_loop(
+                self.kernel,
+                self.warmup_steps,
+                self.num_samples,
+                self.hook,
+                chain if self.num_chains > 1 else None,
+                self.disable_progbar,
+                *args,
+                **kwargs,
+            ):
+                yield item, chain
+
+
+class _MultiSampler(_UnarySampler):
+    """Pyro's multi-chain sampler; in ppl the chains also run in this process, in turn.
+
+    ``mp_context`` is kept for Pyro's signature.
+    """
+
+    def __init__(
+        self,
+        kernel: MCMCKernel,
+        num_samples: int,
+        warmup_steps: int,
+        num_chains: int,
+        mp_context: str | None,
+        disable_progbar: bool,
+        initial_params: Params | None = None,
+        hook: Hook | None = None,
+    ) -> None:
+        super().__init__(
+            kernel, num_samples, warmup_steps, num_chains, disable_progbar, initial_params, hook
+        )
+        self.mp_context = mp_context
+
+
+class AbstractMCMC(ABC):
+    """What :class:`MCMC` and :class:`StreamingMCMC` share: kernel, chains, transforms."""
+
+    def __init__(
+        self, kernel: MCMCKernel, num_chains: int, transforms: dict[str, Transform] | None
+    ) -> None:
+        if not isinstance(num_chains, int) or num_chains < 1:
+            raise ValueError(f"num_chains must be a positive int, got {num_chains!r}")
+        self.kernel = kernel
+        self.num_chains = num_chains
+        self.transforms = transforms
+        self._diagnostics: list[Any] = [None] * num_chains
+
+    @abstractmethod
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        raise NotImplementedError
+
+    @abstractmethod
+    def diagnostics(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _set_transforms(self, *args: Any, **kwargs: Any) -> None:
+        if getattr(self.kernel, "transforms", None) is not None:
+            self.transforms = self.kernel.transforms  # type: ignore[attr-defined]
+        elif getattr(self.kernel, "model", None):
+            self.kernel.setup(0, *args, **kwargs)
+            self.transforms = self.kernel.transforms  # type: ignore[attr-defined]
+        else:
+            self.transforms = {}
+
+    def _validate_kernel(self, initial_params: Params | None) -> None:
+        if (
+            isinstance(self.kernel, HMC)
+            and self.kernel.potential_fn is not None
+            and self.kernel.model is None
+        ):
+            if initial_params is None:
+                raise ValueError(
+                    "Must provide valid initial parameters to begin sampling when using "
+                    "`potential_fn` in HMC/NUTS kernel (pass initial_params=...)."
+                )
+
+    def _validate_initial_params(self, initial_params: Params) -> None:
+        for name, v in initial_params.items():
+            if v.dim() == 0 or v.shape[0] != self.num_chains:
+                raise ValueError(
+                    "The leading dimension of tensors in `initial_params` must match the number "
+                    f"of chains: site {name!r} has shape {tuple(v.shape)}, "
+                    f"num_chains={self.num_chains}."
+                )
+
+    def _prepare(
+        self,
+        kernel: MCMCKernel,
+        num_samples: int,
+        warmup_steps: int | None,
+        initial_params: Params | None,
+        save_params: list[str] | None,
+    ) -> Params | None:
+        if not isinstance(num_samples, int) or num_samples < 0:
+            raise ValueError(f"num_samples must be a non-negative int, got {num_samples!r}")
+        self.warmup_steps = num_samples if warmup_steps is None else warmup_steps  # as Stan
+        if not isinstance(self.warmup_steps, int) or self.warmup_steps < 0:
+            raise ValueError(f"warmup_steps must be a non-negative int, got {warmup_steps!r}")
+        self.num_samples = num_samples
+        if save_params is not None:
+            kernel.save_params = list(save_params)  # type: ignore[attr-defined]
+        self._validate_kernel(initial_params)
+        if initial_params:
+            if self.num_chains > 1:
+                self._validate_initial_params(initial_params)
+            else:
+                initial_params = {k: v.unsqueeze(0) for k, v in initial_params.items()}
+        return initial_params
+
+    def _unflatten(
+        self, structure: Mapping[str, torch.Size], flat: torch.Tensor, lead: tuple[int, ...]
+    ) -> Params:
+        """Split flat draws (``(*lead, total)``) into constrained per-site values."""
+        out: Params = {}
+        pos = 0
+        for name, shape in structure.items():
+            n = shape.numel()
+            value = flat[..., pos : pos + n].reshape(lead + tuple(shape))
+            pos += n
+            transforms = self.transforms or {}
+            out[name] = transforms[name].inv(value) if name in transforms else value
+        return out
+
+    def _kernel_diagnostics(self) -> dict[str, Any]:
+        per_chain = self._diagnostics
+        if not per_chain or per_chain[0] is None:
+            return {}
+        return {
+            key: {f"chain {i}": per_chain[i][key] for i in range(self.num_chains)}
+            for key in per_chain[0]
+        }
+
+
+class MCMC(AbstractMCMC):
+    """Markov chain Monte Carlo driver around an :class:`MCMCKernel` (Pyro's ``MCMC``).
+
+    Args:
+        kernel: e.g. :class:`~ppl.infer.mcmc.NUTS` or :class:`~ppl.infer.mcmc.HMC`.
+        num_samples: draws kept per chain.
+        warmup_steps: adaptation steps discarded per chain (default ``num_samples``).
+        initial_params: unconstrained start values; with ``num_chains > 1`` each has a
+            leading dim of size ``num_chains``.
+        num_chains: number of chains (run one after another).
+        hook_fn: ``hook_fn(kernel, params, stage, i)`` after every step.
+        mp_context: accepted for Pyro compatibility; ignored.
+        disable_progbar: hide the tqdm progress bar.
+        disable_validation: run with distribution validation off (``None`` keeps the
+            global setting).
+        transforms: site -> bijection to real space used to map draws back.
+        save_params: keep only these sites.
+    """
+
+    def __init__(
+        self,
+        kernel: MCMCKernel,
+        num_samples: int,
+        warmup_steps: int | None = None,
+        initial_params: Params | None = None,
+        num_chains: int = 1,
+        hook_fn: Hook | None = None,
+        mp_context: str | None = None,
+        disable_progbar: bool = False,
+        disable_validation: bool | None = True,
+        transforms: dict[str, Transform] | None = None,
+        save_params: list[str] | None = None,
+    ) -> None:
+        super().__init__(kernel, num_chains, transforms)
+        initial_params = self._prepare(
+            kernel, num_samples, warmup_steps, initial_params, save_params
+        )
+        self.disable_validation = disable_validation
+        self._samples: Params | None = None
+        self._args: tuple | None = None
+        self._kwargs: dict[str, Any] | None = None
+        parallel = False
+        if num_chains > 1:
+            available_cpu = max(mp.cpu_count() - 1, 1)  # one core for the main process
+            if num_chains <= available_cpu:
+                parallel = True
+            else:
+                warnings.warn(
+                    f"num_chains={num_chains} is more than available_cpu={available_cpu}. "
+                    "Chains will be drawn sequentially.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+        self.sampler: _UnarySampler
+        if parallel:
+            self.sampler = _MultiSampler(
+                kernel, num_samples, self.warmup_steps, num_chains, mp_context, disable_progbar,
+                initial_params=initial_params, hook=hook_fn,
+            )  # fmt: skip
+        else:
+            self.sampler = _UnarySampler(
+                kernel, num_samples, self.warmup_steps, num_chains, disable_progbar,
+                initial_params=initial_params, hook=hook_fn,
+            )  # fmt: skip
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """Run every chain on the model's ``args``/``kwargs`` and store the draws."""
+        self._args, self._kwargs = args, kwargs
+        args = tuple(a.detach() if torch.is_tensor(a) else a for a in args)
+        structure: Mapping[str, torch.Size] = {}
+        draws: list[list[torch.Tensor]] = [[] for _ in range(self.num_chains)]
+        seen = [0] * self.num_chains
+        with (
+            block(),
+            optional(
+                validation_enabled(not self.disable_validation), self.disable_validation is not None
+            ),
+        ):
+            for item, chain in self.sampler.run(*args, **kwargs):
+                if seen[chain] == 0:
+                    structure = item
+                elif seen[chain] == self.num_samples + 1:
+                    self._diagnostics[chain] = item
+                else:
+                    draws[chain].append(item)
+                seen[chain] += 1
+            if self.transforms is None:
+                self._set_transforms(*args, **kwargs)
+        total = sum(shape.numel() for shape in structure.values())
+        stacked = torch.stack(
+            [torch.stack(d) if d else torch.zeros(0, total) for d in draws]
+        )  # (chains, samples, total)
+        self._samples = self._unflatten(structure, stacked, (self.num_chains, self.num_samples))
+        self.sampler.terminate(True)
+
+    def _require_run(self) -> Params:
+        if self._samples is None:
+            raise RuntimeError("MCMC has no samples yet: call mcmc.run(...) first")
+        return self._samples
+
+    def get_samples(self, num_samples: int | None = None, group_by_chain: bool = False) -> Params:
+        """Draws per site: ``(chains * samples, ...)``, or ``(chains, samples, ...)`` if grouped.
+
+        With ``num_samples`` given, that many draws are taken with replacement.
+        """
+        return select_samples(self._require_run(), num_samples, group_by_chain)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """``n_eff``/``r_hat`` per site, plus the kernel's diagnostics keyed by ``"chain i"``."""
+        result = diagnostics(self._require_run())
+        result.update(self._kernel_diagnostics())
+        return result
+
+    def summary(self, prob: float = 0.9) -> None:
+        """Print mean, std, median, the ``prob`` interval, n_eff and r_hat of every site."""
+        print_summary(self._require_run(), prob=prob)
+        if self._diagnostics[0] is not None and "divergences" in self._diagnostics[0]:
+            count = sum(len(d["divergences"]) for d in self._diagnostics)
+            print(f"Number of divergences: {count}")
+
+
+class StreamingMCMC(AbstractMCMC):
+    """Like :class:`MCMC`, but keeps streaming statistics of the draws instead of the draws.
+
+    Args:
+        statistics: a :class:`~ppl.ops.streaming.StreamingStats` over dicts keyed by
+            ``(chain_id, site)``; default ``StatsOfDict(default=CountMeanVarianceStats)``.
+        other arguments: as :class:`MCMC` (no ``mp_context``).
+    """
+
+    def __init__(
+        self,
+        kernel: MCMCKernel,
+        num_samples: int,
+        warmup_steps: int | None = None,
+        initial_params: Params | None = None,
+        statistics: StreamingStats | None = None,
+        num_chains: int = 1,
+        hook_fn: Hook | None = None,
+        disable_progbar: bool = False,
+        disable_validation: bool | None = True,
+        transforms: dict[str, Transform] | None = None,
+        save_params: list[str] | None = None,
+    ) -> None:
+        super().__init__(kernel, num_chains, transforms)
+        initial_params = self._prepare(
+            kernel, num_samples, warmup_steps, initial_params, save_params
+        )
+        self.disable_validation = disable_validation
+        if statistics is None:
+            statistics = StatsOfDict(default=CountMeanVarianceStats)
+        self._statistics = statistics
+        self._default_statistics = copy.deepcopy(statistics)
+        self.sampler = _UnarySampler(
+            kernel, num_samples, self.warmup_steps, num_chains, disable_progbar,
+            initial_params=initial_params, hook=hook_fn,
+        )  # fmt: skip
+
+    def run(self, *args: Any, **kwargs: Any) -> None:
+        """Run every chain and feed each draw (constrained) to the statistics."""
+        args = tuple(a.detach() if torch.is_tensor(a) else a for a in args)
+        structure: Mapping[str, torch.Size] = {}
+        seen = [0] * self.num_chains
+        with (
+            block(),
+            optional(
+                validation_enabled(not self.disable_validation), self.disable_validation is not None
+            ),
+        ):
+            for item, chain in self.sampler.run(*args, **kwargs):
+                if seen[chain] == 0:
+                    if self.transforms is None:
+                        self._set_transforms(*args, **kwargs)
+                    structure = item
+                elif seen[chain] == self.num_samples + 1:
+                    self._diagnostics[chain] = item
+                else:
+                    draw = self._unflatten(structure, item.clone(), ())
+                    self._statistics.update({(chain, name): value for name, value in draw.items()})
+                seen[chain] += 1
+        self.sampler.terminate(True)
+
+    def get_statistics(self, group_by_chain: bool = True) -> dict[Any, Any]:
+        """Statistics keyed by ``(chain_id, site)``, or merged over chains keyed by site."""
+        if group_by_chain:
+            return self._statistics.get()
+        merged: dict[str, StreamingStats] = {}
+        for (_, name), stat in self._statistics.stats.items():  # type: ignore[attr-defined]
+            merged[name] = merged[name].merge(stat) if name in merged else stat
+        return {name: stat.get() for name, stat in merged.items()}
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Gelman-Rubin ``r_hat`` per site (needs mean and variance statistics)."""
+        result: dict[str, Any] = dict(
+            diagnostics_from_stats(self._statistics.get(), self.num_samples, self.num_chains)
+        )
+        result.update(self._kernel_diagnostics())
+        return result

@@ -1,0 +1,436 @@
+"""Model -> potential energy, and the summaries MCMC prints (Pyro's ``infer.mcmc.util``).
+
+Design notes
+------------
+HMC-type kernels see a model only through its *potential energy*: a function of a dict
+of unconstrained tensors ``u`` that returns ``-log p(x, data) - log|det dx/du|`` with
+``x = T^{-1}(u)`` and ``T`` each latent site's bijection to real space.
+:func:`initialize_model` builds that function from a model by conditioning the model on
+``x`` and summing the trace's log densities, picks a starting point where the energy
+and its gradient are finite, and returns the prototype trace it ran.
+
+ppl does not enumerate discrete latent variables, so a latent site with a discrete
+(enumerable) distribution is an error naming the site rather than a silent wrong answer.
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> def model():
+    ...     ppl.sample("s", dist.HalfNormal(1.0))
+    >>> params, potential_fn, transforms, trace = initialize_model(model)
+    >>> sorted(params), tuple(params["s"].shape)
+    (['s'], ())
+    >>> round(float(potential_fn({"s": torch.tensor(0.0)})), 4)  # -log(2 N(1|0,1)) - 0
+    0.7258
+"""
+
+from __future__ import annotations
+
+import functools
+import traceback
+import warnings
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable, Mapping
+from itertools import product
+from typing import Any
+
+import torch
+from torch.distributions import Transform, biject_to
+
+from ppl.infer.autoguide.initialization import InitMessenger, init_to_uniform
+from ppl.infer.util import guess_max_plate_nesting
+from ppl.ops import stats
+from ppl.ops.integrator import potential_grad
+from ppl.params.param_store import get_param_store
+from ppl.poutine import condition, trace
+from ppl.poutine.trace_struct import Trace, is_subsample_site
+from ppl.settings import validation_enabled
+from ppl.util import ignore_jit_warnings
+
+__all__ = [
+    "diagnostics",
+    "diagnostics_from_stats",
+    "initialize_model",
+    "print_summary",
+    "select_samples",
+    "summary",
+]
+
+Params = dict[str, torch.Tensor]
+PotentialFn = Callable[[Params], torch.Tensor]
+
+
+class _PotentialEnergy:
+    """``u -> -log p(T^{-1}(u), data) - log|det J_{T^{-1}}(u)|`` for one model and data."""
+
+    def __init__(
+        self,
+        model: Callable[..., Any],
+        model_args: tuple,
+        model_kwargs: Mapping[str, Any],
+        transforms: Mapping[str, Transform],
+    ) -> None:
+        self.model = model
+        self.model_args = model_args
+        self.model_kwargs = dict(model_kwargs)
+        self.transforms = transforms
+        self._compiled: Callable[..., torch.Tensor] | None = None
+
+    def __call__(self, params: Params) -> torch.Tensor:
+        constrained = {name: self.transforms[name].inv(u) for name, u in params.items()}
+        tr = trace(condition(self.model, data=constrained)).get_trace(
+            *self.model_args, **self.model_kwargs
+        )
+        log_joint = torch.as_tensor(tr.log_prob_sum())
+        for name, t in self.transforms.items():
+            if name in params:
+                log_joint = (
+                    log_joint - t.log_abs_det_jacobian(constrained[name], params[name]).sum()
+                )
+        return -log_joint
+
+    def jit(
+        self, skip_jit_warnings: bool, jit_options: Mapping[str, Any], params: Params
+    ) -> torch.Tensor:
+        """The same energy through a ``torch.jit.trace`` of the values in name order."""
+        if not params:
+            return self(params)
+        names, values = zip(*sorted(params.items()))
+        if self._compiled is None:
+            # params of the store must not be captured as graph inputs needing grad
+            frozen = [p for _, p in get_param_store().named_parameters() if p.requires_grad]
+            for p in frozen:
+                p.requires_grad_(False)
+            try:
+
+                def energy_of_values(*vals: torch.Tensor) -> torch.Tensor:
+                    return self(dict(zip(names, vals)))
+
+                with validation_enabled(False):
+                    if skip_jit_warnings:
+                        with ignore_jit_warnings():
+                            self._compiled = torch.jit.trace(
+                                energy_of_values, values, **jit_options
+                            )
+                    else:
+                        self._compiled = torch.jit.trace(energy_of_values, values, **jit_options)
+            finally:
+                for p in frozen:
+                    p.requires_grad_(True)
+        return self._compiled(*values)
+
+    def get_potential_fn(
+        self,
+        jit_compile: bool = False,
+        skip_jit_warnings: bool = True,
+        jit_options: Mapping[str, Any] | None = None,
+    ) -> PotentialFn:
+        if jit_compile:
+            options = {"check_trace": False} if jit_options is None else dict(jit_options)
+            return functools.partial(self.jit, skip_jit_warnings, options)
+        return self
+
+
+def _is_finite(pe: torch.Tensor, grads: Params) -> bool:
+    return bool(torch.isfinite(pe)) and all(bool(torch.isfinite(g).all()) for g in grads.values())
+
+
+def _find_valid_initial_params(
+    model: Callable[..., Any],
+    model_args: tuple,
+    model_kwargs: Mapping[str, Any],
+    transforms: Mapping[str, Transform],
+    potential_fn: PotentialFn,
+    prototype_params: Params,
+    max_tries_initial_params: int = 100,
+    num_chains: int = 1,
+    init_strategy: Callable[..., Any] = init_to_uniform,
+    trace_: Trace | None = None,
+) -> Params:
+    """Draw starting points from ``init_strategy`` until ``num_chains`` have finite energy."""
+    if not prototype_params:
+        return prototype_params
+    names = list(prototype_params)
+    found: dict[str, list[torch.Tensor]] = defaultdict(list)
+    num_found = 0
+    init_model = InitMessenger(init_strategy)(model)
+    for _ in range(num_chains * max_tries_initial_params):
+        if trace_ is None:
+            trace_ = trace(init_model).get_trace(*model_args, **model_kwargs)
+        params = {k: transforms[k](trace_.nodes[k]["value"].detach()) for k in names}
+        trace_ = None
+        try:
+            grads, pe = potential_grad(potential_fn, params)
+        except (ValueError, RuntimeError):
+            continue
+        if _is_finite(pe, grads):
+            for k, v in params.items():
+                found[k].append(v)
+            num_found += 1
+            if num_found == num_chains:
+                if num_chains == 1:
+                    return {k: v[0] for k, v in found.items()}
+                return {k: torch.stack(v) for k, v in found.items()}
+    raise ValueError(
+        "Model specification seems incorrect - cannot find valid initial params: no start "
+        f"among {num_chains * max_tries_initial_params} tries gave a finite potential energy "
+        f"and gradient for sites {names}."
+    )
+
+
+def _discrete_sampled(init_strategy: Callable[..., Any]) -> Callable[..., Any]:
+    """``init_strategy`` for continuous sites; a prior draw for discrete ones.
+
+    Continuous strategies map values through ``biject_to(support)``, which discrete
+    supports lack; the prototype run must still reach the discrete site so that
+    :func:`initialize_model` can name it in its error.
+    """
+
+    def strategy(site: Any) -> torch.Tensor:
+        if getattr(site["fn"], "has_enumerate_support", False):
+            return site["fn"].sample().detach()
+        return init_strategy(site)
+
+    return strategy
+
+
+def initialize_model(
+    model: Callable[..., Any],
+    model_args: tuple = (),
+    model_kwargs: Mapping[str, Any] = {},  # noqa: B006 (Pyro's signature)
+    transforms: dict[str, Transform] | None = None,
+    max_plate_nesting: int | None = None,
+    jit_compile: bool = False,
+    jit_options: Mapping[str, Any] | None = None,
+    skip_jit_warnings: bool = False,
+    num_chains: int = 1,
+    init_strategy: Callable[..., Any] = init_to_uniform,
+    initial_params: Params | None = None,
+) -> tuple[Params, PotentialFn, dict[str, Transform], Trace]:
+    """What HMC/NUTS need from a model: start, potential energy, transforms, prototype.
+
+    Args:
+        model: a function with ``ppl.sample`` statements.
+        model_args, model_kwargs: the model's arguments (e.g. data).
+        transforms: site name -> bijection from the site's support to real space;
+            by default ``biject_to(support).inv`` for every latent site.
+        max_plate_nesting: accepted for Pyro compatibility (ppl does not enumerate).
+        jit_compile: trace the potential energy with ``torch.jit.trace``.
+        jit_options: keyword arguments for ``torch.jit.trace``
+            (default ``{"check_trace": False}``).
+        skip_jit_warnings: silence tracer warnings while compiling.
+        num_chains: with more than one, every initial value gets a leading chain dim.
+        init_strategy: per-site init function (see ``ppl.infer.autoguide``).
+        initial_params: unconstrained starting values to use instead of searching.
+
+    Returns:
+        ``(initial_params, potential_fn, transforms, prototype_trace)``.
+
+    Raises:
+        NotImplementedError: for subsampled plates or discrete latent sites.
+        ValueError: if no finite starting point is found.
+    """
+    automatic = transforms is None
+    transforms = {} if transforms is None else dict(transforms)
+    prototype = trace(InitMessenger(_discrete_sampled(init_strategy))(model)).get_trace(
+        *model_args, **model_kwargs
+    )
+    if max_plate_nesting is None:
+        max_plate_nesting = guess_max_plate_nesting([prototype])
+    samples: Params = {}
+    for name, site in prototype.nodes.items():
+        if site.type != "sample" or site.is_observed:
+            continue
+        if is_subsample_site(site):
+            fn = site.fn
+            subsample_size = getattr(fn, "subsample_size", None)
+            size = getattr(fn, "size", None)
+            if subsample_size is not None and size is not None and subsample_size < size:
+                raise NotImplementedError(
+                    f"HMC/NUTS does not support model with subsample sites (plate {name!r} "
+                    f"draws {subsample_size} of {size})."
+                )
+            continue
+        if getattr(site.fn, "has_enumerate_support", False):
+            raise NotImplementedError(
+                f"latent site {name!r} has a discrete distribution "
+                f"({type(site.fn).__name__}); ppl's HMC/NUTS cannot enumerate discrete "
+                "latent variables: marginalize it out by hand or observe it."
+            )
+        samples[name] = site.value.detach()
+        if automatic:
+            transforms[name] = biject_to(site.fn.support).inv
+    missing = [name for name in samples if name not in transforms]
+    if missing:
+        raise ValueError(
+            f"transforms is missing latent sites {missing}; it has {sorted(transforms)}"
+        )
+
+    energy = _PotentialEnergy(model, tuple(model_args), model_kwargs, transforms)
+    if initial_params is None:
+        prototype_params = {k: transforms[k](v) for k, v in samples.items()}
+        initial_params = _find_valid_initial_params(
+            model,
+            tuple(model_args),
+            model_kwargs,
+            transforms,
+            energy,
+            prototype_params,
+            num_chains=num_chains,
+            init_strategy=init_strategy,
+            trace_=prototype,
+        )
+    potential_fn = energy.get_potential_fn(jit_compile, skip_jit_warnings, jit_options)
+    return initial_params, potential_fn, transforms, prototype
+
+
+def _safe(fn: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """Wrap a statistic of ``(chains, samples, *shape)`` to return NaNs instead of raising."""
+
+    @functools.wraps(fn)
+    def wrapped(sample: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
+        try:
+            return fn(sample, *args, **kwargs)
+        except Exception:
+            warnings.warn(traceback.format_exc(), stacklevel=2)
+            return torch.full(
+                sample.shape[2:], float("nan"), dtype=sample.dtype, device=sample.device
+            )
+
+    return wrapped
+
+
+def diagnostics(samples: Mapping[str, torch.Tensor], group_by_chain: bool = True) -> dict[str, Any]:
+    """``{site: {"n_eff": ..., "r_hat": ...}}`` from samples of shape ``(chains, samples, ...)``.
+
+    With ``group_by_chain=False`` the samples have no chain dim (one chain).
+
+    Example:
+        >>> import torch
+        >>> d = diagnostics({"x": torch.randn(2, 100)})
+        >>> list(d["x"])
+        ['n_eff', 'r_hat']
+    """
+    result: dict[str, Any] = {}
+    for name, value in samples.items():
+        if not group_by_chain:
+            value = value.unsqueeze(0)
+        site_stats: OrderedDict[str, torch.Tensor] = OrderedDict()
+        site_stats["n_eff"] = _safe(stats.effective_sample_size)(value)
+        site_stats["r_hat"] = stats.split_gelman_rubin(value)
+        result[name] = site_stats
+    return result
+
+
+def summary(
+    samples: Mapping[str, torch.Tensor], prob: float = 0.9, group_by_chain: bool = True
+) -> dict[str, OrderedDict[str, torch.Tensor]]:
+    """Per site: mean, std, median, the ``prob`` HPD interval bounds, n_eff and r_hat.
+
+    Example:
+        >>> import torch
+        >>> s = summary({"x": torch.arange(10.0)}, group_by_chain=False)
+        >>> list(s["x"])
+        ['mean', 'std', 'median', '5.0%', '95.0%', 'n_eff', 'r_hat']
+    """
+    table: dict[str, OrderedDict[str, torch.Tensor]] = {}
+    lower, upper = f"{50 * (1 - prob):.1f}%", f"{50 * (1 + prob):.1f}%"
+    for name, value in samples.items():
+        if not group_by_chain:
+            value = value.unsqueeze(0)
+        flat = value.reshape((-1,) + value.shape[2:])
+        interval = stats.hpdi(flat, prob=prob)
+        table[name] = OrderedDict(
+            [
+                ("mean", flat.mean(0)),
+                ("std", flat.std(0)),
+                ("median", flat.median(0)[0]),
+                (lower, interval[0]),
+                (upper, interval[1]),
+                ("n_eff", _safe(stats.effective_sample_size)(value)),
+                ("r_hat", stats.split_gelman_rubin(value)),
+            ]
+        )
+    return table
+
+
+def print_summary(
+    samples: Mapping[str, torch.Tensor], prob: float = 0.9, group_by_chain: bool = True
+) -> None:
+    """Print :func:`summary` as a table, one row per scalar element of each site."""
+    if not samples:
+        return
+    table = summary(samples, prob, group_by_chain)
+    shapes = {k: (v.shape[2:] if group_by_chain else v.shape[1:]) for k, v in samples.items()}
+    labels = {k: k + "[" + ",".join(str(n - 1) for n in shape) + "]" for k, shape in shapes.items()}
+    width = max(10, max(len(label) for label in labels.values()))
+    columns = [""] + list(next(iter(table.values())))
+    print()
+    print(f"{{:>{width}}}".format(columns[0]) + "".join(f" {c:>9}" for c in columns[1:]))
+    for name, row in table.items():
+        shape = row["mean"].shape
+        for idx in product(*map(range, shape)):
+            label = name + ("[" + ",".join(map(str, idx)) + "]" if idx else "")
+            cells = "".join(f" {float(v[idx]):>9.2f}" for v in row.values())
+            print(f"{{:>{width}}}".format(label) + cells)
+    print()
+
+
+def select_samples(
+    samples: Mapping[str, torch.Tensor],
+    num_samples: int | None = None,
+    group_by_chain: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Samples of shape ``(chains, draws, ...)``, flattened and/or resampled with replacement.
+
+    Args:
+        samples: site -> tensor with chain and draw dims first.
+        num_samples: if given, draw that many indices uniformly with replacement.
+        group_by_chain: keep the chain dim (resampling then picks the same draws per chain).
+
+    Example:
+        >>> import torch
+        >>> select_samples({"x": torch.zeros(2, 5, 3)})["x"].shape
+        torch.Size([10, 3])
+    """
+    if num_samples is None:
+        if group_by_chain:
+            return dict(samples)
+        return {k: v.reshape((-1,) + v.shape[2:]) for k, v in samples.items()}
+    if not samples:
+        raise ValueError("No samples found from MCMC run.")
+    if group_by_chain:
+        out, dim = dict(samples), 1
+    else:
+        out, dim = {k: v.reshape((-1,) + v.shape[2:]) for k, v in samples.items()}, 0
+    first = next(iter(out.values()))
+    idx = torch.randint(0, first.shape[dim], (num_samples,), device=first.device)
+    return {k: v.index_select(dim, idx) for k, v in out.items()}
+
+
+def diagnostics_from_stats(
+    statistics: Mapping[tuple[int, str], Mapping[str, torch.Tensor]],
+    num_samples: int,
+    num_chains: int,
+) -> dict[str, OrderedDict[str, torch.Tensor]]:
+    """Gelman-Rubin ``r_hat`` from per-chain streaming means and variances.
+
+    ``statistics`` maps ``(chain_id, site)`` to a dict holding ``"mean"`` and ``"variance"``.
+    """
+    means: dict[str, list[torch.Tensor]] = defaultdict(list)
+    variances: dict[str, list[torch.Tensor]] = defaultdict(list)
+    for (_, name), stat in statistics.items():
+        if "mean" in stat and "variance" in stat:
+            means[name].append(stat["mean"])
+            variances[name].append(stat["variance"])
+    result: dict[str, OrderedDict[str, torch.Tensor]] = {}
+    for name in means:
+        m, v = torch.stack(means[name]), torch.stack(variances[name])
+        n = num_samples
+        within = v.mean(0)
+        estimate = (n - 1) / n * within
+        if num_chains > 1:
+            estimate = estimate + m.var(0)
+        else:
+            within = estimate
+        result[name] = OrderedDict(r_hat=(estimate / within).sqrt())
+    return result
