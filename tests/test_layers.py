@@ -25,6 +25,8 @@ LAYERS = {
     "ppl.primitives": 4,
     "ppl.module": 4,
     "ppl.nn": 4,
+    "ppl.nn.auto_reg_nn": 0,  # pure torch networks the flows in distributions build on
+    "ppl.nn.dense_nn": 0,
     "ppl.infer": 5,
     "ppl.distributed": 6,
     "ppl.util": 5,

@@ -1,8 +1,11 @@
-"""Transforms: everything in ``torch.distributions.transforms`` plus Pyro's extras.
+"""Transforms: everything in ``torch.distributions.transforms`` plus Pyro's extras and flows.
 
 Design notes
 ------------
-Torch's transform classes are re-exported unchanged. Added here:
+Torch's transform classes are re-exported unchanged. Normalizing flows (learnable
+bijections, each a :class:`~ppl.distributions.TransformModule`) live one per module in
+this package, each with a lower-case helper that builds it with a fresh network
+(``affine_autoregressive(input_dim)``, ...). Added here:
 
 * :class:`SoftplusLowerCholeskyTransform` -- real matrix -> lower-Cholesky factor with a
   ``softplus`` diagonal (the strict upper triangle is ignored).
@@ -19,6 +22,9 @@ inputs, which is the space ``inv`` returns.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -47,12 +53,22 @@ from torch.distributions.transforms import (
 )
 
 from ppl.distributions import constraints
+from ppl.distributions.torch_transform import ComposeTransformModule
+from ppl.distributions.transforms.affine_autoregressive import (
+    AffineAutoregressive,
+    ConditionalAffineAutoregressive,
+    affine_autoregressive,
+    conditional_affine_autoregressive,
+)
 
 __all__ = [
     "AbsTransform",
+    "AffineAutoregressive",
     "AffineTransform",
     "CatTransform",
     "ComposeTransform",
+    "ComposeTransformModule",
+    "ConditionalAffineAutoregressive",
     "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
     "ExpTransform",
@@ -70,10 +86,33 @@ __all__ = [
     "StickBreakingTransform",
     "TanhTransform",
     "Transform",
+    "affine_autoregressive",
     "biject_to",
+    "conditional_affine_autoregressive",
     "identity_transform",
+    "iterated",
     "transform_to",
 ]
+
+
+def iterated(repeats: int, base_fn: Callable[..., Transform], *args: Any, **kwargs: Any):
+    """Compose ``repeats`` independently built ``base_fn(*args, **kwargs)`` transforms.
+
+    Returns:
+        A :class:`~ppl.distributions.ComposeTransformModule` (so every part's parameters
+        are registered).
+
+    Raises:
+        ValueError: if ``repeats`` is not a positive int.
+
+    Example:
+        >>> flow = iterated(2, affine_autoregressive, 3)
+        >>> len(flow.parts)
+        2
+    """
+    if not isinstance(repeats, int) or isinstance(repeats, bool) or repeats < 1:
+        raise ValueError(f"iterated: repeats must be a positive int, got {repeats!r}")
+    return ComposeTransformModule([base_fn(*args, **kwargs) for _ in range(repeats)])
 
 
 def _inverse_softplus(y: torch.Tensor) -> torch.Tensor:

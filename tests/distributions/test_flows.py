@@ -1,0 +1,224 @@
+"""Normalizing flows: bijectivity, exact log-Jacobians, shapes, errors, and equality with Pyro."""
+
+import math
+
+import pytest
+import torch
+from torch.autograd.functional import jacobian
+
+import ppl.distributions as dist
+import ppl.distributions.transforms as T
+from ppl.distributions.transforms.utils import clamp_preserve_gradients
+from ppl.nn import AutoRegressiveNN, ConditionalAutoRegressiveNN, ConditionalDenseNN, DenseNN
+from ppl.nn.auto_reg_nn import create_mask, sample_mask_indices
+
+DIM, CONTEXT = 4, 2
+
+# (helper name, kwargs): built with the helper in ppl and, for comparison, in Pyro
+FLOWS = [
+    ("affine_autoregressive", {}),
+    ("affine_autoregressive", {"stable": True}),
+    ("affine_autoregressive", {"hidden_dims": [12, 12], "log_scale_max_clip": 0.1}),
+]
+CONDITIONAL_FLOWS = [
+    ("conditional_affine_autoregressive", {}),
+    ("conditional_affine_autoregressive", {"stable": True}),
+]
+ELEMENTWISE = ()  # helpers whose transform has event_dim 0
+
+
+def flow_id(case):
+    name, kwargs = case
+    return name + "".join(f"-{k}={v}" for k, v in kwargs.items())
+
+
+def build(module, name, kwargs, conditional=False):
+    fn = getattr(module, name)
+    return fn(DIM, CONTEXT, **kwargs) if conditional else fn(DIM, **kwargs)
+
+
+def fresh(x):
+    """A tensor equal to ``x`` but not the object a transform cached."""
+    return x.detach().clone()
+
+
+def autograd_log_det(transform, x):
+    """log|det dy/dx| of one event by autograd."""
+    jac = jacobian(lambda v: transform(v), x)
+    return torch.linalg.slogdet(jac).logabsdet
+
+
+def perturb(module):
+    """Move every parameter off its init so tests do not pass by symmetry."""
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+
+
+# ---------------------------------------------------------------- building blocks
+def test_clamp_preserve_gradients():
+    x = torch.tensor([-9.0, 0.5, 9.0], requires_grad=True)
+    y = clamp_preserve_gradients(x, -1.0, 1.0)
+    assert y.tolist() == [-1.0, 0.5, 1.0]
+    (g,) = torch.autograd.grad((y * torch.tensor([1.0, 2.0, 3.0])).sum(), x)
+    assert g.tolist() == [1.0, 2.0, 3.0]
+
+
+def test_sample_mask_indices():
+    assert sample_mask_indices(3, 5).tolist() == [1.0, 2.0, 2.0, 2.0, 3.0]
+    torch.manual_seed(0)
+    rough = sample_mask_indices(3, 7, simple=False)
+    assert bool(((rough >= 1) & (rough <= 3)).all()) and rough.eq(rough.round()).all()
+
+
+@pytest.mark.parametrize("context_dim", [0, 2])
+def test_made_is_autoregressive(context_dim):
+    perm = torch.tensor([2, 0, 3, 1])
+    masks, skip = create_mask(DIM, context_dim, [8, 8], perm, 2)
+    assert [tuple(m.shape) for m in masks] == [(8, DIM + context_dim), (8, 8), (2 * DIM, 8)]
+    assert tuple(skip.shape) == (2 * DIM, DIM + context_dim)
+    net = (
+        ConditionalAutoRegressiveNN(DIM, context_dim, [8, 8], permutation=perm)
+        if (context_dim)
+        else AutoRegressiveNN(DIM, [8, 8], permutation=perm, skip_connections=True)
+    )
+    perturb(net)
+    x, c = torch.randn(DIM), torch.randn(context_dim)
+    call = (
+        (lambda v: torch.stack(net(v, context=c)))
+        if context_dim
+        else (lambda v: torch.stack(net(v)))
+    )
+    jac = jacobian(call, x)  # (2, D, D): d out[k, i] / d x[j]
+    rank = torch.empty(DIM, dtype=torch.long)
+    rank[perm] = torch.arange(DIM)
+    allowed = rank[None, :] < rank[:, None]  # x_j may feed output i iff j comes first
+    assert bool((jac.abs().sum(0)[~allowed] == 0).all())
+    assert bool((jac.abs().sum(0)[allowed] > 0).any())  # (ReLU may zero a few)
+    assert torch.equal(net.get_permutation(), perm)
+
+
+def test_arn_output_shapes_and_errors():
+    x = torch.randn(5, 3, DIM)
+    assert tuple(AutoRegressiveNN(DIM, [8], param_dims=[1])(x).shape) == (5, 3, DIM)
+    a, b, c = AutoRegressiveNN(DIM, [8], param_dims=[1, 5, 3])(x)
+    assert (a.shape, b.shape, c.shape) == ((5, 3, 1, DIM), (5, 3, 5, DIM), (5, 3, 3, DIM))
+    m, s = ConditionalAutoRegressiveNN(DIM, 2, [8])(x, context=torch.randn(2))
+    assert m.shape == s.shape == (5, 3, DIM)
+    with pytest.raises(ValueError, match="hidden dimension must be >= input_dim"):
+        AutoRegressiveNN(DIM, [DIM - 1])
+    with pytest.warns(UserWarning, match="input_dim = 1"):
+        AutoRegressiveNN(1, [3])
+
+
+def test_dense_nn_shapes():
+    a, b = DenseNN(3, [8], param_dims=[1, 4])(torch.randn(5, 3))
+    assert (a.shape, b.shape) == ((5, 1), (5, 4))
+    out = ConditionalDenseNN(3, 2, [8], param_dims=[6])(torch.randn(5, 3), torch.randn(2))
+    assert out.shape == (5, 6)
+
+
+def test_transform_module_hash_and_compose():
+    f1, f2 = T.affine_autoregressive(DIM), T.affine_autoregressive(DIM)
+    assert len({f1, f2, f1}) == 2
+    flow = T.iterated(2, T.affine_autoregressive, DIM)
+    assert isinstance(flow, dist.ComposeTransformModule) and len(flow.parts) == 2
+    assert len(list(flow.parameters())) == len(list(f1.parameters())) * 2
+    assert flow.with_cache(0) is flow and flow.with_cache(1) is not flow
+    with pytest.raises(ValueError, match="repeats"):
+        T.iterated(0, T.affine_autoregressive, DIM)
+
+
+# ---------------------------------------------------------------- every flow
+def _flow(case, conditional=False):
+    torch.manual_seed(1)
+    t = build(T, *case, conditional=conditional)
+    perturb(t)
+    return t.condition(torch.randn(CONTEXT)) if conditional else t
+
+
+ALL = [(c, False) for c in FLOWS] + [(c, True) for c in CONDITIONAL_FLOWS]
+ALL_IDS = [flow_id(c) for c, _ in ALL]
+
+
+@pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
+def test_inverse_and_log_det(case, conditional):
+    t = _flow(case, conditional)
+    x = torch.randn(3, DIM)
+    y = t(x)
+    assert y.shape == x.shape
+    if getattr(t, "_inverse_unavailable", False):
+        return
+    assert torch.allclose(t.inv(fresh(y)), x, atol=1e-5)
+    ladj = t.log_abs_det_jacobian(fresh(x), fresh(y))
+    expected = torch.stack([autograd_log_det(t, fresh(x[i])) for i in range(3)])
+    if case[0] in ELEMENTWISE:
+        ladj = ladj.sum(-1)
+    assert torch.allclose(ladj, expected, atol=1e-5)
+
+
+@pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
+def test_batch_shapes(case, conditional):
+    t = _flow(case, conditional)
+    x = torch.randn(2, 5, DIM)
+    y = t(x)
+    ladj = t.log_abs_det_jacobian(x, y)
+    assert y.shape == x.shape
+    assert ladj.shape == ((2, 5, DIM) if case[0] in ELEMENTWISE else (2, 5))
+
+
+@pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
+def test_flow_density_matches_change_of_variables(case, conditional):
+    t = _flow(case, conditional)
+    base = dist.Normal(torch.zeros(DIM), torch.ones(DIM)).to_event(1)
+    d = dist.TransformedDistribution(base, [t])
+    y = d.sample((6,))
+    ladj = t.log_abs_det_jacobian(t.inv(y), y)
+    if case[0] in ELEMENTWISE:
+        ladj = ladj.sum(-1)
+    assert torch.allclose(d.log_prob(y), base.log_prob(t.inv(y)) - ladj, atol=1e-5)
+
+
+# ---------------------------------------------------------------- equality with Pyro
+@pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
+def test_equals_pyro(case, conditional):
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    torch.manual_seed(2)
+    mine = build(T, *case, conditional=conditional)
+    perturb(mine)
+    theirs = build(pyro_dist.transforms, *case, conditional=conditional)
+    theirs.load_state_dict(mine.state_dict())
+    assert sorted(mine.state_dict()) == sorted(theirs.state_dict())
+    if conditional:
+        c = torch.randn(3, CONTEXT)
+        mine, theirs = mine.condition(c), theirs.condition(c)
+    x = torch.randn(3, DIM)
+    y_mine, y_theirs = mine(fresh(x)), theirs(fresh(x))
+    assert torch.allclose(y_mine, y_theirs, atol=1e-6)
+    ladj_mine = mine.log_abs_det_jacobian(fresh(x), fresh(y_mine))
+    ladj_theirs = theirs.log_abs_det_jacobian(fresh(x), fresh(y_theirs))
+    assert torch.allclose(ladj_mine, ladj_theirs, atol=1e-6)
+    if getattr(mine, "_inverse_unavailable", False):
+        return
+    assert torch.allclose(mine.inv(fresh(y_mine)), theirs.inv(fresh(y_mine)), atol=1e-6)
+
+
+def test_pyro_helper_parity_of_defaults():
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    for name, _ in FLOWS:
+        mine, theirs = getattr(T, name)(DIM), getattr(pyro_dist.transforms, name)(DIM)
+        shapes = {k: v.shape for k, v in mine.state_dict().items()}
+        assert shapes == {k: v.shape for k, v in theirs.state_dict().items()}, name
+
+
+def test_log_prob_normalizes_in_1d_grid():
+    """A 2-D flow density integrates to ~1 on a fine grid."""
+    torch.manual_seed(3)
+    t = T.affine_autoregressive(2, hidden_dims=[6])
+    perturb(t)
+    d = dist.TransformedDistribution(dist.Normal(torch.zeros(2), 1.0).to_event(1), [t])
+    g = torch.linspace(-12, 12, 481)
+    grid = torch.stack(torch.meshgrid(g, g, indexing="ij"), -1).reshape(-1, 2)
+    with torch.no_grad():
+        mass = d.log_prob(grid).exp().sum() * (g[1] - g[0]) ** 2
+    assert math.isclose(float(mass), 1.0, abs_tol=1e-2)
