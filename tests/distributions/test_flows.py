@@ -19,12 +19,36 @@ FLOWS = [
     ("affine_autoregressive", {}),
     ("affine_autoregressive", {"stable": True}),
     ("affine_autoregressive", {"hidden_dims": [12, 12], "log_scale_max_clip": 0.1}),
+    ("affine_coupling", {}),
+    ("affine_coupling", {"split_dim": 1, "hidden_dims": [7, 7]}),
+    ("spline", {}),
+    ("spline", {"order": "quadratic"}),
+    ("spline", {"count_bins": 5, "bound": 1.0}),
+    ("spline_coupling", {}),
+    ("spline_coupling", {"split_dim": 1, "count_bins": 4}),
+    ("spline_autoregressive", {}),
+    ("spline_autoregressive", {"order": "quadratic"}),
+    ("planar", {}),
+    ("radial", {}),
+    ("householder", {}),
+    ("householder", {"count_transforms": 3}),
+    ("permute", {"permutation": torch.tensor([2, 0, 3, 1])}),
 ]
 CONDITIONAL_FLOWS = [
     ("conditional_affine_autoregressive", {}),
     ("conditional_affine_autoregressive", {"stable": True}),
+    ("conditional_affine_coupling", {}),
+    ("conditional_spline", {}),
+    ("conditional_spline", {"order": "quadratic", "count_bins": 4}),
+    ("conditional_spline_autoregressive", {}),
+    ("conditional_planar", {}),
+    ("conditional_radial", {}),
+    ("conditional_householder", {"count_transforms": 2}),
 ]
-ELEMENTWISE = ()  # helpers whose transform has event_dim 0
+ELEMENTWISE = ("spline", "conditional_spline")  # helpers whose transform has event_dim 0
+# Pyro 1.9's spline_autoregressive builds four network outputs but the quadratic order
+# unpacks three, so it cannot run; ppl builds the three the quadratic order needs.
+PYRO_BROKEN = {"spline_autoregressive-order=quadratic"}
 
 
 def flow_id(case):
@@ -50,6 +74,8 @@ def autograd_log_det(transform, x):
 
 def perturb(module):
     """Move every parameter off its init so tests do not pass by symmetry."""
+    if not isinstance(module, torch.nn.Module):
+        return
     with torch.no_grad():
         for p in module.parameters():
             p.add_(0.3 * torch.randn_like(p))
@@ -137,24 +163,33 @@ def _flow(case, conditional=False):
     return t.condition(torch.randn(CONTEXT)) if conditional else t
 
 
+@pytest.fixture
+def double():
+    """Float64 for the exactness checks (the linear-order spline inverse loses ~1e-4 in
+    float32, in Pyro too); the comparisons with Pyro run in float32."""
+    old = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(old)
+
+
 ALL = [(c, False) for c in FLOWS] + [(c, True) for c in CONDITIONAL_FLOWS]
 ALL_IDS = [flow_id(c) for c, _ in ALL]
 
 
 @pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
-def test_inverse_and_log_det(case, conditional):
+def test_inverse_and_log_det(case, conditional, double):
     t = _flow(case, conditional)
     x = torch.randn(3, DIM)
     y = t(x)
     assert y.shape == x.shape
-    if getattr(t, "_inverse_unavailable", False):
-        return
-    assert torch.allclose(t.inv(fresh(y)), x, atol=1e-5)
+    if not getattr(t, "_inverse_unavailable", False):
+        assert torch.allclose(t.inv(fresh(y)), x, atol=1e-8)
     ladj = t.log_abs_det_jacobian(fresh(x), fresh(y))
     expected = torch.stack([autograd_log_det(t, fresh(x[i])) for i in range(3)])
     if case[0] in ELEMENTWISE:
         ladj = ladj.sum(-1)
-    assert torch.allclose(ladj, expected, atol=1e-5)
+    assert torch.allclose(ladj, expected, atol=1e-8)
 
 
 @pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
@@ -168,27 +203,31 @@ def test_batch_shapes(case, conditional):
 
 
 @pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
-def test_flow_density_matches_change_of_variables(case, conditional):
+def test_flow_density_matches_change_of_variables(case, conditional, double):
     t = _flow(case, conditional)
     base = dist.Normal(torch.zeros(DIM), torch.ones(DIM)).to_event(1)
     d = dist.TransformedDistribution(base, [t])
     y = d.sample((6,))
-    ladj = t.log_abs_det_jacobian(t.inv(y), y)
+    x = t.inv(y)  # the cached draw: works for planar/radial too
+    ladj = t.log_abs_det_jacobian(x, y)
     if case[0] in ELEMENTWISE:
         ladj = ladj.sum(-1)
-    assert torch.allclose(d.log_prob(y), base.log_prob(t.inv(y)) - ladj, atol=1e-5)
+    assert torch.allclose(d.log_prob(y), base.log_prob(x) - ladj, atol=1e-5)
 
 
 # ---------------------------------------------------------------- equality with Pyro
 @pytest.mark.parametrize("case,conditional", ALL, ids=ALL_IDS)
 def test_equals_pyro(case, conditional):
     pyro_dist = pytest.importorskip("pyro.distributions")
+    if flow_id(case) in PYRO_BROKEN:
+        pytest.skip("Pyro cannot build this flow")
     torch.manual_seed(2)
     mine = build(T, *case, conditional=conditional)
     perturb(mine)
     theirs = build(pyro_dist.transforms, *case, conditional=conditional)
-    theirs.load_state_dict(mine.state_dict())
-    assert sorted(mine.state_dict()) == sorted(theirs.state_dict())
+    if isinstance(mine, torch.nn.Module):
+        theirs.load_state_dict(mine.state_dict())
+        assert sorted(mine.state_dict()) == sorted(theirs.state_dict())
     if conditional:
         c = torch.randn(3, CONTEXT)
         mine, theirs = mine.condition(c), theirs.condition(c)
@@ -205,7 +244,7 @@ def test_equals_pyro(case, conditional):
 
 def test_pyro_helper_parity_of_defaults():
     pyro_dist = pytest.importorskip("pyro.distributions")
-    for name, _ in FLOWS:
+    for name in sorted({n for n, _ in FLOWS} - {"permute"}):
         mine, theirs = getattr(T, name)(DIM), getattr(pyro_dist.transforms, name)(DIM)
         shapes = {k: v.shape for k, v in mine.state_dict().items()}
         assert shapes == {k: v.shape for k, v in theirs.state_dict().items()}, name

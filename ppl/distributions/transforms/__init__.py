@@ -60,37 +60,106 @@ from ppl.distributions.transforms.affine_autoregressive import (
     affine_autoregressive,
     conditional_affine_autoregressive,
 )
+from ppl.distributions.transforms.affine_coupling import (
+    AffineCoupling,
+    ConditionalAffineCoupling,
+    affine_coupling,
+    conditional_affine_coupling,
+)
+from ppl.distributions.transforms.batchnorm import BatchNorm, batchnorm
+from ppl.distributions.transforms.householder import (
+    ConditionalHouseholder,
+    Householder,
+    conditional_householder,
+    householder,
+)
+from ppl.distributions.transforms.permute import Permute, permute
+from ppl.distributions.transforms.planar import (
+    ConditionalPlanar,
+    Planar,
+    conditional_planar,
+    planar,
+)
+from ppl.distributions.transforms.radial import (
+    ConditionalRadial,
+    Radial,
+    conditional_radial,
+    radial,
+)
+from ppl.distributions.transforms.spline import (
+    ConditionalSpline,
+    Spline,
+    conditional_spline,
+    spline,
+)
+from ppl.distributions.transforms.spline_autoregressive import (
+    ConditionalSplineAutoregressive,
+    SplineAutoregressive,
+    conditional_spline_autoregressive,
+    spline_autoregressive,
+)
+from ppl.distributions.transforms.spline_coupling import SplineCoupling, spline_coupling
 
 __all__ = [
     "AbsTransform",
     "AffineAutoregressive",
+    "AffineCoupling",
     "AffineTransform",
+    "BatchNorm",
     "CatTransform",
     "ComposeTransform",
     "ComposeTransformModule",
     "ConditionalAffineAutoregressive",
+    "ConditionalAffineCoupling",
+    "ConditionalHouseholder",
+    "ConditionalPlanar",
+    "ConditionalRadial",
+    "ConditionalSpline",
+    "ConditionalSplineAutoregressive",
     "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
     "ExpTransform",
+    "Householder",
     "IndependentTransform",
     "LowerCholeskyTransform",
     "OrderedTransform",
+    "Permute",
+    "Planar",
     "PositiveDefiniteTransform",
     "PowerTransform",
+    "Radial",
     "ReshapeTransform",
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusLowerCholeskyTransform",
     "SoftplusTransform",
+    "Spline",
+    "SplineAutoregressive",
+    "SplineCoupling",
     "StackTransform",
     "StickBreakingTransform",
     "TanhTransform",
     "Transform",
     "affine_autoregressive",
+    "affine_coupling",
+    "batchnorm",
     "biject_to",
     "conditional_affine_autoregressive",
+    "conditional_affine_coupling",
+    "conditional_householder",
+    "conditional_planar",
+    "conditional_radial",
+    "conditional_spline",
+    "conditional_spline_autoregressive",
+    "householder",
     "identity_transform",
     "iterated",
+    "permute",
+    "planar",
+    "radial",
+    "spline",
+    "spline_autoregressive",
+    "spline_coupling",
     "transform_to",
 ]
 
