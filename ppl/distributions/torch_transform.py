@@ -33,9 +33,31 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch.distributions import TransformedDistribution
 from torch.distributions.transforms import ComposeTransform, Transform
 
 __all__ = ["ComposeTransformModule", "TransformModule"]
+
+
+def _transform_clear_cache(self: Transform) -> None:
+    """Forget the cached ``(x, y)`` pair (Pyro's ``Transform.clear_cache``)."""
+    if self._cache_size == 1:
+        self._cached_x_y = None, None
+
+
+def _transformed_distribution_clear_cache(self: TransformedDistribution) -> None:
+    """Forget the cached pairs of every transform (Pyro's ``clear_cache``)."""
+    for t in self.transforms:
+        t.clear_cache()  # type: ignore[attr-defined]
+
+
+# A flow caches its last (x, y) so that scoring its own sample is cheap; when the same
+# data tensor is scored again after an optimizer step the cache must be cleared. Pyro
+# adds these two methods to torch's classes; so does ppl (only where torch lacks them).
+if not hasattr(Transform, "clear_cache"):
+    Transform.clear_cache = _transform_clear_cache  # type: ignore[attr-defined]
+if not hasattr(TransformedDistribution, "clear_cache"):
+    TransformedDistribution.clear_cache = _transformed_distribution_clear_cache  # type: ignore[attr-defined]
 
 
 class TransformModule(Transform, torch.nn.Module):
@@ -74,6 +96,12 @@ class ComposeTransformModule(ComposeTransform, torch.nn.ModuleList):
 
     def __hash__(self) -> int:
         return object.__hash__(self)
+
+    def clear_cache(self) -> None:
+        """Forget the cached pairs of this composition and of each part."""
+        _transform_clear_cache(self)
+        for part in self.parts:
+            part.clear_cache()  # type: ignore[attr-defined]
 
     def with_cache(self, cache_size: int = 1) -> ComposeTransformModule:
         """The same parts with the given cache size (``self`` if it already has it)."""

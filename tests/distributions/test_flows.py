@@ -151,6 +151,13 @@ def test_transform_module_hash_and_compose():
     assert isinstance(flow, dist.ComposeTransformModule) and len(flow.parts) == 2
     assert len(list(flow.parameters())) == len(list(f1.parameters())) * 2
     assert flow.with_cache(0) is flow and flow.with_cache(1) is not flow
+    x = torch.randn(DIM)
+    y = flow(x)
+    assert flow.inv(y) is x
+    dist.TransformedDistribution(
+        dist.Normal(torch.zeros(DIM), 1.0).to_event(1), [flow]
+    ).clear_cache()
+    assert flow.inv(y) is not x and torch.allclose(flow.inv(y), x, atol=1e-5)
     with pytest.raises(ValueError, match="repeats"):
         T.iterated(0, T.affine_autoregressive, DIM)
 
@@ -261,3 +268,155 @@ def test_log_prob_normalizes_in_1d_grid():
     with torch.no_grad():
         mass = d.log_prob(grid).exp().sum() * (g[1] - g[0]) ** 2
     assert math.isclose(float(mass), 1.0, abs_tol=1e-2)
+
+
+# ---------------------------------------------------------------- specific behaviour
+def test_spline_is_identity_outside_bound_and_normalizes():
+    torch.manual_seed(4)
+    s = T.spline(1, count_bins=6, bound=2.0)
+    perturb(s)
+    x = torch.tensor([[-5.0], [2.5], [7.0]])
+    y = s(x)
+    assert torch.equal(y, x)
+    assert torch.equal(s.log_abs_det_jacobian(x, y), torch.zeros(3, 1))
+    d = dist.TransformedDistribution(dist.Normal(torch.zeros(1), 1.0), [s])
+    g = torch.linspace(-9, 9, 18001).unsqueeze(-1)
+    with torch.no_grad():
+        mass = d.log_prob(g).exp().sum() * (g[1] - g[0])
+    assert math.isclose(float(mass), 1.0, abs_tol=1e-3)
+
+
+@pytest.mark.parametrize("name", ["planar", "radial"])
+def test_no_analytic_inverse(name):
+    t = getattr(T, name)(DIM)
+    y = t(torch.randn(2, DIM))
+    assert t.inv(y) is not None  # the cached pair
+    with pytest.raises(NotImplementedError, match="no analytic inverse"):
+        t.inv(fresh(y))
+    with pytest.raises(KeyError):  # what Pyro raises
+        t.inv(fresh(y))
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="order"):
+        T.Spline(DIM, order="cubic")
+    with pytest.raises(ValueError, match="order"):
+        T.conditional_spline(DIM, CONTEXT, order="cubic")
+    with pytest.raises(ValueError, match="'dim'.*negative"):
+        T.Permute(torch.arange(3), dim=0)
+    with pytest.raises(ValueError, match="'dim'.*negative"):
+        T.AffineCoupling(1, DenseNN(1, [4], [1, 1]), dim=1)
+    with pytest.raises(ValueError, match="same length as event_dim"):
+        T.permute([3, 4], dim=-1)
+    with pytest.raises(ValueError, match="same length as event_dim"):
+        T.affine_coupling([3, 4], dim=-1)
+    with pytest.raises(ValueError, match="less than 1"):
+        T.Householder(DIM, count_transforms=0)
+    with pytest.warns(UserWarning, match="over-parametrization"):
+        T.Householder(2, count_transforms=3)
+    with pytest.raises(ValueError, match="split_dim"):
+        T.SplineCoupling(DIM, 0, DenseNN(1, [4], [1, 1]))
+
+
+def test_affine_coupling_over_a_matrix_event_equals_pyro():
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    torch.manual_seed(5)
+    mine = T.affine_coupling([4, 3], dim=-2, hidden_dims=[10])
+    perturb(mine)
+    theirs = pyro_dist.transforms.affine_coupling([4, 3], dim=-2, hidden_dims=[10])
+    theirs.load_state_dict(mine.state_dict())
+    x = torch.randn(5, 4, 3)
+    y = mine(x)
+    assert mine.event_dim == 2 and y.shape == x.shape
+    assert torch.allclose(y, theirs(fresh(x)), atol=1e-6)
+    assert torch.allclose(mine.inv(fresh(y)), x, atol=1e-5)
+    ladj = mine.log_abs_det_jacobian(fresh(x), fresh(y))
+    assert ladj.shape == (5,)
+    assert torch.allclose(ladj, theirs.log_abs_det_jacobian(fresh(x), fresh(y)), atol=1e-6)
+    p = T.permute([4, 3], dim=-2, permutation=torch.tensor([3, 1, 0, 2]))
+    assert torch.equal(p.inv(p(x)), x) and p.log_abs_det_jacobian(x, p(x)).shape == (5,)
+
+
+def test_batchnorm_train_and_eval_match_pyro():
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    mine, theirs = T.batchnorm(DIM, momentum=0.3), pyro_dist.transforms.batchnorm(DIM, momentum=0.3)
+    perturb(mine)
+    theirs.load_state_dict(mine.state_dict())
+    data = 2 + 3 * torch.randn(50, DIM)
+    x_mine, x_theirs = mine.inv(fresh(data)), theirs.inv(fresh(data))  # updates moving stats
+    assert torch.allclose(x_mine, x_theirs, atol=1e-6)
+    assert torch.allclose(mine.moving_mean, 0.3 * data.mean(0))
+    assert torch.allclose(mine.moving_variance, 0.7 + 0.3 * data.var(0))
+    ladj = mine.log_abs_det_jacobian(x_mine, data)
+    assert torch.allclose(ladj, theirs.log_abs_det_jacobian(x_theirs, data), atol=1e-6)
+    mine.eval()
+    x = torch.randn(3, DIM)
+    y = mine(x)
+    assert torch.allclose(mine.inv(fresh(y)), x, atol=1e-5)
+    jac = torch.stack([jacobian(mine, x[i]).diagonal() for i in range(3)])
+    assert torch.allclose(mine.log_abs_det_jacobian(x, y).expand(3, DIM), jac.log(), atol=1e-5)
+
+
+def test_conditional_transformed_distribution():
+    torch.manual_seed(6)
+    flows = [T.conditional_affine_coupling(DIM, CONTEXT), T.permute(DIM)]
+    flows.append(T.conditional_spline(DIM, CONTEXT, count_bins=4))
+    base = dist.Normal(torch.zeros(DIM), torch.ones(DIM)).to_event(1)
+    cond = dist.ConditionalTransformedDistribution(base, flows)
+    c = torch.randn(7, CONTEXT)
+    d = cond.condition(c)
+    assert isinstance(d, dist.TransformedDistribution)
+    y = d.sample((7,))  # as in Pyro, the input's batch must cover the context's
+    assert y.shape == (7, DIM) and d.log_prob(y).shape == (7,)
+    x = fresh(y)
+    ladj = torch.zeros(7)
+    for t in reversed(d.transforms):
+        x_prev = t.inv(x)
+        lj = t.log_abs_det_jacobian(x_prev, x)
+        ladj = ladj + (lj.sum(-1) if t.event_dim == 0 else lj)
+        x = x_prev
+    assert torch.allclose(d.log_prob(fresh(y)), base.log_prob(x) - ladj, atol=1e-5)
+
+
+def test_conditional_compose_and_inverse():
+    from ppl.distributions.conditional import ConditionalComposeTransformModule
+
+    torch.manual_seed(7)
+    stack = ConditionalComposeTransformModule(
+        [T.conditional_affine_coupling(DIM, CONTEXT), T.Permute(torch.tensor([3, 2, 1, 0]))],
+        cache_size=1,
+    )
+    assert len(list(stack.parameters())) == len(list(stack.transforms[0].parameters()))
+    c = torch.randn(CONTEXT)
+    t = stack.condition(c)
+    assert isinstance(t, dist.ComposeTransformModule) and t._cache_size == 1
+    x = torch.randn(5, DIM)
+    assert torch.allclose(stack.inv.condition(c)(t(x).detach()), x, atol=1e-5)
+    assert stack.inv.inv is stack
+    with pytest.raises(ValueError, match="cache_size"):
+        ConditionalComposeTransformModule([], cache_size=2)
+
+
+def test_flows_train_under_svi():
+    """The flow's parameters reach the ParamStore through ppl.module and learn."""
+    import ppl
+    from ppl.infer import SVI, Trace_ELBO
+    from ppl.optim import Adam
+
+    torch.manual_seed(8)
+    data = torch.randn(200, 2) * torch.tensor([0.5, 2.0]) + torch.tensor([1.0, -1.0])
+    flow = T.spline_coupling(2, count_bins=4, hidden_dims=[8])
+
+    def model(data):
+        ppl.module("flow", flow)
+        base = dist.Normal(torch.zeros(2), torch.ones(2)).to_event(1)
+        with ppl.plate("data", len(data)):
+            ppl.sample("obs", dist.TransformedDistribution(base, [flow]), obs=data)
+
+    svi = SVI(model, lambda data: None, Adam({"lr": 0.05}), Trace_ELBO())
+    first = svi.step(data)
+    for _ in range(60):
+        flow.clear_cache()  # `data` is the same tensor each step: forget the stale inverse
+        last = svi.step(data)
+    assert any(k.startswith("flow$$$") for k in ppl.get_param_store())
+    assert last < first - 50
