@@ -420,3 +420,59 @@ def test_flows_train_under_svi():
         last = svi.step(data)
     assert any(k.startswith("flow$$$") for k in ppl.get_param_store())
     assert last < first - 50
+
+
+# ---------------------------------------------------------------- parameter-free transforms
+FIXED = [
+    ("ELUTransform", {}),
+    ("LeakyReLUTransform", {}),
+    ("DiscreteCosineTransform", {}),
+    ("DiscreteCosineTransform", {"smooth": 1.5}),
+    ("DiscreteCosineTransform", {"dim": -2, "smooth": 0.5}),
+    ("HaarTransform", {}),
+    ("HaarTransform", {"dim": -2, "flip": True}),
+    ("PositivePowerTransform", {"exponent": 0.3}),
+    ("SimplexToOrderedTransform", {"anchor_point": torch.tensor(0.7)}),
+]
+
+
+def _fixed_input(name):
+    torch.manual_seed(9)
+    if name == "SimplexToOrderedTransform":
+        return dist.Dirichlet(torch.ones(5)).sample((3, 2))
+    return torch.randn(3, 5, 5)
+
+
+@pytest.mark.parametrize("name,kwargs", FIXED, ids=[flow_id(c) for c in FIXED])
+def test_fixed_transforms_equal_pyro_and_invert(name, kwargs):
+    x = _fixed_input(name)
+    t = getattr(T, name)(**kwargs)
+    y = t(x)
+    assert torch.allclose(t._inverse(y), x, atol=1e-5)
+    assert t.forward_shape(x.shape) == y.shape and t.inverse_shape(y.shape) == x.shape
+    ladj = t.log_abs_det_jacobian(x, y)
+    assert ladj.shape == x.shape[: x.dim() - t.domain.event_dim]
+    if name in ("ELUTransform", "LeakyReLUTransform", "PositivePowerTransform"):
+        slope = jacobian(lambda v: t(v).sum(), x)  # elementwise: the derivative
+        assert torch.allclose(ladj, slope.abs().log(), atol=1e-5)
+    elif name != "SimplexToOrderedTransform":
+        assert torch.equal(ladj, torch.zeros_like(ladj))
+        assert torch.allclose(y.pow(2).sum(), x.pow(2).sum(), rtol=1e-5) or "smooth" in kwargs
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    theirs = getattr(pyro_dist.transforms, name)(**kwargs)
+    assert torch.allclose(y, theirs(x), atol=1e-6)
+    assert torch.allclose(t._inverse(y), theirs._inverse(y), atol=1e-6)
+    assert torch.allclose(ladj, theirs.log_abs_det_jacobian(x, y), atol=1e-6)
+    assert t == getattr(T, name)(**kwargs) and t.with_cache(1)._cache_size == 1
+
+
+def test_haar_and_dct_are_orthonormal():
+    eye = torch.eye(6)
+    for t in (T.HaarTransform(), T.DiscreteCosineTransform()):
+        m = t(eye)
+        assert torch.allclose(m @ m.T, eye, atol=1e-6)
+    assert T.HaarTransform()(torch.tensor([1.0, 1.0])).tolist() == pytest.approx([2**0.5, 0.0])
+    with pytest.raises(ValueError, match="negative"):
+        T.HaarTransform(dim=0)
+    with pytest.raises(ValueError, match="exponent > 0"):
+        T.PositivePowerTransform(-1.0, validate_args=True)

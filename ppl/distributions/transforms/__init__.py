@@ -66,6 +66,13 @@ from ppl.distributions.transforms.affine_coupling import (
     affine_coupling,
     conditional_affine_coupling,
 )
+from ppl.distributions.transforms.basic import (
+    ELUTransform,
+    LeakyReLUTransform,
+    elu,
+    leaky_relu,
+    tanh,
+)
 from ppl.distributions.transforms.batchnorm import BatchNorm, batchnorm
 from ppl.distributions.transforms.householder import (
     ConditionalHouseholder,
@@ -73,6 +80,7 @@ from ppl.distributions.transforms.householder import (
     conditional_householder,
     householder,
 )
+from ppl.distributions.transforms.orthogonal import DiscreteCosineTransform, HaarTransform
 from ppl.distributions.transforms.permute import Permute, permute
 from ppl.distributions.transforms.planar import (
     ConditionalPlanar,
@@ -80,12 +88,14 @@ from ppl.distributions.transforms.planar import (
     conditional_planar,
     planar,
 )
+from ppl.distributions.transforms.power import PositivePowerTransform
 from ppl.distributions.transforms.radial import (
     ConditionalRadial,
     Radial,
     conditional_radial,
     radial,
 )
+from ppl.distributions.transforms.simplex_to_ordered import SimplexToOrderedTransform
 from ppl.distributions.transforms.spline import (
     ConditionalSpline,
     Spline,
@@ -118,18 +128,24 @@ __all__ = [
     "ConditionalSplineAutoregressive",
     "CorrCholeskyTransform",
     "CumulativeDistributionTransform",
+    "DiscreteCosineTransform",
+    "ELUTransform",
     "ExpTransform",
+    "HaarTransform",
     "Householder",
     "IndependentTransform",
+    "LeakyReLUTransform",
     "LowerCholeskyTransform",
     "OrderedTransform",
     "Permute",
     "Planar",
     "PositiveDefiniteTransform",
+    "PositivePowerTransform",
     "PowerTransform",
     "Radial",
     "ReshapeTransform",
     "SigmoidTransform",
+    "SimplexToOrderedTransform",
     "SoftmaxTransform",
     "SoftplusLowerCholeskyTransform",
     "SoftplusTransform",
@@ -151,15 +167,18 @@ __all__ = [
     "conditional_radial",
     "conditional_spline",
     "conditional_spline_autoregressive",
+    "elu",
     "householder",
     "identity_transform",
     "iterated",
+    "leaky_relu",
     "permute",
     "planar",
     "radial",
     "spline",
     "spline_autoregressive",
     "spline_coupling",
+    "tanh",
     "transform_to",
 ]
 
