@@ -80,6 +80,12 @@ from ppl.distributions.transforms.householder import (
     conditional_householder,
     householder,
 )
+from ppl.distributions.transforms.neural_autoregressive import (
+    ConditionalNeuralAutoregressive,
+    NeuralAutoregressive,
+    conditional_neural_autoregressive,
+    neural_autoregressive,
+)
 from ppl.distributions.transforms.orthogonal import DiscreteCosineTransform, HaarTransform
 from ppl.distributions.transforms.permute import Permute, permute
 from ppl.distributions.transforms.planar import (
@@ -88,6 +94,7 @@ from ppl.distributions.transforms.planar import (
     conditional_planar,
     planar,
 )
+from ppl.distributions.transforms.polynomial import Polynomial, polynomial
 from ppl.distributions.transforms.power import PositivePowerTransform
 from ppl.distributions.transforms.radial import (
     ConditionalRadial,
@@ -109,6 +116,7 @@ from ppl.distributions.transforms.spline_autoregressive import (
     spline_autoregressive,
 )
 from ppl.distributions.transforms.spline_coupling import SplineCoupling, spline_coupling
+from ppl.distributions.transforms.sylvester import Sylvester, sylvester
 
 __all__ = [
     "AbsTransform",
@@ -122,6 +130,7 @@ __all__ = [
     "ConditionalAffineAutoregressive",
     "ConditionalAffineCoupling",
     "ConditionalHouseholder",
+    "ConditionalNeuralAutoregressive",
     "ConditionalPlanar",
     "ConditionalRadial",
     "ConditionalSpline",
@@ -136,9 +145,11 @@ __all__ = [
     "IndependentTransform",
     "LeakyReLUTransform",
     "LowerCholeskyTransform",
+    "NeuralAutoregressive",
     "OrderedTransform",
     "Permute",
     "Planar",
+    "Polynomial",
     "PositiveDefiniteTransform",
     "PositivePowerTransform",
     "PowerTransform",
@@ -154,6 +165,7 @@ __all__ = [
     "SplineCoupling",
     "StackTransform",
     "StickBreakingTransform",
+    "Sylvester",
     "TanhTransform",
     "Transform",
     "affine_autoregressive",
@@ -163,6 +175,7 @@ __all__ = [
     "conditional_affine_autoregressive",
     "conditional_affine_coupling",
     "conditional_householder",
+    "conditional_neural_autoregressive",
     "conditional_planar",
     "conditional_radial",
     "conditional_spline",
@@ -172,12 +185,15 @@ __all__ = [
     "identity_transform",
     "iterated",
     "leaky_relu",
+    "neural_autoregressive",
     "permute",
     "planar",
+    "polynomial",
     "radial",
     "spline",
     "spline_autoregressive",
     "spline_coupling",
+    "sylvester",
     "tanh",
     "transform_to",
 ]
