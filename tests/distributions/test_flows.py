@@ -584,3 +584,20 @@ def test_conditional_matrix_exponential_equals_pyro():
     t_theirs = theirs.condition(c)
     assert torch.allclose(t_theirs(fresh(x)), y, atol=1e-6)
     assert torch.allclose(t_theirs.log_abs_det_jacobian(x, y), t.log_abs_det_jacobian(x, y))
+
+
+def test_lower_cholesky_affine_at_pyros_path():
+    from ppl.infer.autoguide import LowerCholeskyAffine
+
+    assert T.LowerCholeskyAffine is LowerCholeskyAffine
+    loc, tril = torch.randn(3), torch.randn(3, 3).tril() + 3 * torch.eye(3)
+    t = T.LowerCholeskyAffine(loc, tril)
+    x = torch.randn(4, 3)
+    y = t(x)
+    assert torch.allclose(t._inverse(y), x, atol=1e-5)
+    assert torch.allclose(t.log_abs_det_jacobian(x, y), tril.diagonal().abs().log().sum().expand(4))
+    assert t.with_cache(1)._cache_size == 1
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    theirs = pyro_dist.transforms.LowerCholeskyAffine(loc, tril)
+    assert torch.allclose(theirs(x), y, atol=1e-6)
+    assert torch.allclose(theirs.log_abs_det_jacobian(x, y), t.log_abs_det_jacobian(x, y))

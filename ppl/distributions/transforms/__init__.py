@@ -90,6 +90,7 @@ from ppl.distributions.transforms.householder import (
     conditional_householder,
     householder,
 )
+from ppl.distributions.transforms.lower_cholesky_affine import LowerCholeskyAffine
 from ppl.distributions.transforms.matrix_exponential import (
     ConditionalMatrixExponential,
     MatrixExponential,
@@ -164,6 +165,7 @@ __all__ = [
     "Householder",
     "IndependentTransform",
     "LeakyReLUTransform",
+    "LowerCholeskyAffine",
     "LowerCholeskyTransform",
     "MatrixExponential",
     "NeuralAutoregressive",
