@@ -601,3 +601,26 @@ def test_lower_cholesky_affine_at_pyros_path():
     theirs = pyro_dist.transforms.LowerCholeskyAffine(loc, tril)
     assert torch.allclose(theirs(x), y, atol=1e-6)
     assert torch.allclose(theirs.log_abs_det_jacobian(x, y), t.log_abs_det_jacobian(x, y))
+
+
+def test_cholesky_transform_log_det_and_pyro():
+    torch.manual_seed(13)
+    a = torch.randn(3, 3, dtype=torch.float64)
+    x = a @ a.T + 3 * torch.eye(3, dtype=torch.float64)
+    t = T.CholeskyTransform()
+    y = t(x)
+    assert torch.allclose(t.inv(y), x) and torch.allclose(y, torch.linalg.cholesky(x))
+    rows, cols = torch.tril_indices(3, 3)
+
+    def free_to_free(v):  # lower-triangle entries of a symmetric x -> those of its factor
+        m = torch.zeros(3, 3, dtype=v.dtype).index_put((rows, cols), v)
+        m = m + m.tril(-1).T
+        return t(m)[rows, cols]
+
+    jac = jacobian(free_to_free, x[rows, cols])
+    assert torch.allclose(t.log_abs_det_jacobian(x, y), torch.linalg.slogdet(jac).logabsdet)
+    with pytest.warns(FutureWarning, match="deprecated"):
+        assert isinstance(T.CorrLCholeskyTransform(), T.CorrCholeskyTransform)
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    theirs = pyro_dist.transforms.CholeskyTransform()
+    assert torch.allclose(theirs.log_abs_det_jacobian(x, y), t.log_abs_det_jacobian(x, y))

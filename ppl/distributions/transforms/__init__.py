@@ -78,6 +78,7 @@ from ppl.distributions.transforms.block_autoregressive import (
     BlockAutoregressive,
     block_autoregressive,
 )
+from ppl.distributions.transforms.cholesky import CholeskyTransform, CorrLCholeskyTransform
 from ppl.distributions.transforms.generalized_channel_permute import (
     ConditionalGeneralizedChannelPermute,
     GeneralizedChannelPermute,
@@ -143,6 +144,7 @@ __all__ = [
     "BatchNorm",
     "BlockAutoregressive",
     "CatTransform",
+    "CholeskyTransform",
     "ComposeTransform",
     "ComposeTransformModule",
     "ConditionalAffineAutoregressive",
@@ -156,6 +158,7 @@ __all__ = [
     "ConditionalSpline",
     "ConditionalSplineAutoregressive",
     "CorrCholeskyTransform",
+    "CorrLCholeskyTransform",
     "CumulativeDistributionTransform",
     "DiscreteCosineTransform",
     "ELUTransform",
