@@ -624,3 +624,29 @@ def test_cholesky_transform_log_det_and_pyro():
     pyro_dist = pytest.importorskip("pyro.distributions")
     theirs = pyro_dist.transforms.CholeskyTransform()
     assert torch.allclose(theirs.log_abs_det_jacobian(x, y), t.log_abs_det_jacobian(x, y))
+
+
+def test_corr_matrix_cholesky_and_normalize():
+    torch.manual_seed(14)
+    y = T.CorrCholeskyTransform()(torch.randn(3, dtype=torch.float64))
+    x = y @ y.T  # a 3x3 correlation matrix
+    t = T.CorrMatrixCholeskyTransform()
+    assert torch.allclose(t(x), y) and torch.allclose(t.inv(y), x)
+    rows, cols = torch.tril_indices(3, 3, -1)
+
+    def offdiag(v):
+        m = torch.eye(3, dtype=v.dtype).index_put((rows, cols), v)
+        m = m + m.tril(-1).T
+        return t(m)[rows, cols]
+
+    jac = jacobian(offdiag, x[rows, cols])
+    assert torch.allclose(t.log_abs_det_jacobian(x, y), torch.linalg.slogdet(jac).logabsdet)
+    n = T.Normalize()
+    v = torch.tensor([[3.0, 4.0], [0.0, 0.0]])
+    assert torch.allclose(n(v), torch.tensor([[0.6, 0.8], [1.0, 0.0]]))
+    assert torch.allclose(T.Normalize(p=1)(v[:1]), torch.tensor([[3 / 7, 4 / 7]]))
+    assert not n.bijective and n == T.Normalize() and n != T.Normalize(p=1)
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    assert torch.allclose(pyro_dist.transforms.Normalize()(v), n(v))
+    theirs = pyro_dist.transforms.CorrMatrixCholeskyTransform()
+    assert torch.allclose(theirs.log_abs_det_jacobian(x, y), t.log_abs_det_jacobian(x, y))

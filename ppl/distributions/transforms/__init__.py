@@ -78,7 +78,11 @@ from ppl.distributions.transforms.block_autoregressive import (
     BlockAutoregressive,
     block_autoregressive,
 )
-from ppl.distributions.transforms.cholesky import CholeskyTransform, CorrLCholeskyTransform
+from ppl.distributions.transforms.cholesky import (
+    CholeskyTransform,
+    CorrLCholeskyTransform,
+    CorrMatrixCholeskyTransform,
+)
 from ppl.distributions.transforms.generalized_channel_permute import (
     ConditionalGeneralizedChannelPermute,
     GeneralizedChannelPermute,
@@ -104,6 +108,7 @@ from ppl.distributions.transforms.neural_autoregressive import (
     conditional_neural_autoregressive,
     neural_autoregressive,
 )
+from ppl.distributions.transforms.normalize import Normalize
 from ppl.distributions.transforms.orthogonal import DiscreteCosineTransform, HaarTransform
 from ppl.distributions.transforms.permute import Permute, permute
 from ppl.distributions.transforms.planar import (
@@ -159,6 +164,7 @@ __all__ = [
     "ConditionalSplineAutoregressive",
     "CorrCholeskyTransform",
     "CorrLCholeskyTransform",
+    "CorrMatrixCholeskyTransform",
     "CumulativeDistributionTransform",
     "DiscreteCosineTransform",
     "ELUTransform",
@@ -172,6 +178,7 @@ __all__ = [
     "LowerCholeskyTransform",
     "MatrixExponential",
     "NeuralAutoregressive",
+    "Normalize",
     "OrderedTransform",
     "Permute",
     "Planar",
@@ -367,3 +374,20 @@ def _to_greater_than(constraint: constraints.Constraint) -> Transform:
     if isinstance(lower, (int, float)) and lower == 0:
         return ExpTransform()
     return ComposeTransform([ExpTransform(), AffineTransform(lower, 1)])
+
+
+# Pyro's registrations for the constraints the distribution zoo brings (sphere for
+# ProjectedNormal, corr_matrix for LKJ); active once those constraints exist.
+if hasattr(constraints, "sphere"):
+
+    @transform_to.register(constraints.sphere)
+    def _transform_to_sphere(constraint: constraints.Constraint) -> Transform:
+        return Normalize()
+
+
+if hasattr(constraints, "corr_matrix"):
+
+    @biject_to.register(constraints.corr_matrix)
+    @transform_to.register(constraints.corr_matrix)
+    def _to_corr_matrix(constraint: constraints.Constraint) -> Transform:
+        return ComposeTransform([CorrCholeskyTransform(), CorrMatrixCholeskyTransform().inv])

@@ -1,5 +1,6 @@
-"""``CholeskyTransform`` (positive-definite matrix -> its Cholesky factor) and Pyro's
-deprecated ``CorrLCholeskyTransform`` alias of torch's ``CorrCholeskyTransform``."""
+"""``CholeskyTransform`` (positive-definite matrix -> its Cholesky factor),
+``CorrMatrixCholeskyTransform`` (correlation matrix -> its factor) and Pyro's deprecated
+``CorrLCholeskyTransform`` alias of torch's ``CorrCholeskyTransform``."""
 
 from __future__ import annotations
 
@@ -11,7 +12,11 @@ from torch.distributions.transforms import CorrCholeskyTransform, Transform
 
 from ppl.distributions import constraints
 
-__all__ = ["CholeskyTransform", "CorrLCholeskyTransform"]
+__all__ = ["CholeskyTransform", "CorrLCholeskyTransform", "CorrMatrixCholeskyTransform"]
+
+# ``constraints.corr_matrix`` comes with the distribution zoo (LKJ); until it is there
+# the domain is stated as the positive-definite matrices it is a subset of.
+_CORR_MATRIX = getattr(constraints, "corr_matrix", constraints.positive_definite)
 
 
 class CorrLCholeskyTransform(CorrCholeskyTransform):
@@ -40,8 +45,8 @@ class CholeskyTransform(Transform):
     """
 
     bijective = True
-    domain = constraints.positive_definite
-    codomain = constraints.lower_cholesky
+    domain: constraints.Constraint = constraints.positive_definite
+    codomain: constraints.Constraint = constraints.lower_cholesky
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CholeskyTransform)
@@ -56,3 +61,29 @@ class CholeskyTransform(Transform):
         n = x.shape[-1]
         order = torch.arange(n, 0, -1, dtype=x.dtype, device=x.device)
         return -n * math.log(2) - (order * y.diagonal(dim1=-2, dim2=-1).log()).sum(-1)
+
+
+class CorrMatrixCholeskyTransform(CholeskyTransform):
+    """``y = cholesky(x)`` for a correlation matrix ``x`` (unit diagonal).
+
+    ``log|det dy/dx| = -sum_i (n - 1 - i) log y_ii`` over the ``n (n - 1) / 2`` free
+    off-diagonal entries (the unit diagonal is fixed).
+
+    Example:
+        >>> t = CorrMatrixCholeskyTransform()
+        >>> t(torch.tensor([[1.0, 0.6], [0.6, 1.0]]))
+        tensor([[1.0000, 0.0000],
+                [0.6000, 0.8000]])
+    """
+
+    bijective = True
+    domain = _CORR_MATRIX
+    codomain = constraints.corr_cholesky
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CorrMatrixCholeskyTransform)
+
+    def log_abs_det_jacobian(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        n = x.shape[-1]
+        order = torch.arange(n - 1, -1, -1, dtype=x.dtype, device=x.device)
+        return -(order * y.diagonal(dim1=-2, dim2=-1).log()).sum(-1)
