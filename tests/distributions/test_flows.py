@@ -650,3 +650,16 @@ def test_corr_matrix_cholesky_and_normalize():
     assert torch.allclose(pyro_dist.transforms.Normalize()(v), n(v))
     theirs = pyro_dist.transforms.CorrMatrixCholeskyTransform()
     assert torch.allclose(theirs.log_abs_det_jacobian(x, y), t.log_abs_det_jacobian(x, y))
+
+
+def test_unit_lower_cholesky_transform():
+    from torch.distributions import transform_to
+
+    t = T.UnitLowerCholeskyTransform()
+    x = torch.randn(4, 3, 3)
+    y = t(x)
+    assert bool(t.codomain.check(y).all()) and not bool(t.codomain.check(x).any())
+    assert torch.equal(y.tril(-1), x.tril(-1)) and torch.equal(t(t.inv(y)), y)
+    assert isinstance(transform_to(t.codomain), T.UnitLowerCholeskyTransform)
+    pyro_dist = pytest.importorskip("pyro.distributions")
+    assert torch.equal(pyro_dist.transforms.UnitLowerCholeskyTransform()(x), y)

@@ -140,6 +140,10 @@ from ppl.distributions.transforms.spline_autoregressive import (
 )
 from ppl.distributions.transforms.spline_coupling import SplineCoupling, spline_coupling
 from ppl.distributions.transforms.sylvester import Sylvester, sylvester
+from ppl.distributions.transforms.unit_cholesky import (
+    UnitLowerCholeskyTransform,
+    unit_lower_cholesky,
+)
 
 __all__ = [
     "AbsTransform",
@@ -201,6 +205,7 @@ __all__ = [
     "Sylvester",
     "TanhTransform",
     "Transform",
+    "UnitLowerCholeskyTransform",
     "affine_autoregressive",
     "affine_coupling",
     "batchnorm",
@@ -391,3 +396,8 @@ if hasattr(constraints, "corr_matrix"):
     @transform_to.register(constraints.corr_matrix)
     def _to_corr_matrix(constraint: constraints.Constraint) -> Transform:
         return ComposeTransform([CorrCholeskyTransform(), CorrMatrixCholeskyTransform().inv])
+
+
+@transform_to.register(unit_lower_cholesky)
+def _transform_to_unit_lower_cholesky(constraint: constraints.Constraint) -> Transform:
+    return UnitLowerCholeskyTransform()

