@@ -5,7 +5,22 @@ Design notes
 Torch's transform classes are re-exported unchanged. Normalizing flows (learnable
 bijections, each a :class:`~ppl.distributions.TransformModule`) live one per module in
 this package, each with a lower-case helper that builds it with a fresh network
-(``affine_autoregressive(input_dim)``, ...). Added here:
+(``affine_autoregressive(input_dim)``, ...) and, where Pyro has one, a ``Conditional*``
+version whose parameters a network computes from a context:
+
+* autoregressive: :mod:`.affine_autoregressive` (IAF), :mod:`.spline_autoregressive`,
+  :mod:`.neural_autoregressive`, :mod:`.block_autoregressive`, :mod:`.polynomial`;
+* coupling: :mod:`.affine_coupling`, :mod:`.spline_coupling`;
+* elementwise: :mod:`.spline`, :mod:`.batchnorm`, :mod:`.basic` (ELU, LeakyReLU);
+* linear / volume preserving: :mod:`.householder`, :mod:`.matrix_exponential`,
+  :mod:`.permute`, :mod:`.generalized_channel_permute`, :mod:`.orthogonal` (DCT, Haar),
+  :mod:`.lower_cholesky_affine`;
+* no analytic inverse: :mod:`.planar`, :mod:`.radial`, :mod:`.sylvester`;
+* matrix maps: :mod:`.cholesky`, :mod:`.unit_cholesky`; others: :mod:`.normalize`,
+  :mod:`.power`, :mod:`.simplex_to_ordered`.
+
+``iterated(n, helper, ...)`` composes ``n`` fresh copies in a ``ComposeTransformModule``.
+Defined here:
 
 * :class:`SoftplusLowerCholeskyTransform` -- real matrix -> lower-Cholesky factor with a
   ``softplus`` diagonal (the strict upper triangle is ignored).
