@@ -25,6 +25,8 @@ LAYERS = {
     "ppl.poutine": 3,
     "ppl.primitives": 4,
     "ppl.nn": 5,
+    "ppl.nn.auto_reg_nn": 0,  # pure torch networks the flows in distributions build on
+    "ppl.nn.dense_nn": 0,
     "ppl.infer": 6,
     "ppl.util": 7,
     "ppl.distributed": 7,

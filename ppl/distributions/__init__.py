@@ -12,7 +12,10 @@ Layout (one job per module):
   :mod:`.masked`, :mod:`.expanded` -- the distributions torch lacks (the last two
   share :mod:`.wrapper`'s ``WrapperDistribution`` base, which delegates to ``base_dist``).
 * :mod:`.constraints`, :mod:`.transforms` -- torch's, plus Pyro's extra constraints
-  registered in torch's ``biject_to``/``transform_to``.
+  registered in torch's ``biject_to``/``transform_to``, and the normalizing flows.
+* :mod:`.torch_transform` -- ``TransformModule``/``ComposeTransformModule`` (transforms
+  with learnable parameters); :mod:`.conditional` -- context-conditioned distributions
+  and transforms (``ConditionalTransformedDistribution``).
 
 Validation is torch's: ``torch.distributions.Distribution.set_default_validate_args``
 (which ``ppl.enable_validation`` calls) governs every class here, and each extra
@@ -31,6 +34,12 @@ from torch.distributions import Distribution, kl_divergence, register_kl
 
 from ppl.distributions import constraints, transforms
 from ppl.distributions.asymmetric_laplace import AsymmetricLaplace
+from ppl.distributions.conditional import (
+    ConditionalDistribution,
+    ConditionalTransform,
+    ConditionalTransformedDistribution,
+    ConditionalTransformModule,
+)
 from ppl.distributions.conjugate import BetaBinomial, DirichletMultinomial, GammaPoisson
 from ppl.distributions.delta import Delta
 from ppl.distributions.expanded import ExpandedDistribution
@@ -88,6 +97,7 @@ from ppl.distributions.torch_dists import (
     Weibull,
     Wishart,
 )
+from ppl.distributions.torch_transform import ComposeTransformModule, TransformModule
 from ppl.distributions.transforms import biject_to, transform_to
 from ppl.distributions.unit import Unit
 
@@ -99,6 +109,11 @@ __all__ = sorted(
         *WRAPPED,
         "AsymmetricLaplace",
         "BetaBinomial",
+        "ComposeTransformModule",
+        "ConditionalDistribution",
+        "ConditionalTransform",
+        "ConditionalTransformModule",
+        "ConditionalTransformedDistribution",
         "DirichletMultinomial",
         "ExtendedBetaBinomial",
         "ExtendedBinomial",
@@ -117,6 +132,7 @@ __all__ = sorted(
         "ScoreParts",
         "TorchDistribution",
         "TorchDistributionMixin",
+        "TransformModule",
         "Unit",
         "biject_to",
         "constraints",

@@ -11,7 +11,8 @@ One module per concept:
 * :mod:`.continuous` -- :class:`AutoContinuous` (all latents packed into one
   unconstrained vector with :class:`ppl.ops.layout.Layout`) and
   :class:`AutoDiagonalNormal`; :mod:`.multivariate_normal`, :mod:`.low_rank`,
-  :mod:`.laplace` -- the other members of that family.
+  :mod:`.laplace` -- the other members of that family; :mod:`.flows` --
+  :class:`AutoNormalizingFlow` and :class:`AutoIAFNormal` (a Normal through a flow).
 * :mod:`.guide_list` -- :class:`AutoGuideList` and :class:`AutoCallable`.
 * :mod:`.initialization` -- ``init_to_*`` strategies, their ``register`` registry
   and ``InitMessenger``; :mod:`.affine` -- the ``LowerCholeskyAffine`` transform.
@@ -31,6 +32,7 @@ Example:
 from ppl.infer.autoguide.affine import LowerCholeskyAffine
 from ppl.infer.autoguide.continuous import AutoContinuous, AutoDiagonalNormal
 from ppl.infer.autoguide.delta import AutoDelta
+from ppl.infer.autoguide.flows import AutoIAFNormal, AutoNormalizingFlow
 from ppl.infer.autoguide.guide import AutoGuide
 from ppl.infer.autoguide.guide_list import AutoCallable, AutoGuideList
 from ppl.infer.autoguide.initialization import (
@@ -54,10 +56,12 @@ __all__ = [
     "AutoDiagonalNormal",
     "AutoGuide",
     "AutoGuideList",
+    "AutoIAFNormal",
     "AutoLaplaceApproximation",
     "AutoLowRankMultivariateNormal",
     "AutoMultivariateNormal",
     "AutoNormal",
+    "AutoNormalizingFlow",
     "LowerCholeskyAffine",
     "init_to_feasible",
     "init_to_generated",
