@@ -124,14 +124,15 @@ def log_I1(orders: int, value: torch.Tensor, terms: int = 250) -> torch.Tensor:
     shape = value.shape if value.dim() else torch.Size([1])
     z = value.reshape(-1, 1)
     k = torch.arange(terms, device=value.device)
-    log_half_z = torch.log(z / 2)  # (V, 1)
     log_factorial = torch.lgamma(k.to(z.dtype) + 1)  # (terms,)
     v = torch.arange(n_orders, device=value.device).to(z.dtype)[:, None]  # (orders, 1)
     log_gamma = torch.lgamma(v + k.to(z.dtype) + 1)  # (orders, terms)
     # terms of the series without the common (z/2)^v factor: (orders, V, terms)
-    series = 2 * k.to(z.dtype) * log_half_z - log_factorial - log_gamma[:, None, :]
+    # (0 * log 0 is taken as 0, so that z = 0 gives I_0(0) = 1.)
+    powers = torch.xlogy(2 * k.to(z.dtype), z / 2)
+    series = powers - log_factorial - log_gamma[:, None, :]
     log_sum = series.logsumexp(-1)  # (orders, V)
-    result = v * log_half_z.T + log_sum
+    result = torch.xlogy(v, (z / 2).T) + log_sum
     return result.reshape((n_orders,) + shape)
 
 

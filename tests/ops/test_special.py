@@ -96,3 +96,9 @@ def test_same_as_pyro():
     assert torch.allclose(log_I1(3, x), special.log_I1(3, x), atol=1e-5)
     for a, b in zip(get_quad_rule(5, x), special.get_quad_rule(5, x)):
         assert torch.allclose(a, b)
+
+
+def test_log_I1_at_zero():
+    out = log_I1(2, torch.tensor([0.0]))
+    assert out[0, 0].item() == 0.0
+    assert out[1:, 0].tolist() == [-math.inf, -math.inf]
