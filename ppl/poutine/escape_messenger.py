@@ -25,6 +25,21 @@ class NonlocalExit(Exception):
         super().__init__(f"escaped at site {site.name!r}")
         self.site = site
 
+    def reset_stack(self) -> None:
+        """Reset the active handlers that saw the escaped run, so the model can run again.
+
+        Walks from the innermost handler outwards, stopping at a ``block`` that hides
+        the escaped site (the handlers outside it never saw the run). Used by
+        ``poutine.queue``.
+        """
+        from ppl.poutine.block_messenger import BlockMessenger
+        from ppl.poutine.runtime import handler_stack
+
+        for handler in reversed(handler_stack()):
+            handler._reset()
+            if isinstance(handler, BlockMessenger) and handler.hide_fn(self.site):
+                break
+
 
 class EscapeMessenger(Messenger):
     """Raises :class:`NonlocalExit` at the first message for which ``escape_fn(msg)`` holds."""

@@ -56,6 +56,9 @@ class Messenger:
     ) -> None:
         pop_handler(self)
 
+    def _reset(self) -> None:
+        """Forget what this run recorded (``poutine.queue`` re-runs a model). Default: nothing."""
+
     def process_message(self, msg: Message) -> None:
         """Called innermost-first before the statement runs. Default: nothing."""
 

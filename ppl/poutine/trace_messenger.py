@@ -62,6 +62,15 @@ class TraceMessenger(Messenger):
             if _SHAPE_TABLE_MARK not in text:
                 exc_value.args = (text + "\n" + self.trace.format_shapes(),) + exc_value.args[1:]
 
+    def _reset(self) -> None:
+        """Start a fresh trace, keeping the ``_INPUT`` site of the current run."""
+        fresh = Trace(self.graph_type)
+        inputs = self.trace.nodes.get("_INPUT")
+        if inputs is not None:
+            fresh.add_message(inputs)
+        self.trace = fresh
+        self._plate_sizes = {}
+
     def postprocess_message(self, msg: Message) -> None:
         if msg.name is None or (self.param_only and msg.type != "param"):
             return

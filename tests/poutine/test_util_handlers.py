@@ -1,0 +1,146 @@
+"""ppl.poutine.util, ppl.poutine.handlers (incl. queue) and Pyro's module aliases."""
+
+import queue as pyqueue
+
+import pytest
+import torch
+
+import ppl
+import ppl.distributions as dist
+from ppl import poutine
+from ppl.poutine import handlers, runtime
+from ppl.poutine.trace_struct import Trace
+from ppl.poutine.util import (
+    all_escape,
+    discrete_escape,
+    enum_extend,
+    mc_extend,
+    prune_subsample_sites,
+    site_is_factor,
+    site_is_subsample,
+)
+
+
+def model_with_plate():
+    ppl.factor("f", torch.tensor(-1.0))
+    with ppl.plate("data", 10, subsample_size=4):
+        ppl.sample("x", dist.Normal(0.0, 1.0))
+
+
+def test_site_predicates_and_prune():
+    tr = poutine.trace(model_with_plate).get_trace()
+    assert [n for n, s in tr.nodes.items() if site_is_subsample(s)] == ["data"]
+    assert [n for n, s in tr.nodes.items() if site_is_factor(s)] == ["f"]
+    pruned = prune_subsample_sites(tr)
+    assert "data" not in pruned and "data" in tr
+    assert list(pruned.nodes) == [n for n in tr.nodes if n != "data"]
+    assert site_is_subsample({"type": "sample", "fn": None, "infer": {"is_subsample": True}})
+
+
+def test_enum_and_mc_extend():
+    msg = runtime.Message(type="sample", name="c", fn=dist.Categorical(torch.ones(3)))
+    base = Trace()
+    base.add_node("a", type="sample", value=torch.tensor(1.0), fn=dist.Normal(0.0, 1.0))
+    out = enum_extend(base, msg)
+    assert [int(t.nodes["c"]["value"]) for t in out] == [0, 1, 2]
+    assert all(list(t.nodes) == ["a", "c"] for t in out)
+    assert "c" not in base  # copies, not the input
+    assert len(enum_extend(base, msg, num_samples=1)) == 2  # Pyro's bound: n + 1
+    torch.manual_seed(0)
+    draws = mc_extend(base, runtime.Message(type="sample", name="z", fn=dist.Normal(0.0, 1.0)), 4)
+    values = torch.stack([t.nodes["z"]["value"] for t in draws])
+    assert values.shape == (4,) and values.unique().numel() == 4
+
+
+def test_escape_predicates():
+    tr = Trace()
+    tr.add_node("seen", type="sample", fn=dist.Bernoulli(0.5), value=torch.tensor(0.0))
+    bern = runtime.Message(type="sample", name="b", fn=dist.Bernoulli(0.5))
+    norm = runtime.Message(type="sample", name="n", fn=dist.Normal(0.0, 1.0))
+    seen = runtime.Message(type="sample", name="seen", fn=dist.Bernoulli(0.5))
+    obs = runtime.Message(type="sample", name="o", fn=dist.Bernoulli(0.5), is_observed=True)
+    param = runtime.Message(type="param", name="p", fn=None)
+    assert [all_escape(tr, m) for m in (bern, norm, seen, obs, param)] == [True, True] + [False] * 3
+    assert [discrete_escape(tr, m) for m in (bern, norm, seen, obs)] == [True, False, False, False]
+
+
+def two_coins():
+    a = ppl.sample("a", dist.Bernoulli(0.5))
+    b = ppl.sample("b", dist.Bernoulli(0.5))
+    ppl.sample("y", dist.Normal(a + b, 1.0), obs=torch.tensor(1.0))
+    return int(a), int(b)
+
+
+def test_queue_enumerates_every_assignment():
+    todo = pyqueue.Queue()
+    todo.put(Trace())
+    run = poutine.queue(two_coins, queue=todo)
+    results = [run() for _ in range(4)]
+    assert results == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    assert todo.empty()
+
+
+def test_queue_under_outer_trace_resets_it():
+    todo = pyqueue.Queue()
+    todo.put(Trace())
+    tr = poutine.trace(poutine.queue(two_coins, queue=todo)).get_trace()
+    assert set(tr.nodes) == {"_INPUT", "a", "b", "y", "_RETURN"}
+    assert (int(tr.nodes["a"]["value"]), int(tr.nodes["b"]["value"])) == (0, 0)
+
+
+def test_queue_errors():
+    with pytest.raises(ValueError, match="queue"):
+        poutine.queue(two_coins)
+    todo = pyqueue.Queue()
+    todo.put(Trace())
+    with pytest.raises(ValueError, match="max_tries=1"):
+        poutine.queue(two_coins, queue=todo, max_tries=1)()
+
+
+def test_handlers_module_matches_poutine():
+    for name in handlers.__all__:
+        assert getattr(handlers, name) is getattr(poutine, name), name
+    with pytest.raises(AttributeError):
+        handlers.no_such_handler  # noqa: B018
+
+
+def test_aliases_at_pyro_paths():
+    from ppl.poutine.broadcast_messenger import BroadcastMessenger
+    from ppl.poutine.indep_messenger import CondIndepStackFrame, IndepMessenger
+    from ppl.poutine.subsample_messenger import SubsampleMessenger, _Subsample
+
+    assert BroadcastMessenger is poutine.BroadcastMessenger
+    assert CondIndepStackFrame is runtime.CondIndepStackFrame
+    assert IndepMessenger is SubsampleMessenger is poutine.PlateMessenger
+    assert _Subsample(5, 2, torch.device("cpu")).sample().shape == (2,)
+    assert runtime._PYRO_PARAM_STORE is ppl.get_param_store()
+    assert runtime._PYRO_STACK == []
+    with ppl.plate("outer", 2), ppl.plate("inner", 3):
+        assert runtime._DIM_ALLOCATOR._stack == ["outer", "inner"]  # dims -1, -2
+        assert len(runtime._PYRO_STACK) == 2
+    assert runtime._DIM_ALLOCATOR._stack == []
+
+
+def test_validation_switch_is_global():
+    from ppl.poutine import util
+
+    was = util.is_validation_enabled()
+    try:
+        util.enable_validation(False)
+        assert not ppl.settings.is_validation_enabled()
+    finally:
+        util.enable_validation(was)
+
+
+def test_same_as_pyro_queue():
+    pyro = pytest.importorskip("pyro")
+
+    def pyro_coins():
+        a = pyro.sample("a", pyro.distributions.Bernoulli(0.5))
+        b = pyro.sample("b", pyro.distributions.Bernoulli(0.5))
+        return int(a), int(b)
+
+    q = pyqueue.Queue()
+    q.put(pyro.poutine.Trace())
+    run = pyro.poutine.queue(pyro_coins, queue=q)
+    assert [run() for _ in range(4)] == [(0, 0), (0, 1), (1, 0), (1, 1)]
