@@ -42,17 +42,24 @@ class NonlocalExit(Exception):
 
 
 class EscapeMessenger(Messenger):
-    """Raises :class:`NonlocalExit` at the first message for which ``escape_fn(msg)`` holds."""
+    """Raises :class:`NonlocalExit` at the first sample site for which ``escape_fn(msg)`` holds."""
 
     def __init__(self, escape_fn: Callable[[Message], bool]) -> None:
         super().__init__()
         self.escape_fn = escape_fn
 
     def process_message(self, msg: Message) -> None:
-        if self.escape_fn(msg):
-            msg.done = True
-            msg.stop = True
-            raise NonlocalExit(msg)
+        if msg.type != "sample" or not self.escape_fn(msg):
+            return
+        msg.done = True
+        msg.stop = True
+        # Leave after the handlers inside this one have post-processed the site (so a
+        # trace wrapped by escape has recorded it), as Pyro does.
+        msg.continuation = _exit_at
+
+
+def _exit_at(msg: Message) -> None:
+    raise NonlocalExit(msg)
 
 
 escape = make_handler(EscapeMessenger)

@@ -118,9 +118,11 @@ class TraceHandler(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         with self.msngr as tm:
-            tm.trace.add_node("_INPUT", type="args", value=None, args=args, kwargs=kwargs)
+            if not tm.param_only:  # a params-only trace holds param sites alone, as Pyro's
+                tm.trace.add_node("_INPUT", type="args", value=None, args=args, kwargs=kwargs)
             ret = self.fn(*args, **kwargs)
-        tm.trace.add_node("_RETURN", type="return", value=ret)
+        if not tm.param_only:
+            tm.trace.add_node("_RETURN", type="return", value=ret)
         return ret
 
     def get_trace(self, *args: P.args, **kwargs: P.kwargs) -> Trace:

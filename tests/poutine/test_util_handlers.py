@@ -144,3 +144,47 @@ def test_same_as_pyro_queue():
     q.put(pyro.poutine.Trace())
     run = pyro.poutine.queue(pyro_coins, queue=q)
     assert [run() for _ in range(4)] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+
+
+def test_handler_on_method_binds_self():
+    class A:
+        @poutine.block
+        def run(self, x):
+            return ppl.sample("z", dist.Normal(x, 1.0)), self
+
+    a = A()
+    tr = poutine.trace(a.run).get_trace(torch.tensor(0.0))
+    assert tr.nodes["_RETURN"]["value"][1] is a
+    assert "z" not in tr  # still blocked
+
+
+def test_non_callable_first_argument_is_an_error():
+    with pytest.raises(ValueError, match="not callable"):
+        poutine.mask(False)
+    with poutine.mask(mask=False):
+        pass
+
+
+def test_escape_lets_inner_trace_record_the_site():
+    def model():
+        ppl.sample("x", dist.Normal(0.0, 1.0))
+        ppl.sample("y", dist.Normal(0.0, 1.0))
+
+    tm = poutine.trace(model)
+    with pytest.raises(runtime.NonlocalExit) as info:
+        poutine.escape(tm, escape_fn=lambda msg: msg.name == "x")()
+    assert info.value.site.name == "x"
+    assert "x" in tm.trace and "y" not in tm.trace
+    outer = poutine.trace(poutine.escape(model, escape_fn=lambda msg: msg.name == "y"))
+    with pytest.raises(runtime.NonlocalExit):
+        outer()
+    assert "x" in outer.trace and "y" not in outer.trace  # stopped at escape
+
+
+def test_param_only_trace_holds_params_only():
+    def model():
+        ppl.param("p", torch.ones(2))
+        ppl.sample("x", dist.Normal(0.0, 1.0))
+
+    tr = poutine.trace(model, param_only=True).get_trace()
+    assert list(tr.nodes) == ["p"]
