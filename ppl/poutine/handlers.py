@@ -35,6 +35,7 @@ from .infer_config_messenger import infer_config
 from .lift_messenger import lift
 from .markov_messenger import markov
 from .mask_messenger import mask
+from .messenger import make_handler
 from .plate_messenger import broadcast
 from .replay_messenger import replay
 from .runtime import Message
@@ -72,6 +73,32 @@ _LATER_HANDLERS = {
     "collapse": "ppl.poutine.collapse_messenger",
     "equalize": "ppl.poutine.equalize_messenger",
 }
+
+
+def _make_handler(
+    msngr_cls: Callable[..., Any], module: str | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator turning a stub function into the handler function of ``msngr_cls``.
+
+    Pyro's way of declaring a handler next to its messenger class: the stub gives
+    the name (and ``module`` the ``__module__``); the body is never run.
+
+    Example:
+        >>> from ppl.poutine.scale_messenger import ScaleMessenger
+        >>> @_make_handler(ScaleMessenger)
+        ... def my_scale(fn=None, scale=1.0): ...
+        >>> my_scale.__name__, type(my_scale(scale=2.0)).__name__
+        ('my_scale', 'ScaleMessenger')
+    """
+
+    def decorate(stub: Callable[..., Any]) -> Callable[..., Any]:
+        handler = make_handler(msngr_cls)
+        handler.__name__ = handler.__qualname__ = stub.__name__
+        handler.__doc__ = stub.__doc__ or handler.__doc__
+        handler.__module__ = module if module is not None else stub.__module__
+        return handler
+
+    return decorate
 
 
 def __getattr__(name: str) -> Any:

@@ -188,3 +188,20 @@ def test_param_only_trace_holds_params_only():
 
     tr = poutine.trace(model, param_only=True).get_trace()
     assert list(tr.nodes) == ["p"]
+
+
+def test_make_handler_decorator():
+    from ppl.poutine.scale_messenger import ScaleMessenger
+
+    @handlers._make_handler(ScaleMessenger, "my.module")
+    def half(fn=None, scale=1.0):
+        """Scale by a half."""
+
+    assert half.__name__ == "half" and half.__module__ == "my.module"
+    assert half.__doc__ == "Scale by a half."
+
+    def model():
+        ppl.sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor(0.0))
+
+    tr = poutine.trace(half(model, scale=0.5)).get_trace()
+    assert tr.nodes["x"]["scale"] == 0.5
