@@ -205,3 +205,30 @@ def test_make_handler_decorator():
 
     tr = poutine.trace(half(model, scale=0.5)).get_trace()
     assert tr.nodes["x"]["scale"] == 0.5
+
+
+def _seq_model(sample, plate, Normal):
+    a = sample("a", Normal(0.0, 1.0))
+    for i in plate("s", 2):
+        b = sample(f"b{i}", Normal(a, 1.0))
+        sample(f"c{i}", Normal(b, 1.0))
+    with plate("v", 3):
+        sample("d", Normal(0.0, 1.0))
+
+
+def test_dense_edges_respect_sequential_plates():
+    tr = poutine.trace(lambda: _seq_model(ppl.sample, ppl.plate, dist.Normal), "dense").get_trace()
+    edges = set(tr.edges)
+    assert ("b0", "c0") in edges and ("a", "c1") in edges and ("a", "d") in edges
+    assert ("b0", "b1") not in edges and ("b0", "c1") not in edges
+    flat = poutine.trace(lambda: _seq_model(ppl.sample, ppl.plate, dist.Normal)).get_trace()
+    assert set(flat.edges) == set()
+
+
+def test_dense_edges_same_as_pyro():
+    pyro = pytest.importorskip("pyro")
+    ours = poutine.trace(lambda: _seq_model(ppl.sample, ppl.plate, dist.Normal), "dense")
+    theirs = pyro.poutine.trace(
+        lambda: _seq_model(pyro.sample, pyro.plate, pyro.distributions.Normal), "dense"
+    )
+    assert set(ours.get_trace().edges) == set(theirs.get_trace().edges)
