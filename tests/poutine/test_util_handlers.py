@@ -232,3 +232,20 @@ def test_dense_edges_same_as_pyro():
         lambda: _seq_model(pyro.sample, pyro.plate, pyro.distributions.Normal), "dense"
     )
     assert set(ours.get_trace().edges) == set(theirs.get_trace().edges)
+
+
+def _pickle_model():
+    a = ppl.sample("a", dist.Normal(0.0, 1.0))
+    return ppl.sample("b", dist.Normal(a, 1.0))
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"hide": ["a"]}, {"expose": ["a"]}, {"expose_types": ["sample"]}]
+)
+def test_blocked_model_pickles(kwargs):
+    import pickle
+
+    blocked = poutine.block(_pickle_model, **kwargs)
+    restored = pickle.loads(pickle.dumps(blocked))
+    names = list(poutine.trace(blocked).get_trace().stochastic_nodes)
+    assert list(poutine.trace(restored).get_trace().stochastic_nodes) == names
