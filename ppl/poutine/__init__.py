@@ -9,6 +9,7 @@ from . import handlers, util  # Pyro's submodule attributes
 from .block_messenger import BlockMessenger, block
 from .condition_messenger import ConditionMessenger, condition
 from .do_messenger import DoMessenger, do
+from .equalize_messenger import EqualizeMessenger, equalize
 from .escape_messenger import EscapeMessenger, NonlocalExit, escape
 from .handlers import queue
 from .infer_config_messenger import InferConfigMessenger, infer_config
@@ -36,6 +37,7 @@ __all__ = [
     "ConditionMessenger",
     "DoMessenger",
     "DuplicateSiteError",
+    "EqualizeMessenger",
     "EscapeMessenger",
     "HandledFunction",
     "InferConfigMessenger",
@@ -61,6 +63,7 @@ __all__ = [
     "condition",
     "do",
     "enable_validation",
+    "equalize",
     "escape",
     "get_mask",
     "infer_config",

@@ -6,9 +6,9 @@ messenger classes live one per module (``block_messenger.py`` ...); this module
 gathers their handler functions in one place, and defines :func:`queue`, the one
 handler built from others rather than from a messenger class.
 
-Handlers that other modules of ppl add later (``enum``, ``reparam``, ``collapse``,
-``equalize``) are looked up on first use, so this module lists them as soon as
-their messenger module exists.
+Handlers that other modules of ppl add later (``enum``, ``reparam``, ``collapse``)
+are looked up on first use, so this module lists them as soon as their messenger
+module exists.
 
 Example:
     >>> import ppl, ppl.distributions as dist
@@ -30,6 +30,7 @@ import torch  # noqa: F401  (used by the doctest above)
 from .block_messenger import block
 from .condition_messenger import condition
 from .do_messenger import do
+from .equalize_messenger import equalize
 from .escape_messenger import NonlocalExit, escape
 from .infer_config_messenger import infer_config
 from .lift_messenger import lift
@@ -52,6 +53,7 @@ __all__ = [
     "broadcast",
     "condition",
     "do",
+    "equalize",
     "escape",
     "infer_config",
     "lift",
@@ -71,7 +73,6 @@ _LATER_HANDLERS = {
     "enum": "ppl.poutine.enum_messenger",
     "reparam": "ppl.poutine.reparam_messenger",
     "collapse": "ppl.poutine.collapse_messenger",
-    "equalize": "ppl.poutine.equalize_messenger",
 }
 
 
