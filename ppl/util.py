@@ -18,7 +18,9 @@ from __future__ import annotations
 import math
 import numbers
 import time
+import timeit  # Pyro exposes the stdlib module as ``pyro.util.timeit``
 import warnings
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,16 +31,22 @@ from ppl.rng import get_rng_state, set_rng_seed, set_rng_state
 
 __all__ = [
     "ExperimentalWarning",
+    "check_if_enumerated",
     "check_model_guide_match",
     "check_site_shape",
+    "check_traceenum_requirements",
+    "check_traces_match",
     "get_rng_state",
     "ignore_experimental_warning",
     "ignore_jit_warnings",
     "jit_iter",
     "optional",
+    "save_visualization",
     "set_rng_seed",
     "set_rng_state",
+    "site_is_subsample",
     "timed",
+    "timeit",
     "torch_float",
     "torch_isinf",
     "torch_isnan",
@@ -235,3 +243,189 @@ class timed:
 def torch_float(x: torch.Tensor | float | int) -> torch.Tensor | float:
     """Cast to floating point: ``x.float()`` for tensors, ``float(x)`` for numbers."""
     return x.float() if isinstance(x, torch.Tensor) else float(x)
+
+
+# ---------------------------------------------------------------------------------
+# Trace checks and rendering (Pyro's ``pyro.util`` names).
+# ---------------------------------------------------------------------------------
+def site_is_subsample(site: Any) -> bool:
+    """True for a plate's subsample index site (see :func:`ppl.poutine.util.site_is_subsample`).
+
+    Example:
+        >>> from ppl.poutine.runtime import Message
+        >>> site = Message(type="sample", name="i", fn=None, infer={"is_subsample": True})
+        >>> site_is_subsample(site)
+        True
+    """
+    from ppl.poutine.util import site_is_subsample as is_subsample
+
+    return is_subsample(site)
+
+
+def _sample_names(trace: Any) -> set[str]:
+    return {name for name, site in trace.nodes.items() if site["type"] == "sample"}
+
+
+def check_traces_match(trace1: Any, trace2: Any) -> None:
+    """Check that two traces have the same sample sites with the same shapes.
+
+    Different site sets only warn (``RuntimeWarning``); a site whose distribution
+    shapes (``fn.shape(...)``) differ is an error.
+
+    Raises:
+        ValueError: naming the site and both shapes.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> tr = ppl.poutine.trace(lambda: ppl.sample("x", dist.Normal(0.0, 1.0))).get_trace()
+        >>> check_traces_match(tr, tr)
+    """
+    names1, names2 = _sample_names(trace1), _sample_names(trace2)
+    if names1 != names2:
+        warnings.warn(
+            f"Model vars changed: {sorted(names1)} vs {sorted(names2)}",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+    for name in sorted(names1 & names2):
+        site1, site2 = trace1.nodes[name], trace2.nodes[name]
+        if hasattr(site1["fn"], "shape") and hasattr(site2["fn"], "shape"):
+            shape1 = site1["fn"].shape(*site1["args"], **site1["kwargs"])
+            shape2 = site2["fn"].shape(*site2["args"], **site2["kwargs"])
+            if shape1 != shape2:
+                raise ValueError(
+                    f"Site dims disagree at site '{name}': {tuple(shape1)} vs {tuple(shape2)}"
+                )
+
+
+def _enumerated_names(trace: Any) -> list[str]:
+    return [
+        name
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample" and site["infer"].get("enumerate")
+    ]
+
+
+def check_if_enumerated(guide_trace: Any) -> None:
+    """Warn when a guide marks sites for enumeration but the ELBO does not enumerate.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> tr = ppl.poutine.trace(lambda: ppl.sample("x", dist.Normal(0.0, 1.0))).get_trace()
+        >>> check_if_enumerated(tr)  # nothing enumerated: silent
+    """
+    names = _enumerated_names(guide_trace)
+    if names:
+        warnings.warn(
+            "Found sample sites configured for enumeration: "
+            + ", ".join(names)
+            + "\nIf you want to enumerate sites, you need to use TraceEnum_ELBO instead.",
+            stacklevel=2,
+        )
+
+
+def _independent(counters1: dict[str, int], counters2: dict[str, int]) -> bool:
+    """Two sites in different iterations of one sequential plate are independent."""
+    return any(name in counters2 and counters2[name] != c for name, c in counters1.items())
+
+
+def check_traceenum_requirements(model_trace: Any, guide_trace: Any) -> None:
+    """Check the enumerated sites of a guide before ``TraceEnum_ELBO`` uses them.
+
+    1. Every site of the guide marked ``infer={"enumerate": ...}`` must have a
+       distribution with an enumerable support (an error otherwise).
+    2. Enumeration runs over plates in lockstep, so a site outside a vectorized
+       plate should come before the enumerated sites inside it; a site that comes
+       after them (in the model or the guide) gets a ``RuntimeWarning`` naming both.
+
+    Raises:
+        ValueError: naming an enumerated site whose distribution cannot be enumerated.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> def guide():
+        ...     ppl.sample("c", dist.Bernoulli(0.5), infer={"enumerate": "parallel"})
+        >>> tr = ppl.poutine.trace(guide).get_trace()
+        >>> check_traceenum_requirements(tr, tr)
+    """
+    enumerated = set(_enumerated_names(guide_trace))
+    for name in sorted(enumerated):
+        fn = guide_trace.nodes[name]["fn"]
+        if not getattr(fn, "has_enumerate_support", False):
+            raise ValueError(
+                f"guide site {name!r} is marked for enumeration, but its distribution "
+                f"{type(fn).__name__} has no enumerate_support; enumerate only discrete sites"
+            )
+    for role, trace in (("model", model_trace), ("guide", guide_trace)):
+        counters: dict[str, dict[str, int]] = {}
+        enumerated_in: dict[frozenset, set[str]] = defaultdict(set)
+        for name, site in trace.nodes.items():
+            if site["type"] != "sample":
+                continue
+            stack = site["cond_indep_stack"]
+            counter = {f.name: f.counter for f in stack if not f.vectorized}
+            context = frozenset(f for f in stack if f.vectorized)
+            for inner, names in enumerated_in.items():
+                if not context < inner:
+                    continue
+                earlier = sorted(n for n in names if not _independent(counter, counters[n]))
+                if earlier:
+                    plates = sorted(f.name for f in inner - context)
+                    warnings.warn(
+                        f'at {role} site "{name}", possibly invalid dependency.\n'
+                        f'  Expected site "{name}" to precede sites "{", ".join(earlier)}"\n'
+                        f'  to avoid breaking independence of plates "{", ".join(plates)}"',
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            counters[name] = counter
+            if name in enumerated:
+                enumerated_in[context].add(name)
+
+
+def save_visualization(trace: Any, graph_output: str) -> None:
+    """Render a trace's sites and edges with graphviz to ``graph_output.pdf`` (deprecated).
+
+    Latent non-reparameterized sites are salmon, reparameterized ones half grey and
+    half salmon, observed ones green; plates' subsample sites are left out.
+
+    Raises:
+        ImportError: when the ``graphviz`` Python package is not installed.
+
+    Example::
+
+        tr = ppl.poutine.trace(model, graph_type="dense").get_trace()
+        save_visualization(tr, "model")  # writes model.pdf
+    """
+    warnings.warn(
+        "save_visualization is deprecated and will be removed in a future version.",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    try:
+        import graphviz
+    except ImportError as e:
+        raise ImportError(
+            "save_visualization needs the graphviz Python package: pip install graphviz"
+        ) from e
+    graph = graphviz.Digraph()
+    stochastic = set(trace.stochastic_nodes)
+    reparam = set(trace.reparameterized_nodes)
+    observed = set(trace.observation_nodes)
+    for name, site in trace.nodes.items():
+        if site_is_subsample(site):
+            continue
+        if name in reparam:
+            color = "lightgrey;.5:salmon"
+        elif name in stochastic:
+            color = "salmon"
+        elif name in observed:
+            color = "darkolivegreen3"
+        else:
+            continue
+        graph.node(name, label=name, shape="ellipse", style="filled", fillcolor=color)
+    for parent, child in trace.edges:
+        if site_is_subsample(trace.nodes[parent]) or site_is_subsample(trace.nodes[child]):
+            continue
+        graph.edge(parent, child)
+    graph.render(graph_output, view=False, cleanup=True)

@@ -173,3 +173,284 @@ def constrained_params(names: Iterable[str]) -> dict[str, torch.Tensor]:
     store = get_param_store()
     with torch.no_grad():
         return {name: store[name].detach() for name in names if name in store}
+
+
+# ---------------------------------------------------------------------------------
+# Pyro's ``pyro.infer.util`` helpers (numbers-or-tensors, plates, validation).
+# ---------------------------------------------------------------------------------
+import math  # noqa: E402
+import numbers  # noqa: E402
+from typing import Any  # noqa: E402
+
+from ppl.poutine.util import site_is_subsample  # noqa: E402
+from ppl.settings import (  # noqa: E402
+    enable_validation,
+    is_validation_enabled,
+    validation_enabled,
+)
+
+__all__ += [
+    "MultiFrameTensor",
+    "check_fully_reparametrized",
+    "enable_validation",
+    "get_dependent_plate_dims",
+    "get_plate_stacks",
+    "is_identically_zero",
+    "is_validation_enabled",
+    "plate_log_prob_sum",
+    "require_backward",
+    "site_is_subsample",
+    "torch_backward",
+    "torch_exp",
+    "torch_item",
+    "torch_sum",
+    "validation_enabled",
+    "zero_grads",
+]
+
+
+def torch_item(x: torch.Tensor | float) -> float:
+    """``x.item()`` for a tensor, ``x`` itself for a Python number.
+
+    Example:
+        >>> torch_item(torch.tensor(2.5)), torch_item(3)
+        (2.5, 3)
+    """
+    if isinstance(x, torch.Tensor):
+        return x.item()
+    return x
+
+
+def torch_backward(x: torch.Tensor | float, retain_graph: bool | None = None) -> None:
+    """``x.backward()`` when ``x`` is a tensor with a graph; a no-op for numbers and constants.
+
+    Example:
+        >>> w = torch.tensor(2.0, requires_grad=True)
+        >>> torch_backward(w * w); torch_backward(1.0)
+        >>> float(w.grad)
+        4.0
+    """
+    if isinstance(x, torch.Tensor) and x.grad_fn is not None:
+        x.backward(retain_graph=retain_graph)
+
+
+def torch_exp(x: torch.Tensor | float) -> torch.Tensor | float:
+    """``exp`` of a tensor or of a Python number.
+
+    Example:
+        >>> torch_exp(0.0), float(torch_exp(torch.tensor(0.0)))
+        (1.0, 1.0)
+    """
+    return torch.exp(x) if isinstance(x, torch.Tensor) else math.exp(x)
+
+
+def torch_sum(tensor: torch.Tensor, dims: Iterable[int]) -> torch.Tensor:
+    """Sum ``tensor`` over the negative ``dims`` it actually has (others are skipped).
+
+    Raises:
+        ValueError: if a dim is not negative.
+
+    Example:
+        >>> torch_sum(torch.ones(2, 3), [-1, -3]).tolist()
+        [3.0, 3.0]
+    """
+    dims = list(dims)
+    if any(d >= 0 for d in dims):
+        raise ValueError(f"torch_sum: dims must be negative, got {dims}")
+    present = [d for d in dims if d >= -tensor.dim()]
+    return tensor.sum(present) if present else tensor
+
+
+def zero_grads(tensors: Iterable[torch.Tensor]) -> None:
+    """Replace each existing ``.grad`` by a zero tensor (tensors without grad are left alone).
+
+    Example:
+        >>> w = torch.tensor(1.0, requires_grad=True); (3 * w).backward()
+        >>> zero_grads([w]); float(w.grad)
+        0.0
+    """
+    for t in tensors:
+        if t.grad is not None:
+            t.grad = torch.zeros_like(t.grad)
+
+
+def is_identically_zero(x: object) -> bool:
+    """True for the number 0 or a 0-dim int64 tensor holding 0 (no float tensor is synced).
+
+    Example:
+        >>> is_identically_zero(0), is_identically_zero(torch.tensor(0))
+        (True, True)
+        >>> is_identically_zero(torch.tensor(0.0))
+        False
+    """
+    if isinstance(x, numbers.Number):
+        return x == 0
+    if (
+        isinstance(x, torch.Tensor)
+        and x.dtype == torch.int64
+        and x.dim() == 0
+        and not torch._C._get_tracing_state()
+    ):
+        return x.item() == 0
+    return False
+
+
+def check_fully_reparametrized(guide_site: Message) -> None:
+    """Check that a guide site is reparameterized with no score-function term.
+
+    Uses the site's ``score_parts`` when recorded, else ``fn.score_parts(value)``.
+
+    Raises:
+        NotImplementedError: naming the site, when it is not fully reparameterized.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> tr = ppl.poutine.trace(lambda: ppl.sample("z", dist.Normal(0.0, 1.0))).get_trace()
+        >>> check_fully_reparametrized(tr.nodes["z"])
+    """
+    parts = guide_site.get("score_parts")
+    if parts is None:
+        parts = guide_site["fn"].score_parts(guide_site["value"])
+    _, score_function, entropy = parts
+    fully = (
+        bool(getattr(guide_site["fn"], "has_rsample", False))
+        and not is_identically_zero(entropy)
+        and is_identically_zero(score_function)
+    )
+    if not fully:
+        raise NotImplementedError(
+            f"guide site {guide_site['name']!r} ({type(guide_site['fn']).__name__}) is not fully "
+            "reparameterized; all distributions in the guide must be fully reparameterized."
+        )
+
+
+def get_plate_stacks(trace: Trace) -> dict[str, list[CondIndepStackFrame]]:
+    """``{site name: its vectorized plate frames}`` for each sample site of ``trace``.
+
+    Plates' subsample index sites are left out.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> def model():
+        ...     with ppl.plate("p", 2):
+        ...         ppl.sample("x", dist.Normal(0.0, 1.0))
+        >>> [f.name for f in get_plate_stacks(ppl.poutine.trace(model).get_trace())["x"]]
+        ['p']
+    """
+    return {
+        name: [f for f in site["cond_indep_stack"] if f.vectorized]
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample" and not site_is_subsample(site)
+    }
+
+
+def get_dependent_plate_dims(sites: Iterable[Message]) -> list[int]:
+    """Sorted batch dims of the vectorized plates that some but not all sample ``sites`` share.
+
+    Example:
+        >>> a = Message("sample", "a", None, cond_indep_stack=(CondIndepStackFrame("i", -1, 2),))
+        >>> b = Message("sample", "b", None)
+        >>> get_dependent_plate_dims([a, b])
+        [-1]
+    """
+    stacks = [set(site["cond_indep_stack"]) for site in sites if site["type"] == "sample"]
+    if not stacks:
+        return []
+    every = set().union(*stacks)
+    common = every.intersection(*stacks)
+    return sorted({f.dim for f in every - common if f.dim is not None})
+
+
+def plate_log_prob_sum(trace: Trace, plate_symbol: str) -> torch.Tensor:
+    """Sum of the packed ``log_prob`` of every sample site, keeping the plate ``plate_symbol``.
+
+    Needs sites packed by enumeration-aware ELBOs (``site["packed"]["log_prob"]``
+    carrying ``_pyro_dims``, one letter per dim); ``plate_symbol`` is the letter of
+    the plate to keep.
+
+    Raises:
+        ValueError: naming the first sample site that has no packed log_prob.
+    """
+    total: Any = 0.0
+    for name, site in trace.nodes.items():
+        if site["type"] != "sample":
+            continue
+        packed = site.get("packed")
+        log_prob = None if packed is None else packed.get("log_prob")
+        dims = getattr(log_prob, "_pyro_dims", None)
+        if log_prob is None or dims is None:
+            raise ValueError(
+                f"plate_log_prob_sum: site {name!r} has no packed log_prob with _pyro_dims; "
+                "compute packed log probs (trace.pack_tensors()) first"
+            )
+        total = total + torch.einsum(f"{dims}->{plate_symbol}", log_prob)
+    return total
+
+
+class MultiFrameTensor(dict):
+    """Costs summed per set of vectorized plates, reducible to any target plate set.
+
+    Keys are frozensets of vectorized frames; values are tensors laid out on those
+    plates' (negative) dims. :meth:`sum_to` sums out the plates a target site is not
+    in and adds everything up, the downstream-cost bookkeeping of ``TraceGraph_ELBO``.
+
+    Example:
+        >>> i = CondIndepStackFrame("i", -1, 3)
+        >>> costs = MultiFrameTensor(((i,), torch.ones(3)), ((), torch.tensor(2.0)))
+        >>> costs.sum_to(()).item(), costs.sum_to((i,)).tolist()
+        (5.0, [3.0, 3.0, 3.0])
+    """
+
+    def __init__(self, *items: tuple[Iterable[CondIndepStackFrame], torch.Tensor]) -> None:
+        super().__init__()
+        self.add(*items)
+
+    def add(self, *items: tuple[Iterable[CondIndepStackFrame], torch.Tensor]) -> None:
+        """Add ``(cond_indep_stack, tensor)`` pairs; sequential frames are ignored.
+
+        Raises:
+            ValueError: if a plate dim lies outside the tensor.
+        """
+        for stack, value in items:
+            frames = frozenset(f for f in stack if f.vectorized)
+            for f in frames:
+                assert f.dim is not None
+                if not -value.dim() <= f.dim < 0:
+                    raise ValueError(
+                        f"MultiFrameTensor.add: plate {f.name!r} at dim {f.dim} does not fit "
+                        f"a tensor of shape {tuple(value.shape)}"
+                    )
+            self[frames] = self[frames] + value if frames in self else value
+
+    def sum_to(self, target_frames: Iterable[CondIndepStackFrame]) -> torch.Tensor | float:
+        """Sum of all entries, keeping only the dims of ``target_frames``; 0.0 if empty."""
+        target = set(target_frames)
+        out: Any = None
+        for frames, value in self.items():
+            for f in frames:
+                assert f.dim is not None
+                if f not in target and value.shape[f.dim] != 1:
+                    value = value.sum(f.dim, keepdim=True)
+            while value.dim() and value.shape[0] == 1:
+                value = value.squeeze(0)
+            out = value if out is None else out + value
+        return 0.0 if out is None else out
+
+    def __repr__(self) -> str:
+        body = ",\n\t".join(f"({frames}, ...)" for frames in self)
+        return f"{type(self).__name__}({body})"
+
+
+def require_backward(tensor: torch.Tensor) -> None:
+    """Mark ``tensor`` as a leaf of the einsum adjoint graph (``ppl.ops.einsum.adjoint``).
+
+    Raises:
+        NotImplementedError: if ppl's einsum adjoint module is not available.
+    """
+    try:
+        from ppl.ops.einsum.adjoint import require_backward as mark
+    except ImportError as e:
+        raise NotImplementedError(
+            "require_backward needs ppl.ops.einsum.adjoint, which this ppl lacks"
+        ) from e
+    mark(tensor)

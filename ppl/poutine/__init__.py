@@ -5,10 +5,13 @@ reaches a handler; every other module is one short handler.
 """
 
 from .. import settings as _settings
+from . import handlers, util  # Pyro's submodule attributes
 from .block_messenger import BlockMessenger, block
 from .condition_messenger import ConditionMessenger, condition
 from .do_messenger import DoMessenger, do
+from .equalize_messenger import EqualizeMessenger, equalize
 from .escape_messenger import EscapeMessenger, NonlocalExit, escape
+from .handlers import queue
 from .infer_config_messenger import InferConfigMessenger, infer_config
 from .lift_messenger import LiftMessenger, lift
 from .markov_messenger import MarkovMessenger, markov
@@ -34,6 +37,7 @@ __all__ = [
     "ConditionMessenger",
     "DoMessenger",
     "DuplicateSiteError",
+    "EqualizeMessenger",
     "EscapeMessenger",
     "HandledFunction",
     "InferConfigMessenger",
@@ -59,6 +63,7 @@ __all__ = [
     "condition",
     "do",
     "enable_validation",
+    "equalize",
     "escape",
     "get_mask",
     "infer_config",
@@ -66,6 +71,7 @@ __all__ = [
     "lift",
     "markov",
     "mask",
+    "queue",
     "replay",
     "scale",
     "seed",

@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
 
 from .messenger import Messenger, make_handler
@@ -48,25 +49,38 @@ class BlockMessenger(Messenger):
     def _make_predicate(
         hide_fn, expose_fn, hide_all, expose_all, hide, expose, hide_types, expose_types
     ):
+        # module-level functions under functools.partial (not lambdas), so that a
+        # blocked model can be pickled
         if hide_fn is not None:
             return hide_fn
         if expose_fn is not None:
-            return lambda msg: not expose_fn(msg)
+            return functools.partial(_negated, expose_fn)
         if hide is not None or hide_types is not None:
-            names = frozenset(hide or ())
-            types = frozenset(hide_types or ())
-            return lambda msg: msg.name in names or msg.type in types
+            return functools.partial(_named, frozenset(hide or ()), frozenset(hide_types or ()))
         if expose is not None or expose_types is not None:
-            names = frozenset(expose or ())
-            types = frozenset(expose_types or ())
-            return lambda msg: not (msg.name in names or msg.type in types)
+            named = functools.partial(
+                _named, frozenset(expose or ()), frozenset(expose_types or ())
+            )
+            return functools.partial(_negated, named)
         if expose_all:
-            return lambda msg: False
-        return lambda msg: bool(hide_all)
+            return functools.partial(_constant, False)
+        return functools.partial(_constant, bool(hide_all))
 
     def process_message(self, msg: Message) -> None:
         if self.hide_fn(msg):
             msg.stop = True
+
+
+def _negated(fn: Callable[[Message], bool], msg: Message) -> bool:
+    return not fn(msg)
+
+
+def _named(names: frozenset, types: frozenset, msg: Message) -> bool:
+    return msg.name in names or msg.type in types
+
+
+def _constant(value: bool, msg: Message) -> bool:
+    return value
 
 
 block = make_handler(BlockMessenger)

@@ -25,19 +25,41 @@ class NonlocalExit(Exception):
         super().__init__(f"escaped at site {site.name!r}")
         self.site = site
 
+    def reset_stack(self) -> None:
+        """Reset the active handlers that saw the escaped run, so the model can run again.
+
+        Walks from the innermost handler outwards, stopping at a ``block`` that hides
+        the escaped site (the handlers outside it never saw the run). Used by
+        ``poutine.queue``.
+        """
+        from ppl.poutine.block_messenger import BlockMessenger
+        from ppl.poutine.runtime import handler_stack
+
+        for handler in reversed(handler_stack()):
+            handler._reset()
+            if isinstance(handler, BlockMessenger) and handler.hide_fn(self.site):
+                break
+
 
 class EscapeMessenger(Messenger):
-    """Raises :class:`NonlocalExit` at the first message for which ``escape_fn(msg)`` holds."""
+    """Raises :class:`NonlocalExit` at the first sample site for which ``escape_fn(msg)`` holds."""
 
     def __init__(self, escape_fn: Callable[[Message], bool]) -> None:
         super().__init__()
         self.escape_fn = escape_fn
 
     def process_message(self, msg: Message) -> None:
-        if self.escape_fn(msg):
-            msg.done = True
-            msg.stop = True
-            raise NonlocalExit(msg)
+        if msg.type != "sample" or not self.escape_fn(msg):
+            return
+        msg.done = True
+        msg.stop = True
+        # Leave after the handlers inside this one have post-processed the site (so a
+        # trace wrapped by escape has recorded it), as Pyro does.
+        msg.continuation = _exit_at
+
+
+def _exit_at(msg: Message) -> None:
+    raise NonlocalExit(msg)
 
 
 escape = make_handler(EscapeMessenger)

@@ -29,7 +29,7 @@ Example:
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
 
@@ -55,6 +55,9 @@ class Messenger:
         traceback: TracebackType | None,
     ) -> None:
         pop_handler(self)
+
+    def _reset(self) -> None:
+        """Forget what this run recorded (``poutine.queue`` re-runs a model). Default: nothing."""
 
     def process_message(self, msg: Message) -> None:
         """Called innermost-first before the statement runs. Default: nothing."""
@@ -86,6 +89,13 @@ class HandledFunction(Generic[P, R]):
         with self.msngr:
             return self.fn(*args, **kwargs)
 
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        # a handler applied to a method (``@poutine.block`` in a class body) binds like
+        # a function, so ``obj.method()`` passes ``obj`` on
+        if instance is None:
+            return self
+        return functools.partial(self, instance)
+
     def __repr__(self) -> str:
         return f"<{type(self.msngr).__name__} handling {getattr(self.fn, '__name__', self.fn)!r}>"
 
@@ -101,6 +111,11 @@ def make_handler(messenger_cls: Callable[..., M]) -> Callable[..., Any]:
     """
 
     def handler(fn: Callable[..., Any] | None = None, *args: Any, **kwargs: Any) -> Any:
+        if fn is not None and not (callable(fn) or isinstance(fn, Iterable)):
+            raise ValueError(
+                f"{fn!r} is not callable, did you mean to pass it as a keyword arg? "
+                f"(the first positional argument of {handler.__name__}() is the function)"
+            )
         msngr = messenger_cls(*args, **kwargs)
         return msngr(fn) if fn is not None else msngr
 

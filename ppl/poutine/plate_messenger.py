@@ -81,6 +81,11 @@ class DimAllocator:
         self._names[i] = name
         return -(i + 1)
 
+    @property
+    def _stack(self) -> list[str | None]:
+        """The plate names by dim, ``-1`` first (Pyro's attribute; read it, do not edit)."""
+        return self._names
+
     def free(self, name: str, dim: int) -> None:
         """Release ``dim`` held by ``name``."""
         i = -dim - 1

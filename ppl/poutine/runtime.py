@@ -341,11 +341,24 @@ def get_mask() -> Any:
     return combined_mask()
 
 
+#: Pyro's name for the handler stack (the same list object, outermost first).
+_PYRO_STACK = _HANDLER_STACK
+
+
 def __getattr__(name: str) -> Any:
-    # Pyro code imports NonlocalExit from the runtime; it lives with the escape handler,
-    # which imports this module, so it is resolved lazily.
+    # Pyro code imports these from the runtime; they live in modules that import this
+    # one (the escape handler, the plate handler) or in the params layer, so they are
+    # resolved lazily.
     if name == "NonlocalExit":
         from ppl.poutine.escape_messenger import NonlocalExit
 
         return NonlocalExit
+    if name == "_DIM_ALLOCATOR":
+        from ppl.poutine.plate_messenger import _DIM_ALLOCATOR
+
+        return _DIM_ALLOCATOR
+    if name == "_PYRO_PARAM_STORE":
+        from ppl.params import get_param_store
+
+        return get_param_store()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,7 +29,8 @@ class TraceMessenger(Messenger):
     """Records sites into ``self.trace`` (a fresh :class:`Trace` at each entry).
 
     Args:
-        graph_type: kept for Pyro compatibility ("flat" or "dense"); ppl traces are flat.
+        graph_type: "flat" (no edges) or "dense": each sample site gets an edge from
+            every earlier sample site it may depend on (see :func:`identify_dense_edges`).
         param_only: record only ``param`` sites.
 
     A ``ValueError`` raised inside the traced code gets the shape table of the
@@ -57,10 +58,21 @@ class TraceMessenger(Messenger):
         traceback: TracebackType | None,
     ) -> None:
         super().__exit__(exc_type, exc_value, traceback)
+        if self.graph_type == "dense":
+            identify_dense_edges(self.trace)
         if isinstance(exc_value, ValueError) and self.trace.nodes and exc_value.args:
             text = str(exc_value.args[0])
             if _SHAPE_TABLE_MARK not in text:
                 exc_value.args = (text + "\n" + self.trace.format_shapes(),) + exc_value.args[1:]
+
+    def _reset(self) -> None:
+        """Start a fresh trace, keeping the ``_INPUT`` site of the current run."""
+        fresh = Trace(self.graph_type)
+        inputs = self.trace.nodes.get("_INPUT")
+        if inputs is not None:
+            fresh.add_message(inputs)
+        self.trace = fresh
+        self._plate_sizes = {}
 
     def postprocess_message(self, msg: Message) -> None:
         if msg.name is None or (self.param_only and msg.type != "param"):
@@ -109,9 +121,11 @@ class TraceHandler(Generic[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         with self.msngr as tm:
-            tm.trace.add_node("_INPUT", type="args", value=None, args=args, kwargs=kwargs)
+            if not tm.param_only:  # a params-only trace holds param sites alone, as Pyro's
+                tm.trace.add_node("_INPUT", type="args", value=None, args=args, kwargs=kwargs)
             ret = self.fn(*args, **kwargs)
-        tm.trace.add_node("_RETURN", type="return", value=ret)
+        if not tm.param_only:
+            tm.trace.add_node("_RETURN", type="return", value=ret)
         return ret
 
     def get_trace(self, *args: P.args, **kwargs: P.kwargs) -> Trace:
@@ -128,3 +142,34 @@ def trace(
     """Record the sites of ``fn`` (see :class:`TraceMessenger`)."""
     msngr = TraceMessenger(graph_type=graph_type, param_only=param_only)
     return msngr(fn) if fn is not None else msngr
+
+
+def identify_dense_edges(trace: Trace) -> None:
+    """Add an edge ``earlier -> later`` between every pair of sample sites that may depend.
+
+    Two sites are known to be independent only when they sit in different iterations
+    of the same sequential plate at the same nesting level; every other earlier site
+    is a potential parent. Plates' subsample index sites get no edges.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> def model():
+        ...     x = ppl.sample("x", dist.Normal(0.0, 1.0))
+        ...     ppl.sample("y", dist.Normal(x, 1.0))
+        >>> tr = ppl.poutine.trace(model, graph_type="dense").get_trace()
+        >>> sorted(tr.edges)
+        [('x', 'y')]
+    """
+    sites = [
+        (name, site)
+        for name, site in trace.nodes.items()
+        if site.type == "sample" and not site.infer.get("is_subsample", False)
+    ]
+    for i, (name, site) in enumerate(sites):
+        for past_name, past in sites[:i]:
+            independent = any(
+                a.name == b.name and a.counter != b.counter
+                for a, b in zip(site.cond_indep_stack, past.cond_indep_stack)
+            )
+            if not independent:
+                trace.add_edge(past_name, name)
