@@ -126,3 +126,22 @@ __all__ = sorted(
         "transforms",
     }
 )
+
+# --- Pyro's distribution zoo, validation switches and the kl module (dists block) ---
+from torch.distributions import ExponentialFamily  # noqa: E402
+
+from ppl.distributions import kl  # noqa: E402
+from ppl.distributions.util import (  # noqa: E402
+    enable_validation,
+    is_validation_enabled,
+    validation_enabled,
+)
+
+_ZOO = [
+    "ExponentialFamily",
+    "enable_validation",
+    "is_validation_enabled",
+    "kl",
+    "validation_enabled",
+]
+__all__ = sorted({*__all__, *_ZOO})
