@@ -131,6 +131,7 @@ __all__ = sorted(
 from torch.distributions import ExponentialFamily  # noqa: E402
 
 from ppl.distributions import kl  # noqa: E402
+from ppl.distributions.rejector import Rejector  # noqa: E402
 from ppl.distributions.util import (  # noqa: E402
     enable_validation,
     is_validation_enabled,
@@ -142,6 +143,7 @@ _ZOO = [
     "enable_validation",
     "is_validation_enabled",
     "kl",
+    "Rejector",
     "validation_enabled",
 ]
 __all__ = sorted({*__all__, *_ZOO})
