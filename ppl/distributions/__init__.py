@@ -131,14 +131,33 @@ __all__ = sorted(
 from torch.distributions import ExponentialFamily  # noqa: E402
 
 from ppl.distributions import kl  # noqa: E402
+from ppl.distributions.affine_beta import AffineBeta  # noqa: E402
+from ppl.distributions.asymmetric_laplace import SoftAsymmetricLaplace  # noqa: E402
+from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
+from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
+from ppl.distributions.multivariate_studentt import MultivariateStudentT  # noqa: E402
 from ppl.distributions.rejector import Rejector  # noqa: E402
 from ppl.distributions.util import (  # noqa: E402
     enable_validation,
     is_validation_enabled,
     validation_enabled,
 )
+from ppl.distributions.zero_inflated import (  # noqa: E402
+    ZeroInflatedDistribution,
+    ZeroInflatedNegativeBinomial,
+    ZeroInflatedPoisson,
+)
 
 _ZOO = [
+    "AffineBeta",
+    "LKJ",
+    "LKJCorrCholesky",
+    "LogNormalNegativeBinomial",
+    "MultivariateStudentT",
+    "SoftAsymmetricLaplace",
+    "ZeroInflatedDistribution",
+    "ZeroInflatedNegativeBinomial",
+    "ZeroInflatedPoisson",
     "ExponentialFamily",
     "enable_validation",
     "is_validation_enabled",
