@@ -136,12 +136,16 @@ from ppl.distributions.asymmetric_laplace import SoftAsymmetricLaplace  # noqa: 
 from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
 from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
 from ppl.distributions.multivariate_studentt import MultivariateStudentT  # noqa: E402
+from ppl.distributions.projected_normal import ProjectedNormal  # noqa: E402
 from ppl.distributions.rejector import Rejector  # noqa: E402
+from ppl.distributions.sine_bivariate_von_mises import SineBivariateVonMises  # noqa: E402
+from ppl.distributions.sine_skewed import SineSkewed  # noqa: E402
 from ppl.distributions.util import (  # noqa: E402
     enable_validation,
     is_validation_enabled,
     validation_enabled,
 )
+from ppl.distributions.von_mises_3d import VonMises3D  # noqa: E402
 from ppl.distributions.zero_inflated import (  # noqa: E402
     ZeroInflatedDistribution,
     ZeroInflatedNegativeBinomial,
@@ -154,7 +158,11 @@ _ZOO = [
     "LKJCorrCholesky",
     "LogNormalNegativeBinomial",
     "MultivariateStudentT",
+    "ProjectedNormal",
+    "SineBivariateVonMises",
+    "SineSkewed",
     "SoftAsymmetricLaplace",
+    "VonMises3D",
     "ZeroInflatedDistribution",
     "ZeroInflatedNegativeBinomial",
     "ZeroInflatedPoisson",
