@@ -133,11 +133,19 @@ from torch.distributions import ExponentialFamily  # noqa: E402
 from ppl.distributions import kl  # noqa: E402
 from ppl.distributions.affine_beta import AffineBeta  # noqa: E402
 from ppl.distributions.asymmetric_laplace import SoftAsymmetricLaplace  # noqa: E402
+from ppl.distributions.empirical import Empirical  # noqa: E402
 from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
 from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
+from ppl.distributions.masked_mixture import MaskedMixture  # noqa: E402
 from ppl.distributions.multivariate_studentt import MultivariateStudentT  # noqa: E402
+from ppl.distributions.nanmasked import NanMaskedMultivariateNormal, NanMaskedNormal  # noqa: E402
+from ppl.distributions.polya_gamma import TruncatedPolyaGamma  # noqa: E402
 from ppl.distributions.projected_normal import ProjectedNormal  # noqa: E402
 from ppl.distributions.rejector import Rejector  # noqa: E402
+from ppl.distributions.relaxed_straight_through import (  # noqa: E402
+    RelaxedBernoulliStraightThrough,
+    RelaxedOneHotCategoricalStraightThrough,
+)
 from ppl.distributions.sine_bivariate_von_mises import SineBivariateVonMises  # noqa: E402
 from ppl.distributions.sine_skewed import SineSkewed  # noqa: E402
 from ppl.distributions.util import (  # noqa: E402
@@ -158,7 +166,14 @@ _ZOO = [
     "LKJCorrCholesky",
     "LogNormalNegativeBinomial",
     "MultivariateStudentT",
+    "Empirical",
+    "MaskedMixture",
+    "NanMaskedMultivariateNormal",
+    "NanMaskedNormal",
     "ProjectedNormal",
+    "RelaxedBernoulliStraightThrough",
+    "RelaxedOneHotCategoricalStraightThrough",
+    "TruncatedPolyaGamma",
     "SineBivariateVonMises",
     "SineSkewed",
     "SoftAsymmetricLaplace",
