@@ -148,6 +148,7 @@ from ppl.distributions.relaxed_straight_through import (  # noqa: E402
 )
 from ppl.distributions.sine_bivariate_von_mises import SineBivariateVonMises  # noqa: E402
 from ppl.distributions.sine_skewed import SineSkewed  # noqa: E402
+from ppl.distributions.stable import Stable, StableWithLogProb  # noqa: E402
 from ppl.distributions.util import (  # noqa: E402
     enable_validation,
     is_validation_enabled,
@@ -173,6 +174,8 @@ _ZOO = [
     "ProjectedNormal",
     "RelaxedBernoulliStraightThrough",
     "RelaxedOneHotCategoricalStraightThrough",
+    "Stable",
+    "StableWithLogProb",
     "TruncatedPolyaGamma",
     "SineBivariateVonMises",
     "SineSkewed",
