@@ -81,9 +81,10 @@ class Empirical(TorchDistribution):
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         """Log of the total weight of the stored samples equal to ``value``.
 
-        Only values of shape ``batch_shape + event_shape`` can be scored.
+        Only values of shape ``batch_shape + event_shape`` can be scored (checked always:
+        a vectorized value would otherwise broadcast against the stored samples).
         """
-        if self._validate_args and value.shape != self.batch_shape + self.event_shape:
+        if value.shape != self.batch_shape + self.event_shape:
             raise ValueError(f"``value.shape`` must be {self.batch_shape + self.event_shape}")
         if self.batch_shape:
             value = value.unsqueeze(self._aggregation_dim)

@@ -148,10 +148,11 @@ class ShapeAugmentedGamma(Gamma):
 
     def __init__(self, concentration: torch.Tensor, rate: torch.Tensor, boost: int = 1,
                  validate_args: bool | None = None) -> None:
-        if float(concentration.min()) + boost < 1:
+        smallest = float(concentration.detach().min())
+        if smallest + boost < 1:
             raise ValueError(
                 f"ShapeAugmentedGamma: concentration + boost must be >= 1; got min "
-                f"concentration {float(concentration.min())} with boost={boost}"
+                f"concentration {smallest} with boost={boost}"
             )
         super().__init__(concentration, rate, validate_args=validate_args)
         self._boost = boost
