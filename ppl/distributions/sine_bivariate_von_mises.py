@@ -94,7 +94,7 @@ class SineBivariateVonMises(TorchDistribution):
         k1 = self.phi_concentration.double().unsqueeze(-1)
         k2 = self.psi_concentration.double().unsqueeze(-1)
         lam = self.correlation.double().unsqueeze(-1)
-        peak = float(torch.cat([k1, k2, lam.abs()]).max()) if k1.numel() else 0.0
+        peak = float(torch.cat([k1, k2, lam.abs()]).detach().max()) if k1.numel() else 0.0
         n = max(256, 2 * int(16 * math.sqrt(peak) + 1))
         a = torch.arange(n, dtype=torch.float64, device=k1.device) * (2 * math.pi / n)
         log_f = k1 * a.cos() + _log_i0(torch.sqrt(k2**2 + (lam * a.sin()) ** 2))
@@ -155,6 +155,12 @@ class SineBivariateVonMises(TorchDistribution):
     @property
     def mean(self) -> torch.Tensor:
         return torch.stack((self.phi_loc, self.psi_loc), dim=-1)
+
+    @staticmethod
+    def _lbinoms(n: torch.Tensor) -> torch.Tensor:
+        """``log C(2i, i)`` for ``i = 0 .. n-1`` (the series form of the normaliser uses them)."""
+        i = torch.arange(int(n), device=n.device, dtype=torch.get_default_dtype())
+        return torch.lgamma(2 * i + 1) - 2 * torch.lgamma(i + 1)
 
     @classmethod
     def infer_shapes(cls, **arg_shapes: Any) -> tuple[torch.Size, torch.Size]:

@@ -41,7 +41,8 @@ from ppl.distributions.util import EMPTY_SHAPE
 __all__ = ["Stable", "StableWithLogProb"]
 
 _HALF_PI = math.pi / 2
-_SAMPLE_RADIUS = 0.01  # interpolation half-width around alpha = 1 for sampling
+RADIUS = 0.01
+"""Half-width of the alpha = 1 window in which samples are interpolated (adjustable)."""
 _ALPHA_TOL = 0.05  # ... and for log_prob
 _LOG_TINY = math.log(torch.finfo(torch.float64).tiny)
 _LOG_MAX = math.log(torch.finfo(torch.float64).max)
@@ -74,7 +75,7 @@ def _cms(alpha: torch.Tensor, beta: torch.Tensor, u: torch.Tensor, w: torch.Tens
 
 def _standard_stable(alpha: torch.Tensor, beta: torch.Tensor, u: torch.Tensor,
                      w: torch.Tensor, coords: str) -> torch.Tensor:
-    near = (alpha.detach() - 1).abs() <= _SAMPLE_RADIUS
+    near = (alpha.detach() - 1).abs() <= RADIUS
     if not bool(near.any()):
         return _cms(alpha, beta, u, w, coords)
     if coords == "S":
@@ -82,11 +83,11 @@ def _standard_stable(alpha: torch.Tensor, beta: torch.Tensor, u: torch.Tensor,
         return torch.where(alpha == 1, z0, z0 + beta * (_HALF_PI * alpha).tan())
     # Interpolate between alpha = 1 -/+ RADIUS with the same noise; the endpoints are
     # moved without gradient (alpha is treated as if reparameterized through them).
-    lo = torch.where(near, torch.full_like(alpha, 1 - _SAMPLE_RADIUS), alpha).detach()
-    hi = torch.where(near, torch.full_like(alpha, 1 + _SAMPLE_RADIUS), alpha).detach()
+    lo = torch.where(near, torch.full_like(alpha, 1 - RADIUS), alpha).detach()
+    hi = torch.where(near, torch.full_like(alpha, 1 + RADIUS), alpha).detach()
     lo = alpha + (lo - alpha).detach()
     hi = alpha + (hi - alpha).detach()
-    t = ((alpha.detach() - (1 - _SAMPLE_RADIUS)) / (2 * _SAMPLE_RADIUS)).clamp(0, 1)
+    t = ((alpha.detach() - (1 - RADIUS)) / (2 * RADIUS)).clamp(0, 1)
     z_lo = _cms(lo, beta, u, w, coords)
     z_hi = _cms(hi, beta, u, w, coords)
     return torch.where(near, (1 - t) * z_lo + t * z_hi, z_lo)
