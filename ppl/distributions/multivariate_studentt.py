@@ -22,7 +22,7 @@ from torch.distributions.utils import lazy_property
 
 from ppl.distributions.torch_distribution import TorchDistribution
 from ppl.distributions.torch_dists import Chi2
-from ppl.distributions.util import EMPTY_SHAPE
+from ppl.distributions.util import EMPTY_SHAPE, check_event_shape
 from ppl.ops.tensor import broadcast_shape
 
 __all__ = ["MultivariateStudentT"]
@@ -114,6 +114,7 @@ class MultivariateStudentT(TorchDistribution):
         return self.loc + (self.scale_tril @ y.unsqueeze(-1)).squeeze(-1)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        check_event_shape(self, value)
         if self._validate_args:
             self._validate_sample(value)
         n = self.loc.size(-1)

@@ -27,7 +27,7 @@ import torch
 
 from ppl.distributions import constraints
 from ppl.distributions.torch_distribution import TorchDistribution
-from ppl.distributions.util import EMPTY_SHAPE
+from ppl.distributions.util import EMPTY_SHAPE, check_event_shape
 
 __all__ = ["ProjectedNormal", "safe_normalize"]
 
@@ -129,12 +129,8 @@ class ProjectedNormal(TorchDistribution):
         return safe_normalize(c + torch.randn(shape, dtype=c.dtype, device=c.device))
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        check_event_shape(self, value)
         if self._validate_args:
-            if value.shape[-1:] != self.event_shape:
-                raise ValueError(
-                    f"ProjectedNormal.log_prob: expected event shape {tuple(self.event_shape)},"
-                    f" but got value of shape {tuple(value.shape)}"
-                )
             self._validate_sample(value)
         dim = self.concentration.size(-1)
         c, v = self.concentration.double(), value.double()

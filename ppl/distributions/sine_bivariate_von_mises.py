@@ -31,7 +31,7 @@ from torch.distributions.utils import broadcast_all, lazy_property
 from ppl.distributions import constraints
 from ppl.distributions.torch_distribution import TorchDistribution
 from ppl.distributions.torch_dists import VonMises
-from ppl.distributions.util import EMPTY_SHAPE
+from ppl.distributions.util import EMPTY_SHAPE, check_event_shape
 from ppl.ops.tensor import broadcast_shape
 
 __all__ = ["SineBivariateVonMises"]
@@ -102,6 +102,7 @@ class SineBivariateVonMises(TorchDistribution):
         return log_z.to(self.phi_loc.dtype)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        check_event_shape(self, value)
         if self._validate_args:
             self._validate_sample(value)
         dphi = value[..., 0] - self.phi_loc

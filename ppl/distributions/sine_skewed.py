@@ -25,7 +25,7 @@ import torch
 
 from ppl.distributions import constraints
 from ppl.distributions.torch_distribution import TorchDistribution
-from ppl.distributions.util import EMPTY_SHAPE
+from ppl.distributions.util import EMPTY_SHAPE, check_event_shape
 
 __all__ = ["SineSkewed"]
 
@@ -85,6 +85,7 @@ class SineSkewed(TorchDistribution):
         return (x + math.pi) % _TWO_PI - math.pi
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        check_event_shape(self, value)
         if self._validate_args:
             self._validate_sample(value)
         return self.base_dist.log_prob(value) + torch.log1p(self._skew_factor(value))

@@ -89,6 +89,8 @@ class TorchDistributionMixin(_MixinBase):
 
         support: Any = cls.support
         arg_constraints: Any = cls.arg_constraints
+        if not isinstance(arg_constraints, dict):  # an instance property (e.g. torch's Uniform)
+            arg_constraints = {}
         if support.event_dim > 0:
             raise NotImplementedError(
                 f"{cls.__name__}.infer_shapes: no rule for a support with event dims"

@@ -36,6 +36,7 @@ __all__ = [
     "expand_to",
     "constraints_equal",
     "checked_broadcast",
+    "check_event_shape",
     "broadcast_all",
     "broadcast_shape",
     "copy_docs_from",
@@ -126,6 +127,20 @@ def constraints_equal(a: constraints.Constraint | None, b: constraints.Constrain
     if va.keys() != vb.keys():
         return False
     return all(_values_equal(va[k], vb[k]) for k in va)
+
+
+def check_event_shape(d: Any, value: torch.Tensor) -> None:
+    """Raise ``ValueError`` unless ``value`` ends in ``d.event_shape``.
+
+    A cheap shape-only check that multivariate ``log_prob`` methods run even with
+    validation off: a value with the wrong event dims would otherwise broadcast silently.
+    """
+    k = len(d.event_shape)
+    if k and tuple(value.shape[value.dim() - k:]) != tuple(d.event_shape):
+        raise ValueError(
+            f"{type(d).__name__}.log_prob: expected a value ending in event_shape "
+            f"{tuple(d.event_shape)}, got shape {tuple(value.shape)}"
+        )
 
 
 def as_size(shape: Any, where: str) -> torch.Size:

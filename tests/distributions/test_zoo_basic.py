@@ -144,3 +144,30 @@ def test_infer_shapes_default():
     assert dist.Normal.infer_shapes(loc=(3, 1), scale=(4,)) == ((3, 4), ())
     assert dist.SoftAsymmetricLaplace.infer_shapes(loc=(2,), scale=(), asymmetry=(5, 1),
                                                    softness=()) == ((5, 2), ())
+
+
+def test_infer_shapes_torch_multivariate():
+    assert dist.MultivariateNormal.infer_shapes((3, 2), scale_tril=(4, 1, 2, 2)) == ((4, 3), (2,))
+    assert dist.LowRankMultivariateNormal.infer_shapes((2,), (5, 2, 1), (2,)) == ((5,), (2,))
+    assert dist.Dirichlet.infer_shapes((4, 3)) == ((4,), (3,))
+    assert dist.Multinomial.infer_shapes(total_count=(2, 1), probs=(5,)) == ((2,), (5,))
+    assert dist.OneHotCategorical.infer_shapes(logits=(2, 3)) == ((2,), (3,))
+    assert dist.Uniform.infer_shapes(low=(3, 1), high=(4,)) == ((3, 4), ())
+    assert dist.OrderedLogistic.infer_shapes((4,), (3,)) == ((4,), ())
+    assert dist.DirichletMultinomial.infer_shapes((2, 3), (5, 1)) == ((5, 2), (3,))
+    with pytest.raises(NotImplementedError):
+        dist.Independent.infer_shapes()
+
+
+def test_sparse_poisson_equals_dense():
+    rate = torch.tensor([0.5, 2.0, 7.0])
+    x = torch.tensor([[0.0, 3.0, 0.0], [1.0, 0.0, 9.0]])
+    sparse = dist.Poisson(rate, is_sparse=True)
+    assert torch.allclose(sparse.log_prob(x), dist.Poisson(rate).log_prob(x))
+    assert sparse.expand((4, 3)).is_sparse and sparse.expand((4, 3)).batch_shape == (4, 3)
+
+
+def test_event_shape_mismatch_raises():
+    d = dist.MultivariateStudentT(3.0, torch.zeros(2), torch.eye(2))
+    with pytest.raises(ValueError, match="event_shape"):
+        d.log_prob(torch.ones(2, 1))
