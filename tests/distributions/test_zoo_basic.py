@@ -150,7 +150,7 @@ def test_infer_shapes_torch_multivariate():
     assert dist.MultivariateNormal.infer_shapes((3, 2), scale_tril=(4, 1, 2, 2)) == ((4, 3), (2,))
     assert dist.LowRankMultivariateNormal.infer_shapes((2,), (5, 2, 1), (2,)) == ((5,), (2,))
     assert dist.Dirichlet.infer_shapes((4, 3)) == ((4,), (3,))
-    assert dist.Multinomial.infer_shapes(total_count=(2, 1), probs=(5,)) == ((2,), (5,))
+    assert dist.Multinomial.infer_shapes(total_count=(2, 1), probs=(5,)) == ((2, 1), (5,))
     assert dist.OneHotCategorical.infer_shapes(logits=(2, 3)) == ((2,), (3,))
     assert dist.Uniform.infer_shapes(low=(3, 1), high=(4,)) == ((3, 4), ())
     assert dist.OrderedLogistic.infer_shapes((4,), (3,)) == ((4,), ())
