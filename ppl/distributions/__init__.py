@@ -133,12 +133,14 @@ from torch.distributions import ExponentialFamily  # noqa: E402
 from ppl.distributions import kl  # noqa: E402
 from ppl.distributions.affine_beta import AffineBeta  # noqa: E402
 from ppl.distributions.asymmetric_laplace import SoftAsymmetricLaplace  # noqa: E402
+from ppl.distributions.avf_mvn import AVFMultivariateNormal  # noqa: E402
 from ppl.distributions.empirical import Empirical  # noqa: E402
 from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
 from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
 from ppl.distributions.masked_mixture import MaskedMixture  # noqa: E402
 from ppl.distributions.multivariate_studentt import MultivariateStudentT  # noqa: E402
 from ppl.distributions.nanmasked import NanMaskedMultivariateNormal, NanMaskedNormal  # noqa: E402
+from ppl.distributions.omt_mvn import OMTMultivariateNormal  # noqa: E402
 from ppl.distributions.polya_gamma import TruncatedPolyaGamma  # noqa: E402
 from ppl.distributions.projected_normal import ProjectedNormal  # noqa: E402
 from ppl.distributions.rejector import Rejector  # noqa: E402
@@ -167,7 +169,9 @@ _ZOO = [
     "LKJCorrCholesky",
     "LogNormalNegativeBinomial",
     "MultivariateStudentT",
+    "AVFMultivariateNormal",
     "Empirical",
+    "OMTMultivariateNormal",
     "MaskedMixture",
     "NanMaskedMultivariateNormal",
     "NanMaskedNormal",
