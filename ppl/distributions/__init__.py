@@ -134,7 +134,12 @@ from ppl.distributions import kl  # noqa: E402
 from ppl.distributions.affine_beta import AffineBeta  # noqa: E402
 from ppl.distributions.asymmetric_laplace import SoftAsymmetricLaplace  # noqa: E402
 from ppl.distributions.avf_mvn import AVFMultivariateNormal  # noqa: E402
+from ppl.distributions.diag_normal_mixture import (  # noqa: E402
+    MixtureOfDiagNormals,
+    MixtureOfDiagNormalsSharedCovariance,
+)
 from ppl.distributions.empirical import Empirical  # noqa: E402
+from ppl.distributions.gaussian_scale_mixture import GaussianScaleMixture  # noqa: E402
 from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
 from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
 from ppl.distributions.masked_mixture import MaskedMixture  # noqa: E402
@@ -171,6 +176,9 @@ _ZOO = [
     "MultivariateStudentT",
     "AVFMultivariateNormal",
     "Empirical",
+    "GaussianScaleMixture",
+    "MixtureOfDiagNormals",
+    "MixtureOfDiagNormalsSharedCovariance",
     "OMTMultivariateNormal",
     "MaskedMixture",
     "NanMaskedMultivariateNormal",
