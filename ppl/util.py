@@ -56,17 +56,17 @@ __all__ = [
 
 
 def torch_isnan(x: torch.Tensor | numbers.Number) -> torch.Tensor | bool:
-    """Elementwise NaN test for tensors; a plain bool for Python numbers."""
+    """Whether ``x`` holds any NaN: a 0-dim bool tensor for tensors, a bool for numbers."""
     if isinstance(x, numbers.Number):
         return x != x
-    return torch.isnan(x)
+    return torch.isnan(x).any()
 
 
 def torch_isinf(x: torch.Tensor | numbers.Number) -> torch.Tensor | bool:
-    """Elementwise infinity test for tensors; a plain bool for Python numbers."""
+    """Whether ``x`` holds any +/-inf: a 0-dim bool tensor for tensors, a bool for numbers."""
     if isinstance(x, numbers.Number):
         return x in (math.inf, -math.inf)
-    return torch.isinf(x)
+    return torch.isinf(x).any()
 
 
 def _warn_if(value: Any, bad: Any, msg: str, what: str, allow_inf: bool) -> Any:

@@ -34,8 +34,9 @@ from ppl.util import (
 def test_isnan_isinf_numbers_and_tensors(value, nan, inf):
     assert torch_isnan(value) is nan
     assert torch_isinf(value) is inf
-    assert bool(torch_isnan(torch.tensor([value]))[0]) is nan
-    assert bool(torch_isinf(torch.tensor([value]))[0]) is inf
+    assert bool(torch_isnan(torch.tensor([1.0, value]))) is nan
+    assert bool(torch_isinf(torch.tensor([1.0, value]))) is inf
+    assert torch_isnan(torch.zeros(2, 3)).shape == ()
 
 
 def test_warn_if_nan_and_inf():

@@ -142,3 +142,81 @@ __all__ = sorted(
         "transforms",
     }
 )
+
+# --- Pyro's distribution zoo, validation switches and the kl module (dists block) ---
+from torch.distributions import ExponentialFamily  # noqa: E402
+
+from ppl.distributions import kl  # noqa: E402
+from ppl.distributions.affine_beta import AffineBeta  # noqa: E402
+from ppl.distributions.asymmetric_laplace import SoftAsymmetricLaplace  # noqa: E402
+from ppl.distributions.avf_mvn import AVFMultivariateNormal  # noqa: E402
+from ppl.distributions.diag_normal_mixture import (  # noqa: E402
+    MixtureOfDiagNormals,
+    MixtureOfDiagNormalsSharedCovariance,
+)
+from ppl.distributions.empirical import Empirical  # noqa: E402
+from ppl.distributions.gaussian_scale_mixture import GaussianScaleMixture  # noqa: E402
+from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
+from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
+from ppl.distributions.masked_mixture import MaskedMixture  # noqa: E402
+from ppl.distributions.multivariate_studentt import MultivariateStudentT  # noqa: E402
+from ppl.distributions.nanmasked import NanMaskedMultivariateNormal, NanMaskedNormal  # noqa: E402
+from ppl.distributions.omt_mvn import OMTMultivariateNormal  # noqa: E402
+from ppl.distributions.polya_gamma import TruncatedPolyaGamma  # noqa: E402
+from ppl.distributions.projected_normal import ProjectedNormal  # noqa: E402
+from ppl.distributions.rejector import Rejector  # noqa: E402
+from ppl.distributions.relaxed_straight_through import (  # noqa: E402
+    RelaxedBernoulliStraightThrough,
+    RelaxedOneHotCategoricalStraightThrough,
+)
+from ppl.distributions.sine_bivariate_von_mises import SineBivariateVonMises  # noqa: E402
+from ppl.distributions.sine_skewed import SineSkewed  # noqa: E402
+from ppl.distributions.stable import Stable, StableWithLogProb  # noqa: E402
+from ppl.distributions.util import (  # noqa: E402
+    enable_validation,
+    is_validation_enabled,
+    validation_enabled,
+)
+from ppl.distributions.von_mises_3d import VonMises3D  # noqa: E402
+from ppl.distributions.zero_inflated import (  # noqa: E402
+    ZeroInflatedDistribution,
+    ZeroInflatedNegativeBinomial,
+    ZeroInflatedPoisson,
+)
+
+_ZOO = [
+    "AffineBeta",
+    "LKJ",
+    "LKJCorrCholesky",
+    "LogNormalNegativeBinomial",
+    "MultivariateStudentT",
+    "AVFMultivariateNormal",
+    "Empirical",
+    "GaussianScaleMixture",
+    "MixtureOfDiagNormals",
+    "MixtureOfDiagNormalsSharedCovariance",
+    "OMTMultivariateNormal",
+    "MaskedMixture",
+    "NanMaskedMultivariateNormal",
+    "NanMaskedNormal",
+    "ProjectedNormal",
+    "RelaxedBernoulliStraightThrough",
+    "RelaxedOneHotCategoricalStraightThrough",
+    "Stable",
+    "StableWithLogProb",
+    "TruncatedPolyaGamma",
+    "SineBivariateVonMises",
+    "SineSkewed",
+    "SoftAsymmetricLaplace",
+    "VonMises3D",
+    "ZeroInflatedDistribution",
+    "ZeroInflatedNegativeBinomial",
+    "ZeroInflatedPoisson",
+    "ExponentialFamily",
+    "enable_validation",
+    "is_validation_enabled",
+    "kl",
+    "Rejector",
+    "validation_enabled",
+]
+__all__ = sorted({*__all__, *_ZOO})

@@ -21,6 +21,7 @@ from torch.distributions.utils import broadcast_all
 from ppl.distributions.torch_distribution import TorchDistribution
 from ppl.distributions.torch_dists import Beta, Binomial, Dirichlet, Gamma, Multinomial, Poisson
 from ppl.distributions.util import EMPTY_SHAPE
+from ppl.ops.tensor import broadcast_shape
 
 
 def _log_beta(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -115,6 +116,14 @@ class DirichletMultinomial(TorchDistribution):
         "concentration": constraints.independent(constraints.positive, 1),
         "total_count": constraints.nonnegative_integer,
     }
+
+    @staticmethod
+    def infer_shapes(  # type: ignore[override]
+        concentration: Any, total_count: Any = ()
+    ) -> tuple[torch.Size, torch.Size]:
+        """Event shape: the last dim of ``concentration``; batch: the rest with total_count."""
+        batch = broadcast_shape(tuple(concentration)[:-1], tuple(total_count))
+        return batch, torch.Size(tuple(concentration)[-1:])
 
     def __init__(
         self,

@@ -148,3 +148,53 @@ softplus_positive = _SoftplusPositive()
 softplus_lower_cholesky = _SoftplusLowerCholesky()
 ordered_vector = _OrderedVector()
 positive_ordered_vector = _PositiveOrderedVector()
+
+
+# --- Pyro's constraints for the distribution zoo (dists block) ---
+
+
+class _Sphere(Constraint):
+    """Unit vectors: ``|x|_2 == 1`` up to a few float eps (the support of ``ProjectedNormal``)."""
+
+    event_dim = 1
+    reltol = 10.0  # tolerance in units of the dtype's eps, times sqrt(dim)
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        eps = torch.finfo(value.dtype).eps
+        error = (torch.linalg.vector_norm(value, dim=-1) - 1).abs()
+        return error < self.reltol * eps * value.size(-1) ** 0.5
+
+    def __repr__(self) -> str:
+        return "Sphere()"
+
+
+class _CorrMatrix(Constraint):
+    """Correlation matrices: positive definite with a unit diagonal (``LKJ``'s support)."""
+
+    event_dim = 2
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        unit_diag = ((value.diagonal(dim1=-2, dim2=-1) - 1).abs() < 1e-6).all(-1)
+        return positive_definite.check(value) & unit_diag
+
+    def __repr__(self) -> str:
+        return "CorrMatrix()"
+
+
+class _Integer(Constraint):
+    """Any integer-valued number (of any sign)."""
+
+    is_discrete = True
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        return value % 1 == 0
+
+    def __repr__(self) -> str:
+        return "Integer()"
+
+
+sphere = _Sphere()
+corr_matrix = _CorrMatrix()
+integer = _Integer()
+corr_cholesky_constraint = corr_cholesky  # Pyro's old name for corr_cholesky
+__all__ += ["corr_cholesky_constraint", "corr_matrix", "integer", "sphere"]

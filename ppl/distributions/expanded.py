@@ -60,9 +60,22 @@ class ExpandedDistribution(WrapperDistribution):
         )
 
     def expand(self, batch_shape: Any, _instance: Any = None) -> ExpandedDistribution:
-        batch_shape = checked_broadcast(
-            "ExpandedDistribution.expand", self.batch_shape, torch.Size(batch_shape)
+        """Expand further; like ``Tensor.expand``, existing dims may only grow from 1.
+
+        Raises:
+            ValueError: if the current batch shape cannot be expanded to ``batch_shape``
+                (a dim would shrink or change, or dims would be dropped).
+        """
+        batch_shape = torch.Size(batch_shape)
+        old = self.batch_shape
+        ok = len(batch_shape) >= len(old) and all(
+            b in (1, n) for b, n in zip(reversed(old), reversed(batch_shape))
         )
+        if not ok:
+            raise ValueError(
+                f"ExpandedDistribution.expand: cannot expand batch_shape={tuple(old)} to "
+                f"{tuple(batch_shape)}; each existing dim must equal the new one or be 1"
+            )
         return ExpandedDistribution(self.base_dist, batch_shape)
 
     def _draw(self, fn: Any, sample_shape: SizeLike) -> torch.Tensor:

@@ -45,5 +45,14 @@ class OrderedLogistic(Categorical):
         probs = torch.cat([cdf, ones], -1) - torch.cat([zeros, cdf], -1)
         super().__init__(probs=probs, validate_args=validate_args)
 
+    @staticmethod
+    def infer_shapes(  # type: ignore[override]
+        predictor: Any, cutpoints: Any
+    ) -> tuple[torch.Size, torch.Size]:
+        """Batch shape: ``predictor`` broadcast with ``cutpoints`` minus its last dim."""
+        from ppl.ops.tensor import broadcast_shape
+
+        return broadcast_shape(tuple(predictor), tuple(cutpoints)[:-1]), torch.Size()
+
     def expand(self, batch_shape: Any, _instance: Any = None) -> Any:
         return Categorical(probs=self.probs).expand(batch_shape)

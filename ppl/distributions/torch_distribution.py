@@ -67,6 +67,40 @@ class TorchDistributionMixin(_MixinBase):
             return self.rsample(sample_shape)
         return self.sample(sample_shape)
 
+    @classmethod
+    def infer_shapes(cls, **arg_shapes: Any) -> tuple[torch.Size, torch.Size]:
+        """``(batch_shape, event_shape)`` of ``cls(**args)`` from the shapes of the args.
+
+        The default handles univariate distributions: each argument's batch part is its
+        shape minus its constraint's event dims, and the batch shape is their broadcast.
+        Multivariate classes override this.
+
+        Raises:
+            NotImplementedError: for a support with event dims and no override.
+
+        Example:
+            >>> import ppl.distributions as dist
+            >>> dist.Normal.infer_shapes(loc=(3, 1), scale=(4,))
+            (torch.Size([3, 4]), torch.Size([]))
+        """
+        from torch.distributions import constraints
+
+        from ppl.ops.tensor import broadcast_shape
+
+        support: Any = cls.support
+        arg_constraints: Any = cls.arg_constraints
+        if not isinstance(arg_constraints, dict):  # an instance property (e.g. torch's Uniform)
+            arg_constraints = {}
+        if support.event_dim > 0:
+            raise NotImplementedError(
+                f"{cls.__name__}.infer_shapes: no rule for a support with event dims"
+            )
+        batch_shapes = []
+        for name, shape in arg_shapes.items():
+            event_dim = arg_constraints.get(name, constraints.real).event_dim
+            batch_shapes.append(tuple(shape)[: len(shape) - event_dim])
+        return torch.Size(broadcast_shape(*batch_shapes)), torch.Size()
+
     @property
     def event_dim(self) -> int:
         """Number of event dims, ``len(event_shape)``."""

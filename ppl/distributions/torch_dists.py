@@ -16,11 +16,27 @@ a newer torch adds, so the module never falls behind torch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from ppl.distributions.torch_distribution import TorchDistributionMixin
+from ppl.ops.tensor import broadcast_shape
 
 D = torch.distributions
+
+
+def _vector_shapes(param: Any, *others: Any) -> tuple[torch.Size, torch.Size]:
+    """Shapes of a distribution whose event is the last dim of ``param``.
+
+    ``others`` are ``(shape, event_dims)`` pairs whose leading dims join the batch.
+    """
+    batch = torch.Size(tuple(param)[:-1])
+    for shape, event_dims in others:
+        if shape is not None:
+            shape = tuple(shape)
+            batch = broadcast_shape(batch, shape[: len(shape) - event_dims])
+    return batch, torch.Size(tuple(param)[-1:])
 
 
 class Bernoulli(D.Bernoulli, TorchDistributionMixin):
@@ -53,6 +69,10 @@ class ContinuousBernoulli(D.ContinuousBernoulli, TorchDistributionMixin):
 
 class Dirichlet(D.Dirichlet, TorchDistributionMixin):
     """:class:`torch.distributions.Dirichlet` with Pyro's conveniences."""
+
+    @staticmethod
+    def infer_shapes(concentration: Any) -> tuple[torch.Size, torch.Size]:  # type: ignore[override]
+        return _vector_shapes(concentration)
 
 
 class Exponential(D.Exponential, TorchDistributionMixin):
@@ -90,6 +110,10 @@ class HalfNormal(D.HalfNormal, TorchDistributionMixin):
 class Independent(D.Independent, TorchDistributionMixin):
     """:class:`torch.distributions.Independent` with Pyro's conveniences."""
 
+    @staticmethod
+    def infer_shapes(**kwargs: Any) -> tuple[torch.Size, torch.Size]:  # type: ignore[override]
+        raise NotImplementedError("Independent.infer_shapes: shapes depend on base_dist")
+
 
 class InverseGamma(D.InverseGamma, TorchDistributionMixin):
     """:class:`torch.distributions.InverseGamma` with Pyro's conveniences."""
@@ -118,6 +142,12 @@ class LogisticNormal(D.LogisticNormal, TorchDistributionMixin):
 class LowRankMultivariateNormal(D.LowRankMultivariateNormal, TorchDistributionMixin):
     """:class:`torch.distributions.LowRankMultivariateNormal` with Pyro's conveniences."""
 
+    @staticmethod
+    def infer_shapes(  # type: ignore[override]
+        loc: Any, cov_factor: Any, cov_diag: Any
+    ) -> tuple[torch.Size, torch.Size]:
+        return _vector_shapes(loc, (cov_factor, 2), (cov_diag, 1))
+
 
 class MixtureSameFamily(D.MixtureSameFamily, TorchDistributionMixin):
     """:class:`torch.distributions.MixtureSameFamily` with Pyro's conveniences."""
@@ -126,9 +156,24 @@ class MixtureSameFamily(D.MixtureSameFamily, TorchDistributionMixin):
 class Multinomial(D.Multinomial, TorchDistributionMixin):
     """:class:`torch.distributions.Multinomial` with Pyro's conveniences."""
 
+    @staticmethod
+    def infer_shapes(  # type: ignore[override]
+        total_count: Any = None, probs: Any = None, logits: Any = None
+    ) -> tuple[torch.Size, torch.Size]:
+        counts = total_count if isinstance(total_count, (tuple, torch.Size)) else None
+        return _vector_shapes(probs if logits is None else logits, (counts, 0))
+
 
 class MultivariateNormal(D.MultivariateNormal, TorchDistributionMixin):
     """:class:`torch.distributions.MultivariateNormal` with Pyro's conveniences."""
+
+    @staticmethod
+    def infer_shapes(  # type: ignore[override]
+        loc: Any, covariance_matrix: Any = None, precision_matrix: Any = None,
+        scale_tril: Any = None,
+    ) -> tuple[torch.Size, torch.Size]:
+        return _vector_shapes(loc, (covariance_matrix, 2), (precision_matrix, 2),
+                              (scale_tril, 2))
 
 
 class NegativeBinomial(D.NegativeBinomial, TorchDistributionMixin):
@@ -142,6 +187,12 @@ class Normal(D.Normal, TorchDistributionMixin):
 class OneHotCategorical(D.OneHotCategorical, TorchDistributionMixin):
     """:class:`torch.distributions.OneHotCategorical` with Pyro's conveniences."""
 
+    @staticmethod
+    def infer_shapes(  # type: ignore[override]
+        probs: Any = None, logits: Any = None
+    ) -> tuple[torch.Size, torch.Size]:
+        return _vector_shapes(probs if logits is None else logits)
+
 
 class OneHotCategoricalStraightThrough(D.OneHotCategoricalStraightThrough, TorchDistributionMixin):
     """:class:`torch.distributions.OneHotCategoricalStraightThrough` with Pyro's conveniences."""
@@ -152,7 +203,32 @@ class Pareto(D.Pareto, TorchDistributionMixin):
 
 
 class Poisson(D.Poisson, TorchDistributionMixin):
-    """:class:`torch.distributions.Poisson` with Pyro's conveniences."""
+    """:class:`torch.distributions.Poisson` with Pyro's conveniences.
+
+    With ``is_sparse=True``, ``log_prob`` evaluates ``value * log(rate) - lgamma(value + 1)``
+    only where ``value > 0`` (cheaper for mostly-zero count data); results are the same.
+    """
+
+    def __init__(self, rate: Any, *, is_sparse: bool = False,
+                 validate_args: bool | None = None) -> None:
+        self.is_sparse = is_sparse
+        super().__init__(rate, validate_args=validate_args)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> Any:
+        new = self._get_checked_instance(Poisson, _instance)
+        new = super().expand(batch_shape, _instance=new)
+        new.is_sparse = self.is_sparse
+        return new
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if not self.is_sparse:
+            return super().log_prob(value)
+        if self._validate_args:
+            self._validate_sample(value)
+        rate, value, nonzero = torch.broadcast_tensors(self.rate, value, value > 0)
+        v = value[nonzero]
+        sparse = rate[nonzero].log() * v - (v + 1).lgamma()
+        return torch.zeros_like(rate).masked_scatter(nonzero, sparse) - rate
 
 
 class RelaxedBernoulli(D.RelaxedBernoulli, TorchDistributionMixin):
