@@ -236,6 +236,14 @@ class EnumMessenger(Messenger):
         target_dim, id_ = _ENUM_ALLOCATOR.allocate(
             None if scope is None else set(param_dims), site=name
         )
+        for f in msg.cond_indep_stack:
+            if f.dim is not None and f.dim <= target_dim:
+                raise ValueError(
+                    f"at site {name!r}: plate {f.name!r} uses dim {f.dim}, but enumeration "
+                    f"starts at dim {target_dim}; max_plate_nesting is too small (the site "
+                    f"needs max_plate_nesting >= {-f.dim}, i.e. first_available_dim <= "
+                    f"{f.dim - 1})"
+                )
         if actual_dim < target_dim:
             if value.size(target_dim - event_dim) != 1:
                 raise ValueError(
