@@ -62,7 +62,7 @@ from ..poutine.enum_messenger import EnumMessenger
 from ..poutine.queue_handler import queue as queue_handler
 from ..poutine.runtime import Message
 from ..poutine.trace_struct import Trace, is_subsample_site
-from .elbo import ELBO, _run_traced, check_model_guide_match
+from .elbo import ELBO, _run_traced
 from .enum import iter_discrete_escape, iter_discrete_extend
 from .trace_elbo import site_score_terms
 from .util import check_site_shape
@@ -480,9 +480,7 @@ class TraceEnum_ELBO(ELBO):
         model_trace.compute_log_prob()
         guide_trace.compute_log_prob()
         if settings._VALIDATION_ENABLED:
-            check_model_guide_match(
-                _without_model_enumerated(model_trace, guide_trace), guide_trace
-            )
+            check_enum_model_guide_match(model_trace, guide_trace, nesting)
             for tr in (model_trace, guide_trace):
                 for site in tr.nodes.values():
                     if site.type == "sample":
@@ -540,16 +538,72 @@ class TraceEnum_ELBO(ELBO):
         return compute_marginals(model_trace, guide_trace)
 
 
-def _without_model_enumerated(model_trace: Trace, guide_trace: Trace) -> Trace:
-    """A view of ``model_trace`` without the sites enumerated in the model (they need
-    no guide site, so the model/guide match check must not warn about them)."""
-    view = Trace(model_trace.graph_type)
-    view.nodes = {
-        n: s
-        for n, s in model_trace.nodes.items()
-        if n in guide_trace.nodes or s.infer.get("_enumerate_dim") is None
+def _full_shape(fn: Any) -> tuple[int, ...] | None:
+    batch = getattr(fn, "batch_shape", None)
+    event = getattr(fn, "event_shape", None)
+    if batch is None or event is None:
+        return None
+    return tuple(batch) + tuple(event)
+
+
+def check_enum_model_guide_match(model_trace: Trace, guide_trace: Trace, nesting: int) -> None:
+    """Model/guide agreement under enumeration.
+
+    Like the plain check, but model sites enumerated in the model need no guide site,
+    and shapes need only agree on the plate and event dims (enumeration dims, left of
+    ``nesting`` plate dims, may differ).
+
+    Raises:
+        NotImplementedError: naming the site, for a latent model site marked
+            ``"sequential"`` that the guide does not have.
+        ValueError: naming the site, when shapes disagree within the plate dims.
+    """
+    guide_vars = {n for n, s in guide_trace.nodes.items() if _is_sample(s)}
+    aux_vars = {n for n in guide_vars if guide_trace.nodes[n].infer.get("is_auxiliary")}
+    model_vars = {n for n, s in model_trace.nodes.items() if _is_sample(s) and not s.is_observed}
+    enum_vars = {
+        n
+        for n in model_vars - guide_vars
+        if model_trace.nodes[n].infer.get("_enumerate_dim") is not None
     }
-    return view
+    if aux_vars & model_vars:
+        warnings.warn(f"found auxiliary guide sites in the model: {sorted(aux_vars & model_vars)}")
+    extra_guide = guide_vars - aux_vars - model_vars
+    if extra_guide:
+        warnings.warn(
+            f"found non-auxiliary latent sites in the guide but not the model: "
+            f"{sorted(extra_guide)}; mark them infer={{'is_auxiliary': True}} if intended"
+        )
+    missing = model_vars - guide_vars - enum_vars
+    for name in sorted(missing):
+        if model_trace.nodes[name].infer.get("enumerate") == "sequential":
+            raise NotImplementedError(
+                f"at site {name!r}: sequential enumeration in the model is not implemented; "
+                "use parallel enumeration or enumerate the site in the guide"
+            )
+    if missing:
+        warnings.warn(f"found latent sites in the model but not the guide: {sorted(missing)}")
+    for name in model_vars & guide_vars:
+        m_fn, g_fn = model_trace.nodes[name].fn, guide_trace.nodes[name].fn
+        m_event = len(getattr(m_fn, "event_shape", ()))
+        g_event = len(getattr(g_fn, "event_shape", ()))
+        if m_event != g_event:
+            raise ValueError(
+                f"at site {name!r}: model and guide event dims disagree: {m_event} vs {g_event}"
+            )
+        m_shape, g_shape = _full_shape(m_fn), _full_shape(g_fn)
+        if m_shape is None or g_shape is None or m_shape == g_shape:
+            continue
+        keep = nesting + m_event
+        m_tail, g_tail = m_shape[-keep:] if keep else (), g_shape[-keep:] if keep else ()
+        width = max(len(m_tail), len(g_tail))
+        m_tail = (1,) * (width - len(m_tail)) + tuple(m_tail)
+        g_tail = (1,) * (width - len(g_tail)) + tuple(g_tail)
+        if m_tail != g_tail:
+            raise ValueError(
+                f"at site {name!r}: model and guide shapes disagree within the plate and "
+                f"event dims: model {m_shape}, guide {g_shape}"
+            )
 
 
 def _run_inside_handlers(fn: Callable[..., Any], args: tuple, kwargs: dict, handlers: tuple) -> Any:
