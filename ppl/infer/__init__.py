@@ -92,6 +92,16 @@ _SUBMODULES = (
     "util",
 )
 
+# --- enumeration (appended block) ---
+_EXPORTS.update(
+    {
+        "TraceEnum_ELBO": ".traceenum_elbo",
+        "config_enumerate": ".enum",
+        "infer_discrete": ".discrete",
+    }
+)
+_SUBMODULES = _SUBMODULES + ("enum", "traceenum_elbo", "discrete")
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
@@ -152,6 +162,11 @@ if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
         SVGDInference,
         fit,
     )
+
+if TYPE_CHECKING:  # enumeration (appended block)
+    from .discrete import infer_discrete
+    from .enum import config_enumerate
+    from .traceenum_elbo import TraceEnum_ELBO
 
 
 def __getattr__(name: str) -> Any:

@@ -79,3 +79,9 @@ __all__ = [
     "trace",
     "uncondition",
 ]
+
+# --- enumeration (appended block) ---------------------------------------------------
+from .enum_messenger import EnumMessenger, enum  # noqa: E402
+from .queue_handler import queue  # noqa: E402
+
+__all__ += ["EnumMessenger", "enum", "queue"]

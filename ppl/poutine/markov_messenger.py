@@ -1,24 +1,57 @@
-"""``markov``: mark a time loop as a Markov chain (Pyro's name; no enumeration yet).
+"""``markov``: declare that a loop is a Markov chain, so enumeration can recycle dims.
 
-ppl does not enumerate discrete latents, so ``markov`` only has to keep Pyro's
-call forms working: a context manager, a decorator, and an iterator wrapper
-(``for t in markov(range(T))``). It changes nothing about the sites inside.
+Inside ``for t in markov(range(T))`` a site at step ``t`` may depend only on the
+sites of the last ``history`` steps. ``markov`` records, for each sample site, which
+earlier sites are in its window (``infer["_markov_scope"]``, a ``Counter`` of site
+names) and how deeply nested its markov contexts are (``infer["_markov_depth"]``).
+:class:`~ppl.poutine.enum_messenger.EnumMessenger` reads both: an enumerated site
+only has to avoid the enumeration dims of the sites in its window, so a chain of any
+length needs ``history + 1`` enumeration dims instead of one per step.
+
+The handler is re-entrant: iterating enters the same handler once per step without
+leaving it (the steps nest), and every step is left at the end of the loop. Each
+entry is one position in a stack of name sets; a site sees the sets of the last
+``history`` positions and its own. With ``keep=True`` the sets of exited positions
+are kept, so sibling branches at one level see each other.
 
 Example:
-    >>> [t for t in markov(range(3))]
-    [0, 1, 2]
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> with ppl.poutine.trace() as tr:
+    ...     x = 0
+    ...     for t in markov(range(3)):
+    ...         x = ppl.sample(f"x_{t}", dist.Bernoulli(0.5))
+    >>> sorted(tr.trace.nodes["x_2"]["infer"]["_markov_scope"])
+    ['x_1']
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack
+from types import TracebackType
 from typing import Any
 
+from typing_extensions import Self
+
 from .messenger import Messenger
+from .runtime import Message
 
 
 class MarkovMessenger(Messenger):
-    """A no-op handler standing for Pyro's ``MarkovMessenger`` (history/keep are accepted)."""
+    """Markov dependency declaration (Pyro's ``MarkovMessenger``).
+
+    Args:
+        history: how many previous contexts a site may depend on (>= 0; 0 behaves
+            like an independence declaration).
+        keep: keep the contexts of exited branches, so neighbouring branches at the
+            same level may depend on each other.
+        dim, name: Pyro's reserved arguments for vectorized markov; only None works.
+
+    Raises:
+        ValueError: if ``history`` is negative.
+        NotImplementedError: if ``dim`` or ``name`` is given.
+    """
 
     def __init__(
         self, history: int = 1, keep: bool = False, dim: int | None = None, name: str | None = None
@@ -26,19 +59,65 @@ class MarkovMessenger(Messenger):
         super().__init__()
         if history < 0:
             raise ValueError(f"markov: history must be >= 0, got {history}")
+        if dim is not None or name is not None:
+            raise NotImplementedError(
+                "markov: vectorized markov (dim=/name=) is not implemented; leave both None"
+            )
         self.history = history
         self.keep = keep
+        self.dim = dim
+        self.name = name
+        self._iterable: Iterable[Any] | None = None
+        self._pos = -1
+        self._stack: list[set[str]] = []
+        self._ref_count = 0
 
-
-class _MarkovIterator:
-    def __init__(self, iterable: Iterable[Any], msngr: MarkovMessenger) -> None:
-        self.iterable = iterable
-        self.msngr = msngr
+    def generator(self, iterable: Iterable[Any]) -> Self:
+        """Make this handler iterate over ``iterable`` (one nested context per item)."""
+        self._iterable = iterable
+        return self
 
     def __iter__(self) -> Iterator[Any]:
-        for item in self.iterable:
-            with self.msngr:
-                yield item
+        if self._iterable is None:
+            raise TypeError("markov: this handler has no iterable; use markov(range(T))")
+        with ExitStack() as stack:
+            for value in self._iterable:
+                stack.enter_context(self)
+                yield value
+
+    def __enter__(self) -> Self:
+        self._pos += 1
+        if len(self._stack) <= self._pos:
+            self._stack.append(set())
+        self._ref_count += 1
+        if self._ref_count == 1:
+            super().__enter__()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc_value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if not self.keep:
+            self._stack.pop()
+        self._pos -= 1
+        self._ref_count -= 1
+        if self._ref_count == 0:
+            super().__exit__(exc_type, exc_value, traceback)
+
+    def process_message(self, msg: Message) -> None:
+        if msg.type != "sample" or msg.done or msg.infer.get("is_subsample"):
+            return
+        infer = msg.infer
+        scope = infer.get("_markov_scope")
+        if scope is None:
+            scope = infer["_markov_scope"] = Counter()
+        for pos in range(max(0, self._pos - self.history), self._pos + 1):
+            scope.update(self._stack[pos])
+        infer["_markov_depth"] = 1 + infer.get("_markov_depth", 0)
+        self._stack[self._pos].add(str(msg.name))
 
 
 def markov(
@@ -48,10 +127,15 @@ def markov(
     dim: int | None = None,
     name: str | None = None,
 ) -> Any:
-    """Context manager, decorator (``markov(fn)``) or iterator (``markov(range(T))``)."""
+    """Context manager, decorator (``markov(fn)``) or iterator (``markov(range(T))``).
+
+    Example:
+        >>> [t for t in markov(range(3))]
+        [0, 1, 2]
+    """
     msngr = MarkovMessenger(history=history, keep=keep, dim=dim, name=name)
     if fn is None:
         return msngr
     if callable(fn):
         return msngr(fn)
-    return _MarkovIterator(fn, msngr)
+    return msngr.generator(fn)
