@@ -99,13 +99,6 @@ def test_format_shapes_text_equals_pyro(compat_loader):
     assert ours["text"] == theirs["text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro's pyro.param returns a tensor with an .unconstrained() method (a weakref to "
-    "the leaf); ppl deliberately attaches nothing to tensors (STYLE.md #5). If kept, "
-    "document the replacement pyro.get_param_store().get_param(name) / named_parameters(). "
-    "Would be in ppl/params/param_store.py.",
-)
 def test_param_has_unconstrained_method():
     p = pyro.param("s", torch.tensor(2.0), constraint=constraints.positive)
     assert p.unconstrained().item() == pytest.approx(torch.tensor(2.0).log().item())
