@@ -346,6 +346,14 @@ class ParamStoreDict:
             raise ValueError(f"match: {name!r} is not a valid regular expression: {err}") from None
         return {key: self[key] for key in list(self._params) if pattern.match(key)}
 
+    def get_unconstrained(self, name: str) -> torch.Tensor | None:
+        """The stored unconstrained leaf of ``name`` (no transform), or None if absent.
+
+        A cheap identity check for objects that share leaves with the store (autoguides,
+        ``PyroModule`` s): ``store.get_unconstrained("w") is my_leaf``.
+        """
+        return self._params.get(name)
+
     def param_name(self, p: torch.Tensor) -> str | None:
         """The name of the stored unconstrained leaf ``p``, or None if ``p`` is not one."""
         name = self._names_by_id.get(id(p))

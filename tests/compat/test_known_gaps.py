@@ -145,13 +145,6 @@ def test_autoguide_init_loc_fn_positional(cls):
     assert sorted(cls(_model, init_to_sample)()) == ["z"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro's AutoGuide is a PyroModule (torch.nn.Module): guide.state_dict(), "
-    "guide.to(device), isinstance(guide, nn.Module) work and named_parameters() gives "
-    "'locs.z_unconstrained'. ppl's AutoGuide is not an nn.Module and has no state_dict. "
-    "Fix in ppl/infer/autoguide/guide.py (AutoGuide base class).",
-)
 def test_autoguide_is_a_torch_module_with_state_dict():
     guide = AutoNormal(_model)
     guide()
