@@ -25,6 +25,11 @@ Design notes
   ``constraints.real`` (parameters with ``requires_grad=False`` stay out of the
   store, as with ``ppl.module``). Reads return ``ppl.param``'s value, so ``substitute``
   and ``replay`` reach plain parameters too.
+* **Local parameters.** Under ``ppl.settings.set(module_local_params=True)`` (Pyro's
+  setting) the global store is left out: reads still send ``param`` messages (so
+  handlers such as ``trace``, ``substitute`` or ``replay`` see them), but the value is
+  the module's own, never synced with or shadowed by the store, so two instances of
+  one class no longer share parameters by name.
 * **Deleting or reassigning** an attribute removes its old declaration and, once the
   tree has been called, its store entries, so the new value is not shadowed by a
   stale stored one. Assigning a tensor to a ``PyroParam`` attribute updates the
@@ -37,6 +42,7 @@ Design notes
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -46,8 +52,10 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 from torch.distributions.constraints import Constraint
 
+from ppl import settings
 from ppl.module import module as register_module
 from ppl.params.param_store import MODULE_NAMESPACE_DIVIDER, get_param_store, param_transform
+from ppl.poutine.runtime import Message, am_i_wrapped, apply_stack
 from ppl.primitives import param as param_statement
 from ppl.primitives import sample as sample_statement
 
@@ -65,6 +73,28 @@ __all__ = [
 ]
 
 _UNCONSTRAINED = "_unconstrained"
+
+
+def _is_module_local_param_enabled() -> bool:
+    """Whether ``module_local_params`` is on (see ``ppl.settings``)."""
+    return settings._MODULE_LOCAL_PARAMS
+
+
+def _local_param_statement(
+    fullname: str, value: torch.Tensor, constraint: Constraint, event_dim: int | None
+) -> torch.Tensor:
+    """A ``param`` message whose value is the module's own (the store is not used)."""
+    if not am_i_wrapped():
+        return value
+    msg = Message(
+        type="param",
+        name=fullname,
+        fn=lambda *args, **kwargs: value,
+        args=(fullname,),
+        kwargs={"init_tensor": value, "constraint": constraint, "event_dim": event_dim},
+    )
+    apply_stack(msg)
+    return msg.value
 
 
 def _make_name(prefix: str, name: str) -> str:
@@ -240,7 +270,7 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
             if name.endswith(_UNCONSTRAINED) and name[: -len(_UNCONSTRAINED)] in (declared or ()):
                 return result
             return self._pyro_read_plain_param(name, result)
-        if isinstance(result, nn.Module):
+        if isinstance(result, nn.Module) and not _is_module_local_param_enabled():
             register_module(self._pyro_get_fullname(name), result)
         return result
 
@@ -250,6 +280,10 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         if not self._pyro_context.active:
             return param_transform(constraint)(leaf)
         fullname = self._pyro_get_fullname(name)
+        if _is_module_local_param_enabled():
+            value = param_transform(constraint)(leaf)
+            value.unconstrained = weakref.ref(leaf)  # type: ignore[attr-defined]
+            return _local_param_statement(fullname, value, constraint, event_dim)
         synced = self._pyro_sync(key, fullname, leaf, constraint)
         transform = param_transform(constraint)
         return param_statement(
@@ -269,6 +303,8 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         if not value.requires_grad:
             return value  # frozen: kept out of the store, as ppl.module does
         fullname = self._pyro_get_fullname(name)
+        if _is_module_local_param_enabled():
+            return _local_param_statement(fullname, value, constraints.real, None)
         leaf = self._pyro_sync(name, fullname, value, constraints.real)
         return param_statement(fullname, leaf)
 
@@ -381,7 +417,7 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         self._pyro_forget(name)
         self._pyro_params[name] = (constraint, event_dim)
         key = name + _UNCONSTRAINED
-        if self._pyro_context.active:
+        if self._pyro_context.active and not _is_module_local_param_enabled():
             fullname = self._pyro_get_fullname(name)
             if fullname in get_param_store():
                 self._pyro_sync(key, fullname, None, constraint)  # lazy: init never evaluated

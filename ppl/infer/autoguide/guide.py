@@ -25,6 +25,9 @@ Design notes
   ``.to()`` act on the store's parameters. The store stays the source of truth: if it
   holds another leaf under a name (cleared and refilled, a file loaded), the guide
   adopts that leaf at its next run. The model is not a sub-module.
+* **Local parameters.** Under ``ppl.settings.set(module_local_params=True)`` at setup,
+  the leaves are the module's own and never enter the store (as Pyro's PyroParams);
+  runs still send ``param`` messages for handlers.
 * **Plates.** The model's vectorized plates are recreated with the same name, full
   size, subsample size and dim. A subsampled plate draws its minibatch once per guide
   run (recorded as the plate's subsample site, which the model replays); local
@@ -35,6 +38,7 @@ Design notes
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from typing import Any
@@ -45,8 +49,8 @@ from torch import nn
 from ppl import primitives
 from ppl.infer.autoguide.initialization import InitMessenger, get_init_strategy, init_to_median
 from ppl.infer.autoguide.utils import SiteInfo, full_size, site_info
-from ppl.nn.module import PyroModule
-from ppl.params.param_store import get_param_store
+from ppl.nn.module import PyroModule, _is_module_local_param_enabled, _local_param_statement
+from ppl.params.param_store import get_param_store, param_transform
 from ppl.poutine.block_messenger import BlockMessenger
 from ppl.poutine.plate_messenger import PlateMessenger
 from ppl.poutine.runtime import CondIndepStackFrame
@@ -72,8 +76,11 @@ class _ParamContainer(nn.Module):
         self.__dict__["_full_names"] = {}
 
     def __getattr__(self, attr: str) -> Any:
-        full = self.__dict__["_full_names"].get(attr)
-        if full is not None:
+        entry = self.__dict__["_full_names"].get(attr)
+        if entry is not None:
+            full, transform = entry
+            if _is_module_local_param_enabled():
+                return transform(self._parameters[attr + _UNCONSTRAINED])
             return get_param_store()[full]
         return super().__getattr__(attr)
 
@@ -143,6 +150,7 @@ class AutoGuide(PyroModule):
         self._param_names: dict[str, str] = {}  # attribute path -> store name
         self._param_inits: dict[str, tuple[torch.Tensor, Any, int | None]] = {}
         self._leaves: dict[str, nn.Parameter] = {}  # attribute path -> registered leaf
+        self._transforms: dict[str, Any] = {}  # attribute path -> unconstrained -> value
 
     @property
     def model(self) -> Callable[..., Any]:
@@ -226,6 +234,14 @@ class AutoGuide(PyroModule):
 
         constraint = constraints.real if constraint is None else constraint
         full = f"{self._pyro_name}.{attr}"
+        self._param_names[attr] = full
+        self._param_inits[attr] = (init.detach(), constraint, event_dim)
+        self._transforms[attr] = param_transform(constraint)
+        if _is_module_local_param_enabled():  # the module's own leaf, no store entry
+            with torch.no_grad():
+                unconstrained = self._transforms[attr].inv(init.detach()).clone()
+            self._register(attr, nn.Parameter(unconstrained))
+            return
         store = get_param_store()
         if full in store:
             old = store[full]
@@ -238,8 +254,6 @@ class AutoGuide(PyroModule):
                 )
         else:
             store.setdefault(full, init.detach().clone(), constraint)
-        self._param_names[attr] = full
-        self._param_inits[attr] = (init.detach(), constraint, event_dim)
         self._adopt(attr, full)
 
     def _adopt(self, attr: str, full: str) -> torch.Tensor:
@@ -259,6 +273,11 @@ class AutoGuide(PyroModule):
         if not isinstance(leaf, nn.Parameter):
             leaf = nn.Parameter(leaf.detach(), requires_grad=leaf.requires_grad)
             store.set_state({"params": {full: leaf}, "constraints": {full: constraint}})
+        self._register(attr, leaf)
+        return leaf
+
+    def _register(self, attr: str, leaf: nn.Parameter) -> None:
+        """Make ``leaf`` the module parameter ``<attr>_unconstrained`` (nested by dots)."""
         owner: nn.Module = self
         *path, name = attr.split(".")
         for i, part in enumerate(path):
@@ -269,16 +288,20 @@ class AutoGuide(PyroModule):
             owner = child
         owner._parameters[name + _UNCONSTRAINED] = leaf
         if isinstance(owner, _ParamContainer):
-            owner.__dict__["_full_names"][name] = full
+            owner.__dict__["_full_names"][name] = (self._param_names[attr], self._transforms[attr])
         self._leaves[attr] = leaf
-        return leaf
 
     def _param(self, attr: str) -> torch.Tensor:
         """``ppl.param`` of ``<name>.<attr>`` (sliced by the active subsampled plates)."""
         full = self._param_names[attr]
+        init, constraint, event_dim = self._param_inits[attr]
+        if _is_module_local_param_enabled():
+            leaf = self._leaves[attr]
+            value = self._transforms[attr](leaf)
+            value.unconstrained = weakref.ref(leaf)
+            return _local_param_statement(full, value, constraint, event_dim)
         if get_param_store().get_unconstrained(full) is not self._leaves[attr]:
             self._adopt(attr, full)  # the store changed under us: it wins
-        init, constraint, event_dim = self._param_inits[attr]
         # a callable init: the store may keep a real-valued init tensor as the leaf
         # itself, and training must not overwrite the guide's cached init in place
         return primitives.param(full, lambda: init.clone(), constraint, event_dim)
@@ -286,6 +309,8 @@ class AutoGuide(PyroModule):
     def _sync_params(self) -> None:
         """Adopt every store leaf that changed, in this guide and in guide sub-modules
         (called before torch reads the module's parameters)."""
+        if _is_module_local_param_enabled():
+            return
         store = get_param_store()
         for module in self.modules():
             if isinstance(module, AutoGuide):
@@ -296,8 +321,14 @@ class AutoGuide(PyroModule):
 
     def _lookup(self, attr: str) -> Any:
         if attr in self._param_names:
-            return get_param_store()[self._param_names[attr]]
+            return self._value(attr)
         raise AttributeError(self._no_attribute(attr))
+
+    def _value(self, attr: str) -> torch.Tensor:
+        """The constrained value of ``attr``: the store's, or the module's own if local."""
+        if _is_module_local_param_enabled() and attr in self._leaves:
+            return self._transforms[attr](self._leaves[attr])
+        return get_param_store()[self._param_names[attr]]
 
     def _no_attribute(self, attr: str) -> str:
         known = sorted(self._param_names)
@@ -315,7 +346,7 @@ class AutoGuide(PyroModule):
         if attr.startswith("__") or names is None:
             raise AttributeError(attr)
         if attr in names:
-            return get_param_store()[names[attr]]
+            return self._value(attr)
         child = state["_modules"].get(attr)
         if isinstance(child, _ParamContainer):
             return child
