@@ -54,8 +54,14 @@ from torch.distributions.constraints import Constraint
 
 from ppl import settings
 from ppl.module import module as register_module
-from ppl.params.param_store import MODULE_NAMESPACE_DIVIDER, get_param_store, param_transform
+from ppl.params.param_store import (
+    MODULE_NAMESPACE_DIVIDER,
+    get_param_store,
+    param_transform,
+    param_with_module_name,
+)
 from ppl.poutine.runtime import Message, am_i_wrapped, apply_stack
+from ppl.primitives import deterministic as deterministic_statement
 from ppl.primitives import param as param_statement
 from ppl.primitives import sample as sample_statement
 
@@ -270,8 +276,14 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
             if name.endswith(_UNCONSTRAINED) and name[: -len(_UNCONSTRAINED)] in (declared or ()):
                 return result
             return self._pyro_read_plain_param(name, result)
-        if isinstance(result, nn.Module) and not _is_module_local_param_enabled():
-            register_module(self._pyro_get_fullname(name), result)
+        if isinstance(result, nn.Module):
+            fullname = self._pyro_get_fullname(name)
+            if not _is_module_local_param_enabled():
+                register_module(fullname, result)
+            else:  # messages only, named as ppl.module names them
+                for pname, p in result.named_parameters():
+                    site = param_with_module_name(fullname, pname)
+                    _local_param_statement(site, p, constraints.real, None)
         return result
 
     def _pyro_read_param(self, name: str, constraint: Constraint, event_dim: int | None) -> Any:
@@ -312,20 +324,26 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         context = self._pyro_context
         if not context.active:
             fn = self._pyro_prior(name, prior)
+            if isinstance(fn, torch.Tensor):
+                return fn
             return fn.rsample() if fn.has_rsample else fn.sample()
         fullname = self._pyro_get_fullname(name)
         cache = context.cache
         if fullname not in cache:
             fn = self._pyro_prior(name, prior)
-            cache[fullname] = sample_statement(fullname, fn)
+            if isinstance(fn, torch.Tensor):  # a computed value: a deterministic site
+                cache[fullname] = deterministic_statement(fullname, fn)
+            else:
+                cache[fullname] = sample_statement(fullname, fn)
         return cache[fullname]
 
-    def _pyro_prior(self, name: str, prior: Any) -> Distribution:
+    def _pyro_prior(self, name: str, prior: Any) -> Distribution | torch.Tensor:
         fn = prior if isinstance(prior, Distribution) else prior(self)
-        if not isinstance(fn, Distribution):
+        if not isinstance(fn, (Distribution, torch.Tensor)):
             raise TypeError(
                 f"PyroSample {self._pyro_get_fullname(name)!r}: the prior callable returned a "
-                f"{type(fn).__name__}, expected a distribution"
+                f"{type(fn).__name__}, expected a distribution (or a tensor, recorded as a "
+                "deterministic site)"
             )
         return fn
 
@@ -471,6 +489,10 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
     # ------------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict[str, Any]:
+        # A real-valued leaf read through ppl.param refers to itself (``unconstrained``,
+        # a weakref that cannot be pickled); drop it, the next read puts it back.
+        for param in self.parameters(recurse=True):
+            param.__dict__.pop("unconstrained", None)
         state = self.__dict__.copy()
         samples = state.get("_pyro_samples")
         if samples:

@@ -183,3 +183,24 @@ def test_predictive_is_a_module_over_its_guide():
     ppl.set_rng_seed(1)
     assert torch.equal(predictive.forward(data)["mu"], out["mu"])
     assert out["obs"].shape == (4, 2)
+
+
+def test_local_mode_sends_param_messages_for_plain_children():
+    class WithChild(PyroModule):
+        def __init__(self):
+            super().__init__()
+            self.extra = nn.Linear(1, 1)
+            self.s = PyroParam(torch.ones(2), constraints.positive)
+
+        def forward(self):
+            return self.extra(self.s[:1])
+
+    with settings.context(module_local_params=True):
+        model = WithChild()
+        with poutine.trace(param_only=True) as capture:
+            model()
+        assert set(capture.trace.param_nodes) == {"extra$$$weight", "extra$$$bias", "s"}
+        assert len(ppl.get_param_store()) == 0
+    ppl.clear_param_store()
+    model()  # global mode: ppl.module puts the child's parameters in the store
+    assert sorted(ppl.get_param_store()) == ["extra$$$bias", "extra$$$weight", "s"]

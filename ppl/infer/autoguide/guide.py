@@ -74,6 +74,7 @@ class _ParamContainer(nn.Module):
         super().__init__()
         self.__dict__["_where"] = where
         self.__dict__["_full_names"] = {}
+        self.__dict__["_pyro_params"] = {}  # name -> (constraint, event_dim)
 
     def __getattr__(self, attr: str) -> Any:
         entry = self.__dict__["_full_names"].get(attr)
@@ -287,6 +288,9 @@ class AutoGuide(PyroModule):
                 owner._modules[part] = child
             owner = child
         owner._parameters[name + _UNCONSTRAINED] = leaf
+        # declared like a PyroParam, so named_pyro_params() says "locs.x" as Pyro's
+        _, constraint, event_dim = self._param_inits[attr]
+        owner.__dict__["_pyro_params"][name] = (constraint, event_dim)
         if isinstance(owner, _ParamContainer):
             owner.__dict__["_full_names"][name] = (self._param_names[attr], self._transforms[attr])
         self._leaves[attr] = leaf

@@ -164,3 +164,18 @@ def test_missing_attribute_is_a_clear_error():
         _ = guide.nope
     with pytest.raises(AttributeError, match="nope"):
         _ = guide.locs.nope
+
+
+def test_guide_pickles_after_runs_and_named_pyro_params():
+    import io
+
+    guide = AutoNormal(model)
+    guide()
+    ppl.param("AutoNormal.locs.z")  # a real leaf now refers to itself (unconstrained)
+    buffer = io.BytesIO()
+    torch.save(guide, buffer)
+    buffer.seek(0)
+    clone = torch.load(buffer, weights_only=False)
+    assert torch.equal(clone.locs.z_unconstrained, guide.locs.z_unconstrained)
+    # PyroParam-style names, as Pyro's named_pyro_params
+    assert sorted(n for n, _ in guide.named_pyro_params()) == ["locs.z", "scales.z"]
