@@ -60,6 +60,7 @@ from ppl.params.param_store import (
     param_transform,
     param_with_module_name,
 )
+from ppl.poutine.messenger import Messenger
 from ppl.poutine.runtime import Message, am_i_wrapped, apply_stack
 from ppl.primitives import deterministic as deterministic_statement
 from ppl.primitives import param as param_statement
@@ -101,6 +102,19 @@ def _local_param_statement(
     )
     apply_stack(msg)
     return msg.value
+
+
+class _ParamRecorder(Messenger):
+    """Collects ``(name, value)`` of every ``param`` message (local-mode validation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[str, tuple[Any, Any]]] = []
+
+    def postprocess_message(self, msg: Message) -> None:
+        if msg.type == "param":
+            # the value may be a plate's slice; a local statement's init is the full one
+            self.values.append((str(msg.name), (msg.value, msg.kwargs.get("init_tensor"))))
 
 
 def _make_name(prefix: str, name: str) -> str:
@@ -219,8 +233,35 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         super().add_module(name, module)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if (
+            not self._pyro_context.active
+            and _is_module_local_param_enabled()
+            and settings.is_validation_enabled()
+        ):
+            with _ParamRecorder() as recorder, self._pyro_context:
+                result = super().__call__(*args, **kwargs)
+            self._pyro_check_local_params(recorder.values)
+            return result
         with self._pyro_context:
             return super().__call__(*args, **kwargs)
+
+    def _pyro_check_local_params(self, values: list[tuple[str, tuple[Any, Any]]]) -> None:
+        """Local mode: every ``param`` read in a call must be one of the module's own."""
+        own = {id(p) for p in self.parameters()}
+
+        def is_own(value: Any) -> bool:
+            ref = getattr(value, "unconstrained", None)
+            return id(ref() if callable(ref) else value) in own
+
+        for name, candidates in values:
+            if not any(is_own(value) for value in candidates):
+                raise NotImplementedError(
+                    f"{type(self).__name__}: with module_local_params=True, the call read "
+                    f"ppl.param({name!r}), which is not a parameter of the module; global "
+                    "ppl.param statements inside PyroModules are not supported in local "
+                    "mode. Make it a PyroParam or an nn.Parameter attribute, or turn "
+                    "module_local_params off"
+                )
 
     def named_pyro_params(
         self, prefix: str = "", recurse: bool = True

@@ -204,3 +204,33 @@ def test_local_mode_sends_param_messages_for_plain_children():
     ppl.clear_param_store()
     model()  # global mode: ppl.module puts the child's parameters in the store
     assert sorted(ppl.get_param_store()) == ["extra$$$bias", "extra$$$weight", "s"]
+
+
+def test_local_mode_refuses_global_params_inside_a_module():
+    class Mixed(PyroModule):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.zeros(2))
+
+        def forward(self):
+            return self.w + ppl.param("outside", torch.ones(2))
+
+    with settings.context(module_local_params=True):
+        with pytest.raises(NotImplementedError, match=r"ppl.param\('outside'\)"):
+            Mixed()()
+        with ppl.validation_enabled(False):
+            assert torch.equal(Mixed()(), torch.ones(2))
+    assert torch.equal(Mixed()(), torch.ones(2))  # global mode: fine
+
+
+def test_local_mode_autoguide_with_a_subsampled_plate():
+    def local_model(data):
+        with ppl.plate("data", 6, subsample_size=3):
+            ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    with settings.context(module_local_params=True):
+        guide = AutoNormal(local_model)
+        tr = poutine.trace(guide).get_trace(torch.zeros(6))
+        assert tr.nodes["z"]["value"].shape == (3,)
+        assert guide.locs.z.shape == (6,)
+        assert len(ppl.get_param_store()) == 0
