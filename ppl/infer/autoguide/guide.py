@@ -66,8 +66,9 @@ _UNCONSTRAINED = "_unconstrained"
 class _ParamContainer(nn.Module):
     """``guide.locs``: a child module holding leaves ``<name>_unconstrained``.
 
-    Reading ``container.<name>`` (or ``container[name]``) gives the constrained value
-    from the ParamStore under the full name recorded for it.
+    Reading ``container.<name>`` (or ``container[name]``) gives the constrained value:
+    the ParamStore's under the full name recorded for it, or (``module_local_params``)
+    the transform of the container's own leaf.
     """
 
     def __init__(self, where: str) -> None:
@@ -77,7 +78,7 @@ class _ParamContainer(nn.Module):
         self.__dict__["_pyro_params"] = {}  # name -> (constraint, event_dim)
 
     def __getattr__(self, attr: str) -> Any:
-        entry = self.__dict__["_full_names"].get(attr)
+        entry = self.__dict__.get("_full_names", {}).get(attr)
         if entry is not None:
             full, transform = entry
             if _is_module_local_param_enabled():
