@@ -207,7 +207,8 @@ class AutoGuide(PyroModule):
                     f"{site.fn.support}; autoguides handle continuous latents only. Hide it "
                     f"from the autoguide with {type(self).__name__}(poutine.block(model, "
                     f"hide=[{name!r}])) and cover it with your own guide in an "
-                    f"AutoGuideList (guide.append(my_guide)), or marginalize it out."
+                    f"AutoGuideList (guide.append(my_guide)), or marginalize it out "
+                    "(see https://pyro.ai/examples/enumeration.html)."
                 )
             sites[name] = site_info(site)
         self.prototype_trace = proto
@@ -220,8 +221,8 @@ class AutoGuide(PyroModule):
         }
 
     def _setup_params(self) -> None:
-        """Create the guide's parameters (after the prototype trace)."""
-        raise NotImplementedError(f"{type(self).__name__} does not implement this method")
+        """Create the guide's parameters (after the prototype trace); none by default
+        (a custom subclass may hold ``PyroParam`` / ``nn.Parameter`` attributes)."""
 
     # ------------------------------------------------------------------ parameters
     def _add_param(
@@ -472,6 +473,12 @@ class AutoGuide(PyroModule):
         if self.prototype_trace is None:
             self.setup(*args, **kwargs)
         return super().__call__(*args, **kwargs)
+
+    def call(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, ...]:
+        """Run the guide; its values as a tuple sorted by site name (Pyro's ``call``,
+        for tracers such as ``torch.jit.trace_module`` that refuse dict outputs)."""
+        result = self(*args, **kwargs)
+        return tuple(value for _, value in sorted(result.items()))
 
     def forward(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Sample every latent site (see :meth:`__call__`)."""

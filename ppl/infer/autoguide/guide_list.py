@@ -116,7 +116,12 @@ class AutoGuideList(AutoGuide):
         self, model: Callable[..., Any], *, create_plates: Callable[..., Any] | None = None
     ) -> None:
         super().__init__(model, create_plates=create_plates)
-        self._parts: list[AutoGuide] = []
+
+    @property
+    def _parts(self) -> list[AutoGuide]:
+        """The parts: every autoguide sub-module, appended (``"<i>"``) or assigned as an
+        attribute (``guide.custom = MyGuide(model)``), in registration order."""
+        return [m for m in self._modules.values() if isinstance(m, AutoGuide)]
 
     # ------------------------------------------------------------------ the list
     def append(self, part: AutoGuide | Callable[..., Any]) -> None:
@@ -143,8 +148,7 @@ class AutoGuideList(AutoGuide):
         if any(p is part for p in self._parts) or part._pyro_name.startswith("AutoGuideList."):
             raise ValueError("AutoGuideList.append: this part is already in an AutoGuideList")
         # a sub-module "<i>": PyroModule names it "AutoGuideList.<i>" (Pyro's names)
-        self.add_module(str(len(self._parts)), part)
-        self._parts.append(part)
+        self.add_module(str(len(self._modules)), part)
 
     add = append
 

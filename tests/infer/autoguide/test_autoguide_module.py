@@ -179,3 +179,30 @@ def test_guide_pickles_after_runs_and_named_pyro_params():
     assert torch.equal(clone.locs.z_unconstrained, guide.locs.z_unconstrained)
     # PyroParam-style names, as Pyro's named_pyro_params
     assert sorted(n for n, _ in guide.named_pyro_params()) == ["locs.z", "scales.z"]
+
+
+def test_guide_list_parts_assigned_as_attributes_and_call():
+    class GuideZ(AutoNormal):
+        pass
+
+    guide = AutoGuideList(model)
+    guide.custom = GuideZ(poutine.block(model, expose=["z"]))
+    assert len(guide) == 1 and guide[0] is guide.custom
+    values = guide()
+    assert sorted(values) == ["z"]
+    assert sorted(ppl.get_param_store()) == [
+        "AutoGuideList.custom.locs.z",
+        "AutoGuideList.custom.scales.z",
+    ]
+    # Pyro's call(): the values as a tuple sorted by site name
+    ppl.set_rng_seed(0)
+    (z,) = guide.call()
+    assert z.shape == ()
+
+
+def test_discrete_site_under_an_init_strategy_is_a_helpful_error():
+    def discrete():
+        ppl.sample("c", dist.Bernoulli(0.5))
+
+    with pytest.raises(ValueError, match=r"'c'.*discrete.*enumeration\.html"):
+        AutoNormal(discrete, init_loc_fn="feasible").setup()
