@@ -206,3 +206,17 @@ def test_discrete_site_under_an_init_strategy_is_a_helpful_error():
 
     with pytest.raises(ValueError, match=r"'c'.*discrete.*enumeration\.html"):
         AutoNormal(discrete, init_loc_fn="feasible").setup()
+
+
+def test_continuous_guide_round_trips_through_torch_save():
+    import io
+
+    guide = AutoDiagonalNormal(model)
+    guide()
+    buffer = io.BytesIO()
+    torch.save(guide, buffer)
+    buffer.seek(0)
+    clone = torch.load(buffer, weights_only=False)
+    assert clone.layout.names == guide.layout.names  # the (immutable) Layout pickles
+    assert torch.equal(clone.loc_unconstrained, guide.loc_unconstrained)
+    assert sorted(clone.state_dict()) == ["loc_unconstrained", "scale_unconstrained"]
