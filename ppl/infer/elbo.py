@@ -145,6 +145,14 @@ class ELBO:
         self.tail_adaptive_beta = tail_adaptive_beta
         self._particle_plate_cache: tuple[tuple[int, int], PlateMessenger] | None = None
 
+    def __call__(self, model: Callable[..., Any], guide: Callable[..., Any]) -> Any:
+        """Bind ``model`` and ``guide``: an :class:`~ppl.infer.elbo_module.ELBOModule`
+        whose ``forward(*args, **kwargs)`` is the differentiable loss and whose
+        ``parameters()`` are the model's and guide's (for ``torch.optim``)."""
+        from ppl.infer.elbo_module import ELBOModule
+
+        return ELBOModule(model, guide, self)
+
     # ------------------------------------------------------------------ the estimator
     def _particle_loss(
         self, model_trace: Trace, guide_trace: Trace
@@ -255,8 +263,6 @@ class ELBO:
         ParamStore; an optimizer step (e.g. ``SVI.step``) consumes and clears them.
         """
         return float(self.step_loss(model, guide, args, kwargs).loss)
-
-    __call__ = differentiable_loss
 
     # ------------------------------------------------------------------ traces
     def _get_trace(

@@ -162,6 +162,12 @@ class Predictive(torch.nn.Module):
         self.parallel = bool(parallel)
 
     # ------------------------------------------------------------------ public
+    def call(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, ...]:
+        """:meth:`forward`'s samples as a tuple sorted by site name (Pyro's ``call``,
+        for tracers that refuse dict outputs)."""
+        result = self.forward(*args, **kwargs)
+        return tuple(value for _, value in sorted(result.items()))
+
     def forward(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Draw the samples; ``args``/``kwargs`` go to the model (and guide).
 

@@ -25,6 +25,11 @@ Design notes
   ``constraints.real`` (parameters with ``requires_grad=False`` stay out of the
   store, as with ``ppl.module``). Reads return ``ppl.param``'s value, so ``substitute``
   and ``replay`` reach plain parameters too.
+* **Local parameters.** Under ``ppl.settings.set(module_local_params=True)`` (Pyro's
+  setting) the global store is left out: reads still send ``param`` messages (so
+  handlers such as ``trace``, ``substitute`` or ``replay`` see them), but the value is
+  the module's own, never synced with or shadowed by the store, so two instances of
+  one class no longer share parameters by name.
 * **Deleting or reassigning** an attribute removes its old declaration and, once the
   tree has been called, its store entries, so the new value is not shadowed by a
   stale stored one. Assigning a tensor to a ``PyroParam`` attribute updates the
@@ -37,6 +42,7 @@ Design notes
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -46,7 +52,16 @@ from torch import nn
 from torch.distributions import Distribution, constraints
 from torch.distributions.constraints import Constraint
 
-from ppl.params.param_store import MODULE_NAMESPACE_DIVIDER, get_param_store, param_transform
+from ppl import settings
+from ppl.params.param_store import (
+    MODULE_NAMESPACE_DIVIDER,
+    get_param_store,
+    param_transform,
+    param_with_module_name,
+)
+from ppl.poutine.messenger import Messenger
+from ppl.poutine.runtime import Message, am_i_wrapped, apply_stack
+from ppl.primitives import deterministic as deterministic_statement
 from ppl.primitives import module as register_module
 from ppl.primitives import param as param_statement
 from ppl.primitives import sample as sample_statement
@@ -65,6 +80,41 @@ __all__ = [
 ]
 
 _UNCONSTRAINED = "_unconstrained"
+
+
+def _is_module_local_param_enabled() -> bool:
+    """Whether ``module_local_params`` is on (see ``ppl.settings``)."""
+    return settings._MODULE_LOCAL_PARAMS
+
+
+def _local_param_statement(
+    fullname: str, value: torch.Tensor, constraint: Constraint, event_dim: int | None
+) -> torch.Tensor:
+    """A ``param`` message whose value is the module's own (the store is not used)."""
+    if not am_i_wrapped():
+        return value
+    msg = Message(
+        type="param",
+        name=fullname,
+        fn=lambda *args, **kwargs: value,
+        args=(fullname,),
+        kwargs={"init_tensor": value, "constraint": constraint, "event_dim": event_dim},
+    )
+    apply_stack(msg)
+    return msg.value
+
+
+class _ParamRecorder(Messenger):
+    """Collects ``(name, value)`` of every ``param`` message (local-mode validation)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.values: list[tuple[str, tuple[Any, Any]]] = []
+
+    def postprocess_message(self, msg: Message) -> None:
+        if msg.type == "param":
+            # the value may be a plate's slice; a local statement's init is the full one
+            self.values.append((str(msg.name), (msg.value, msg.kwargs.get("init_tensor"))))
 
 
 def _make_name(prefix: str, name: str) -> str:
@@ -183,8 +233,35 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         super().add_module(name, module)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if (
+            not self._pyro_context.active
+            and _is_module_local_param_enabled()
+            and settings.is_validation_enabled()
+        ):
+            with _ParamRecorder() as recorder, self._pyro_context:
+                result = super().__call__(*args, **kwargs)
+            self._pyro_check_local_params(recorder.values)
+            return result
         with self._pyro_context:
             return super().__call__(*args, **kwargs)
+
+    def _pyro_check_local_params(self, values: list[tuple[str, tuple[Any, Any]]]) -> None:
+        """Local mode: every ``param`` read in a call must be one of the module's own."""
+        own = {id(p) for p in self.parameters()}
+
+        def is_own(value: Any) -> bool:
+            ref = getattr(value, "unconstrained", None)
+            return id(ref() if callable(ref) else value) in own
+
+        for name, candidates in values:
+            if not any(is_own(value) for value in candidates):
+                raise NotImplementedError(
+                    f"{type(self).__name__}: with module_local_params=True, the call read "
+                    f"ppl.param({name!r}), which is not a parameter of the module; global "
+                    "ppl.param statements inside PyroModules are not supported in local "
+                    "mode. Make it a PyroParam or an nn.Parameter attribute, or turn "
+                    "module_local_params off"
+                )
 
     def named_pyro_params(
         self, prefix: str = "", recurse: bool = True
@@ -241,7 +318,13 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
                 return result
             return self._pyro_read_plain_param(name, result)
         if isinstance(result, nn.Module):
-            register_module(self._pyro_get_fullname(name), result)
+            fullname = self._pyro_get_fullname(name)
+            if not _is_module_local_param_enabled():
+                register_module(fullname, result)
+            else:  # messages only, named as ppl.module names them
+                for pname, p in result.named_parameters():
+                    site = param_with_module_name(fullname, pname)
+                    _local_param_statement(site, p, constraints.real, None)
         return result
 
     def _pyro_read_param(self, name: str, constraint: Constraint, event_dim: int | None) -> Any:
@@ -250,6 +333,10 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         if not self._pyro_context.active:
             return param_transform(constraint)(leaf)
         fullname = self._pyro_get_fullname(name)
+        if _is_module_local_param_enabled():
+            value = param_transform(constraint)(leaf)
+            value.unconstrained = weakref.ref(leaf)  # type: ignore[attr-defined]
+            return _local_param_statement(fullname, value, constraint, event_dim)
         synced = self._pyro_sync(key, fullname, leaf, constraint)
         transform = param_transform(constraint)
         return param_statement(
@@ -269,6 +356,8 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         if not value.requires_grad:
             return value  # frozen: kept out of the store, as ppl.module does
         fullname = self._pyro_get_fullname(name)
+        if _is_module_local_param_enabled():
+            return _local_param_statement(fullname, value, constraints.real, None)
         leaf = self._pyro_sync(name, fullname, value, constraints.real)
         return param_statement(fullname, leaf)
 
@@ -276,20 +365,26 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         context = self._pyro_context
         if not context.active:
             fn = self._pyro_prior(name, prior)
+            if isinstance(fn, torch.Tensor):
+                return fn
             return fn.rsample() if fn.has_rsample else fn.sample()
         fullname = self._pyro_get_fullname(name)
         cache = context.cache
         if fullname not in cache:
             fn = self._pyro_prior(name, prior)
-            cache[fullname] = sample_statement(fullname, fn)
+            if isinstance(fn, torch.Tensor):  # a computed value: a deterministic site
+                cache[fullname] = deterministic_statement(fullname, fn)
+            else:
+                cache[fullname] = sample_statement(fullname, fn)
         return cache[fullname]
 
-    def _pyro_prior(self, name: str, prior: Any) -> Distribution:
+    def _pyro_prior(self, name: str, prior: Any) -> Distribution | torch.Tensor:
         fn = prior if isinstance(prior, Distribution) else prior(self)
-        if not isinstance(fn, Distribution):
+        if not isinstance(fn, (Distribution, torch.Tensor)):
             raise TypeError(
                 f"PyroSample {self._pyro_get_fullname(name)!r}: the prior callable returned a "
-                f"{type(fn).__name__}, expected a distribution"
+                f"{type(fn).__name__}, expected a distribution (or a tensor, recorded as a "
+                "deterministic site)"
             )
         return fn
 
@@ -381,7 +476,7 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
         self._pyro_forget(name)
         self._pyro_params[name] = (constraint, event_dim)
         key = name + _UNCONSTRAINED
-        if self._pyro_context.active:
+        if self._pyro_context.active and not _is_module_local_param_enabled():
             fullname = self._pyro_get_fullname(name)
             if fullname in get_param_store():
                 self._pyro_sync(key, fullname, None, constraint)  # lazy: init never evaluated
@@ -435,6 +530,10 @@ class PyroModule(nn.Module, metaclass=_PyroModuleMeta):
     # ------------------------------------------------------------------ pickling
 
     def __getstate__(self) -> dict[str, Any]:
+        # A real-valued leaf read through ppl.param refers to itself (``unconstrained``,
+        # a weakref that cannot be pickled); drop it, the next read puts it back.
+        for param in self.parameters(recurse=True):
+            param.__dict__.pop("unconstrained", None)
         state = self.__dict__.copy()
         samples = state.get("_pyro_samples")
         if samples:

@@ -123,6 +123,10 @@ class Layout:
     def __setattr__(self, key: str, value: object) -> None:
         raise AttributeError("Layout is immutable")
 
+    def __reduce__(self) -> tuple[type[Layout], tuple[tuple[tuple[str, Shape], ...]]]:
+        # rebuilt from its entries, so pickling (e.g. torch.save of a guide) works
+        return type(self), (tuple(zip(self.names, self.shapes)),)
+
     # ------------------------------------------------------------------ constructors
     @classmethod
     def from_tensors(cls, tensors: Mapping[str, torch.Tensor], batch_ndims: int = 0) -> Layout:

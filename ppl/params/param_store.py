@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import weakref
 from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
@@ -167,6 +168,8 @@ class ParamStoreDict:
     def __getitem__(self, name: str) -> torch.Tensor:
         """The constrained value of ``name``, differentiable w.r.t. the stored leaf.
 
+        The value's ``unconstrained()`` returns that leaf (see the module notes).
+
         Raises:
             KeyError: no parameter called ``name``.
         """
@@ -174,7 +177,9 @@ class ParamStoreDict:
             unconstrained = self._params[name]
         except KeyError:
             raise KeyError(self._missing(name)) from None
-        return self._transforms[name](unconstrained)
+        value = self._transforms[name](unconstrained)
+        value.unconstrained = weakref.ref(unconstrained)  # type: ignore[attr-defined]
+        return value
 
     def __setitem__(self, name: str, new_constrained_value: torch.Tensor) -> None:
         """Set the constrained value of ``name`` (a new leaf replaces the old one).
@@ -278,9 +283,9 @@ class ParamStoreDict:
     ) -> None:
         """Deprecated: set ``param_name`` to the constrained value ``new_param``.
 
-        ``old_param`` must be the current value: the stored unconstrained leaf, or a
-        tensor equal to the current constrained value (ppl does not tag tensors, so
-        equality stands in for Pyro's identity check).
+        ``old_param`` must be the current value: a value read from the store (whose
+        ``unconstrained()`` is the stored leaf), the leaf itself, or a tensor equal to
+        the current constrained value.
 
         Raises:
             KeyError: no parameter ``param_name``.
@@ -294,7 +299,8 @@ class ParamStoreDict:
         if param_name not in self._params:
             raise KeyError(self._missing(param_name))
         current = self._params[param_name]
-        if old_param is not current:
+        ref = getattr(old_param, "unconstrained", None)
+        if old_param is not current and not (callable(ref) and ref() is current):
             with torch.no_grad():
                 same = (
                     isinstance(old_param, torch.Tensor)
@@ -354,6 +360,14 @@ class ParamStoreDict:
             raise ValueError(f"match: {name!r} is not a valid regular expression: {err}") from None
         return {key: self[key] for key in list(self._params) if pattern.match(key)}
 
+    def get_unconstrained(self, name: str) -> torch.Tensor | None:
+        """The stored unconstrained leaf of ``name`` (no transform), or None if absent.
+
+        A cheap identity check for objects that share leaves with the store (autoguides,
+        ``PyroModule`` s): ``store.get_unconstrained("w") is my_leaf``.
+        """
+        return self._params.get(name)
+
     def param_name(self, p: torch.Tensor) -> str | None:
         """The name of the stored unconstrained leaf ``p``, or None if ``p`` is not one."""
         name = self._names_by_id.get(id(p))
@@ -364,7 +378,13 @@ class ParamStoreDict:
     # ------------------------------------------------------------------ persistence
 
     def get_state(self) -> StateDict:
-        """The store's content: unconstrained leaves (shared, not copied) and constraints."""
+        """The store's content: unconstrained leaves (shared, not copied) and constraints.
+
+        A ``constraints.real`` leaf loses its self-referring ``unconstrained`` attribute
+        here (it comes back at the next read), so the state can be pickled.
+        """
+        for leaf in self._params.values():
+            leaf.__dict__.pop("unconstrained", None)
         return {"params": dict(self._params), "constraints": dict(self._constraints)}
 
     def set_state(self, state: StateDict) -> None:

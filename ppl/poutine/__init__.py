@@ -11,7 +11,6 @@ from .condition_messenger import ConditionMessenger, condition
 from .do_messenger import DoMessenger, do
 from .equalize_messenger import EqualizeMessenger, equalize
 from .escape_messenger import EscapeMessenger, NonlocalExit, escape
-from .handlers import queue
 from .infer_config_messenger import InferConfigMessenger, infer_config
 from .lift_messenger import LiftMessenger, lift
 from .markov_messenger import MarkovMessenger, markov

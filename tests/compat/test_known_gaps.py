@@ -86,13 +86,6 @@ def test_format_shapes_text_equals_pyro(compat_loader):
     assert ours["text"] == theirs["text"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro's pyro.param returns a tensor with an .unconstrained() method (a weakref to "
-    "the leaf); ppl deliberately attaches nothing to tensors (STYLE.md #5). If kept, "
-    "document the replacement pyro.get_param_store().get_param(name) / named_parameters(). "
-    "Would be in ppl/params/param_store.py.",
-)
 def test_param_has_unconstrained_method():
     p = pyro.param("s", torch.tensor(2.0), constraint=constraints.positive)
     assert p.unconstrained().item() == pytest.approx(torch.tensor(2.0).log().item())
@@ -139,13 +132,6 @@ def test_autoguide_init_loc_fn_positional(cls):
     assert sorted(cls(_model, init_to_sample)()) == ["z"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro's AutoGuide is a PyroModule (torch.nn.Module): guide.state_dict(), "
-    "guide.to(device), isinstance(guide, nn.Module) work and named_parameters() gives "
-    "'locs.z_unconstrained'. ppl's AutoGuide is not an nn.Module and has no state_dict. "
-    "Fix in ppl/infer/autoguide/guide.py (AutoGuide base class).",
-)
 def test_autoguide_is_a_torch_module_with_state_dict():
     guide = AutoNormal(_model)
     guide()

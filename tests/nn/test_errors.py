@@ -6,6 +6,7 @@ from torch import nn
 
 import ppl
 import ppl.distributions as dist
+from ppl import poutine
 from ppl.distributions import constraints
 from ppl.nn import PyroModule, PyroParam, PyroSample, clear, pyro_method, to_pyro_module_
 
@@ -85,10 +86,21 @@ def test_bad_priors(prior, match):
 
 def test_prior_callable_returning_a_non_distribution():
     m = PyroModule()
-    m.z = PyroSample(lambda self: torch.zeros(1))
+    m.z = PyroSample(lambda self: "zero")
     m.forward = lambda: m.z
-    with pytest.raises(TypeError, match="PyroSample 'z': the prior callable returned a Tensor"):
+    with pytest.raises(TypeError, match="PyroSample 'z': the prior callable returned a str"):
         m()
+
+
+def test_prior_callable_returning_a_tensor_is_a_deterministic_site():
+    # as in Pyro: a computed value is recorded with ppl.deterministic
+    m = PyroModule()
+    m.z = PyroSample(lambda self: torch.ones(2))
+    m.forward = lambda: m.z
+    tr = poutine.trace(m).get_trace()
+    assert torch.equal(tr.nodes["z"]["value"], torch.ones(2))
+    assert tr.nodes["z"]["is_observed"] and tr.nodes["z"]["infer"].get("_deterministic")
+    assert torch.equal(m.z, torch.ones(2))  # outside a call: the value itself
 
 
 def test_decorators_outside_a_pyro_module():

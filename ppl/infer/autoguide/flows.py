@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -27,8 +27,8 @@ from ppl.distributions import Normal, TransformedDistribution
 from ppl.distributions.transforms import affine_autoregressive, iterated
 from ppl.infer.autoguide.continuous import AutoContinuous
 from ppl.infer.autoguide.initialization import init_to_feasible
-from ppl.module import module
 from ppl.params.param_store import param_with_module_name
+from ppl.primitives import module
 
 __all__ = ["AutoIAFNormal", "AutoNormalizingFlow"]
 
@@ -105,12 +105,6 @@ class AutoNormalizingFlow(AutoContinuous):
             if p.requires_grad:
                 attr = param_with_module_name("transform", param_name)
                 self._param_names[attr] = param_with_module_name(name, param_name)
-
-    def named_parameters(self) -> Iterator[tuple[str, torch.Tensor]]:
-        """``(store name, leaf)`` of every parameter of the flow."""
-        self._require_setup("named_parameters")
-        self._register_transform()  # refill the store if it was cleared
-        yield from super().named_parameters()
 
     # ------------------------------------------------------------------ distributions
     def get_base_dist(self) -> Distribution:

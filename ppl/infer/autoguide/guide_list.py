@@ -4,13 +4,15 @@ Design notes
 ------------
 Parts are autoguides built on a blocked view of the model (``AutoDiagonalNormal(
 poutine.block(model, hide=["z"]))``) or plain callables (wrapped in
-:class:`AutoCallable`), e.g. a hand-written guide for a discrete site. Appending a
-part renames it ``"AutoGuideList.<i>"``, so its parameters are
-``AutoGuideList.0.loc`` ... (Pyro's names). The list runs its own prototype trace to
-learn the model's plates, draws each subsampled plate's minibatch once per run and
-hands the same plates to every part, so all parts (and the model) agree on one
-minibatch. ``setup`` sets up every part, so all parameters exist, on the model's
-device and dtype, before the first step (Pyro's bug #3213 left them on the CPU).
+:class:`AutoCallable`), e.g. a hand-written guide for a discrete site. Like Pyro's,
+the list is an ``nn.ModuleList``-like module: part ``i`` is the sub-module ``"<i>"``
+(module keys ``0.loc_unconstrained`` ...), which renames it ``"AutoGuideList.<i>"``,
+so its store parameters are ``AutoGuideList.0.loc`` ... (Pyro's names). The list runs
+its own prototype trace to learn the model's plates, draws each subsampled plate's
+minibatch once per run and hands the same plates to every part, so all parts (and the
+model) agree on one minibatch. ``setup`` sets up every part, so all parameters exist,
+on the model's device and dtype, before the first step (Pyro's bug #3213 left them on
+the CPU).
 """
 
 from __future__ import annotations
@@ -103,6 +105,8 @@ class AutoGuideList(AutoGuide):
         >>> sorted(guide.setup().median())
         ['a', 'b']
         >>> sorted(n for n, _ in guide.named_parameters())[0]
+        '0.locs.a_unconstrained'
+        >>> sorted(ppl.get_param_store())[0]
         'AutoGuideList.0.locs.a'
     """
 
@@ -112,7 +116,12 @@ class AutoGuideList(AutoGuide):
         self, model: Callable[..., Any], *, create_plates: Callable[..., Any] | None = None
     ) -> None:
         super().__init__(model, create_plates=create_plates)
-        self._parts: list[AutoGuide] = []
+
+    @property
+    def _parts(self) -> list[AutoGuide]:
+        """The parts: every autoguide sub-module, appended (``"<i>"``) or assigned as an
+        attribute (``guide.custom = MyGuide(model)``), in registration order."""
+        return [m for m in self._modules.values() if isinstance(m, AutoGuide)]
 
     # ------------------------------------------------------------------ the list
     def append(self, part: AutoGuide | Callable[..., Any]) -> None:
@@ -138,8 +147,8 @@ class AutoGuideList(AutoGuide):
             )
         if any(p is part for p in self._parts) or part._pyro_name.startswith("AutoGuideList."):
             raise ValueError("AutoGuideList.append: this part is already in an AutoGuideList")
-        part._pyro_name = f"{self._pyro_name}.{len(self._parts)}"
-        self._parts.append(part)
+        # a sub-module "<i>": PyroModule names it "AutoGuideList.<i>" (Pyro's names)
+        self.add_module(str(len(self._modules)), part)
 
     add = append
 

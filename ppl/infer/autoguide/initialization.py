@@ -397,7 +397,18 @@ class InitMessenger(Messenger):
             return
         if msg.cond_indep_stack:
             broadcast_to_plates(msg)
-        value = (self._run_fn or self.init_fn)(msg)
+        try:
+            value = (self._run_fn or self.init_fn)(msg)
+        except NotImplementedError as err:
+            support = getattr(msg.fn, "support", None)
+            if support is None or not getattr(support, "is_discrete", False):
+                raise
+            raise ValueError(
+                f"at site {msg.name!r}: the init strategy cannot handle the discrete support "
+                f"{support} ({err}); autoguides handle continuous latents only: hide the site "
+                "with poutine.block and guide it yourself, or marginalize it out (see "
+                "https://pyro.ai/examples/enumeration.html)"
+            ) from err
         if not isinstance(value, torch.Tensor):
             raise TypeError(
                 f"at site {msg.name!r}: the init strategy returned a "

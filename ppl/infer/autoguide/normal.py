@@ -55,6 +55,8 @@ class AutoNormal(AutoGuide):
         ...         ppl.sample("obs", dist.Normal(mu, 1.0), obs=data)
         >>> guide = AutoNormal(model).setup(torch.zeros(3))
         >>> sorted(name for name, _ in guide.named_parameters())
+        ['locs.mu_unconstrained', 'scales.mu_unconstrained']
+        >>> sorted(ppl.get_param_store())
         ['AutoNormal.locs.mu', 'AutoNormal.scales.mu']
     """
 

@@ -303,10 +303,13 @@ class GuideApproximation(Approximation):
         }
 
     def param_names(self) -> list[str]:
-        named = getattr(self._guide, "named_parameters", None)
-        if not callable(named):
+        # a torch-module guide: the store names of its leaves (module names differ)
+        parameters = getattr(self._guide, "parameters", None)
+        if not callable(parameters):
             return []
-        return [name for name, _ in named()]
+        store = get_param_store()
+        names = (store.param_name(p) for p in parameters())
+        return [name for name in names if name is not None]
 
     def _draw(self, n: int) -> dict[str, torch.Tensor]:
         try:

@@ -51,7 +51,13 @@ def test_setup_creates_every_param_eagerly_with_pyro_names(cls):
     expected = EXPECTED_PARAMS[cls]
     store = ppl.get_param_store()
     assert sorted(store.keys()) == sorted(expected)
-    assert {n: tuple(p.shape) for n, p in guide.named_parameters()} == expected
+    # the module names the same leaves as Pyro's PyroParams: "<attr>_unconstrained"
+    assert {n: tuple(p.shape) for n, p in guide.named_parameters()} == {
+        name.split(".", 1)[1] + "_unconstrained": shape for name, shape in expected.items()
+    }
+    leaves = dict(store.named_parameters())
+    for name, p in guide.named_parameters():
+        assert p is leaves[f"{cls.__name__}.{name[: -len('_unconstrained')]}"]
     assert all(p.requires_grad and p.is_leaf for p in guide.parameters())
     # a guide run creates nothing new and returns every latent, constrained
     values = guide(DATA)
@@ -181,6 +187,12 @@ def test_guide_list_params_follow_the_model_dtype():
     guide.append(AutoNormal(poutine.block(mixed_model, expose=["p"])))
     names = [n for n, _ in guide.setup(data).named_parameters()]
     assert names == [
+        "0.loc_unconstrained",
+        "0.scale_unconstrained",
+        "1.locs.p_unconstrained",
+        "1.scales.p_unconstrained",
+    ]
+    assert list(ppl.get_param_store()) == [
         "AutoGuideList.0.loc",
         "AutoGuideList.0.scale",
         "AutoGuideList.1.locs.p",
@@ -245,9 +257,9 @@ def test_create_plates_must_return_plates():
         guide(DATA)
 
 
-def test_parameters_before_setup_is_an_error():
-    with pytest.raises(ValueError, match=r"not set up; call guide.setup\(\*model_args\)"):
-        list(AutoNormal(mixed_model).parameters())
+def test_parameters_before_setup_are_none():
+    # as Pyro's: an nn.Module with no parameters yet
+    assert list(AutoNormal(mixed_model).parameters()) == []
 
 
 def test_existing_param_with_another_shape_is_an_error():
