@@ -12,7 +12,7 @@ Example:
     ...         ppl.sample("obs", dist.Bernoulli(p), obs=data)
     >>> tr = ppl.poutine.trace(model).get_trace(torch.tensor([1.0, 0.0]))
     >>> tr.stochastic_nodes, tr.observation_nodes
-    (['p'], ['obs'])
+    (['p', 'data'], ['obs'])
 """
 
 from __future__ import annotations

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from ppl.ops.context import optional
 from ppl.rng import get_rng_state, set_rng_seed, set_rng_state
 
 __all__ = [
@@ -196,24 +197,6 @@ def jit_iter(tensor: torch.Tensor) -> list[torch.Tensor]:
     """The slices of ``tensor`` along dim 0, as a list (safe under the JIT tracer)."""
     with ignore_jit_warnings():
         return list(tensor)
-
-
-class optional:
-    """Enter ``context_manager`` only when ``condition`` is true."""
-
-    def __init__(self, context_manager: Any, condition: bool) -> None:
-        self.context_manager = context_manager
-        self.condition = condition
-
-    def __enter__(self) -> Any:
-        if self.condition:
-            return self.context_manager.__enter__()
-        return None
-
-    def __exit__(self, *args: Any) -> Any:
-        if self.condition:
-            return self.context_manager.__exit__(*args)
-        return None
 
 
 class ExperimentalWarning(UserWarning):

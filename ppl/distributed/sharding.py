@@ -33,6 +33,7 @@ from collections.abc import Mapping
 
 import torch
 
+from ..poutine.block_messenger import BlockMessenger
 from ..poutine.plate_messenger import PlateMessenger, Subsample
 from ..primitives import sample
 from .env import get_rank, get_world_size
@@ -209,7 +210,8 @@ def sharded_plate(
         name, size, subsample_size, seed=seed, rank=rank, world_size=world_size, device=device
     )
     indices = sample(name, fn, infer={"is_subsample": True})
-    return PlateMessenger(name, size, subsample=indices, dim=dim, device=device)
+    with BlockMessenger():  # the indices are recorded above, as this plate's one site
+        return PlateMessenger(name, size, subsample=indices, dim=dim, device=device)
 
 
 def get_shard_steps() -> dict[str, int]:

@@ -10,7 +10,7 @@ Example:
     >>> import torch
     >>> d = TruncatedPolyaGamma(torch.zeros(()))
     >>> round(float(d.log_prob(torch.tensor(0.25))), 4)
-    0.9634
+    0.604
 """
 
 from __future__ import annotations

@@ -202,12 +202,15 @@ def copy_docs_from(source_class: type, full_text: bool = False) -> Callable[[_T]
     text is used as is.
 
     Example:
-        >>> @copy_docs_from(torch.distributions.Normal)
-        ... class N(torch.distributions.Normal):
-        ...     def log_prob(self, value):
-        ...         return super().log_prob(value)
-        >>> N.log_prob.__doc__
-        'See :meth:`torch.distributions.normal.Normal.log_prob`'
+        >>> class Base:
+        ...     def area(self):
+        ...         "The area."
+        >>> @copy_docs_from(Base)
+        ... class Square(Base):
+        ...     def area(self):
+        ...         return 1.0
+        >>> Square.area.__doc__.startswith("See :meth:")
+        True
     """
 
     def decorate(cls: Any) -> Any:
@@ -245,7 +248,8 @@ def weakmethod(fn: Callable[..., Any]) -> Any:
         ...     @weakmethod
         ...     def f(self, x):
         ...         return x + 1
-        >>> A().f(1)
+        >>> a = A()
+        >>> a.f(1)
         2
     """
 

@@ -78,7 +78,7 @@ _EXPORTS: dict[str, str] = {
     "NUTS": ".mcmc",
     "RandomWalkKernel": ".mcmc",
 }
-_SUBMODULES = (
+_SUBMODULES: tuple[str, ...] = (
     "autoguide",
     "mcmc",
     "vi",

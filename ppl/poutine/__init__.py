@@ -11,6 +11,7 @@ from .condition_messenger import ConditionMessenger, condition
 from .do_messenger import DoMessenger, do
 from .equalize_messenger import EqualizeMessenger, equalize
 from .escape_messenger import EscapeMessenger, NonlocalExit, escape
+from .handlers import queue
 from .infer_config_messenger import InferConfigMessenger, infer_config
 from .lift_messenger import LiftMessenger, lift
 from .markov_messenger import MarkovMessenger, markov
@@ -81,6 +82,5 @@ __all__ = [
 
 # --- enumeration (appended block) ---------------------------------------------------
 from .enum_messenger import EnumMessenger, enum  # noqa: E402
-from .queue_handler import queue  # noqa: E402
 
 __all__ += ["EnumMessenger", "enum", "queue"]

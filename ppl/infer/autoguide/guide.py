@@ -437,6 +437,13 @@ class AutoGuide(PyroModule):
                 store.set_state({"params": {full: leaf}, "constraints": {full: constraint}})
                 module._leaves[attr] = leaf
 
+    def _require_setup(self, what: str) -> None:
+        if self.prototype_trace is None:
+            raise ValueError(
+                f"{type(self).__name__}.{what}: the guide is not set up; call "
+                f"guide.setup(*model_args) (or run the guide once) first"
+            )
+
     # ------------------------------------------------------------------ plates
     def _create_plates(self, *args: Any, **kwargs: Any) -> dict[str, PlateMessenger]:
         """The plates of one guide run; subsampled ones draw their minibatch now."""

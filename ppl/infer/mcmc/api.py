@@ -46,10 +46,10 @@ from torch.distributions import Transform
 from ppl.infer.mcmc.hmc import HMC
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
 from ppl.infer.mcmc.util import diagnostics, diagnostics_from_stats, print_summary, select_samples
+from ppl.ops.context import optional
 from ppl.ops.streaming import CountMeanVarianceStats, StatsOfDict, StreamingStats
 from ppl.poutine import block
 from ppl.settings import validation_enabled
-from ppl.util import optional
 
 __all__ = ["MCMC", "StreamingMCMC"]
 

@@ -41,9 +41,9 @@ from ppl.infer.autoguide.initialization import init_to_uniform
 from ppl.infer.mcmc.adaptation import WarmupAdapter
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
 from ppl.infer.mcmc.util import initialize_model
+from ppl.ops.context import optional
 from ppl.ops.integrator import _EXCEPTION_HANDLERS, potential_grad, velocity_verlet
 from ppl.settings import validation_enabled
-from ppl.util import optional
 
 __all__ = ["HMC"]
 

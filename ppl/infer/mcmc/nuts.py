@@ -39,9 +39,9 @@ from torch.distributions import Transform
 
 from ppl.infer.autoguide.initialization import init_to_uniform
 from ppl.infer.mcmc.hmc import HMC
+from ppl.ops.context import optional
 from ppl.ops.integrator import velocity_verlet
 from ppl.settings import validation_enabled
-from ppl.util import optional
 
 __all__ = ["NUTS"]
 

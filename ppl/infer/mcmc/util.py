@@ -36,6 +36,7 @@ from typing import Any
 import torch
 from torch.distributions import Transform, biject_to
 
+from ppl.distributions.util import ignore_jit_warnings
 from ppl.infer.autoguide.initialization import InitMessenger, init_to_uniform
 from ppl.infer.util import guess_max_plate_nesting
 from ppl.ops import stats
@@ -44,7 +45,6 @@ from ppl.params.param_store import get_param_store
 from ppl.poutine import condition, trace
 from ppl.poutine.trace_struct import Trace, is_subsample_site
 from ppl.settings import validation_enabled
-from ppl.util import ignore_jit_warnings
 
 __all__ = [
     "diagnostics",
