@@ -70,10 +70,17 @@ def test_resume_equals_uninterrupted_run(tmp_path):
     assert again["resumed_from"] == 30 and torch.equal(again["losses"], straight["losses"])
 
 
+# the reference runs in this process with conftest's one torch thread; a child with more
+# threads may sum in another order, so bit-for-bit comparisons need the same count
+_SAME_THREADS = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def _run_until_killed(cmd, path, rng, timeout=60.0):
     """Start ``cmd``; once it has written ``path`` anew, kill it at a random moment."""
     before = path.stat().st_mtime_ns if path.exists() else None
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_SAME_THREADS
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
         if path.exists() and path.stat().st_mtime_ns != before:
@@ -102,7 +109,9 @@ def test_killed_runs_always_resume_from_a_valid_checkpoint(tmp_path):
         if code == 0:  # finished before the kill: nothing more to interrupt
             break
         assert code == -signal.SIGKILL, out
-    final = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=True)
+    final = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=120, check=True, env=_SAME_THREADS
+    )
     step = int(re.search(r"resumed from .* at step (\d+)", final.stdout).group(1))
     resumed_at.append(step)
     assert resumed_at == sorted(resumed_at) and step > 0  # never went back, never lost the file
