@@ -17,7 +17,7 @@ Example:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -71,6 +71,38 @@ class ConditionalTransformModule(ConditionalTransform, torch.nn.Module):
     @property
     def inv(self) -> ConditionalTransformModule:
         return _ConditionalInverseTransformModule(self)
+
+
+class ContextNetTransformModule(ConditionalTransformModule):
+    """A conditional flow whose parameters a network computes from the context.
+
+    Subclasses name the transform built from those parameters in ``conditioned``: a class
+    called with a zero-argument function returning the parameters (evaluated lazily, so
+    the network runs only when the transform is used).
+
+    Args:
+        nn: ``context -> params`` of the conditioned transform.
+
+    Example:
+        >>> import torch
+        >>> from ppl.distributions.transforms import conditional_planar
+        >>> flow = conditional_planar(input_dim=2, context_dim=3)
+        >>> flow.condition(torch.zeros(3))(torch.zeros(2)).shape
+        torch.Size([2])
+    """
+
+    conditioned: Callable[[Callable[[], Any]], Transform]
+
+    def __init__(self, nn: Callable[[torch.Tensor], Any]) -> None:
+        super().__init__()
+        self.nn = nn
+
+    def _params(self, context: torch.Tensor) -> Any:
+        return self.nn(context)
+
+    def condition(self, context: torch.Tensor) -> Transform:
+        """The transform for ``context``."""
+        return type(self).conditioned(lambda: self._params(context))
 
 
 class _ConditionalInverseTransformModule(ConditionalTransformModule):

@@ -109,7 +109,30 @@ def read_loss(loss: torch.Tensor, params: Mapping[str, torch.Tensor]) -> tuple[f
     return values[0], all(math.isfinite(v) for v in values)
 
 
-class EagerStep:
+class StepDefaults:
+    """What most step estimators share: the loss and NaN guard read in one host transfer
+    (:func:`read_loss`), and no traces beyond the step's own to explain a bad step.
+
+    Example:
+        >>> StepDefaults().verdict(StepLoss(torch.tensor(1.0), {}), {})
+        (1.0, True)
+    """
+
+    def verdict(self, out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
+        return read_loss(out.loss, params)
+
+    def explain(
+        self,
+        out: StepLoss,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+    ) -> StepLoss:
+        return out
+
+
+class EagerStep(StepDefaults):
     """A ppl ELBO evaluated eagerly: its traces explain a bad step directly.
 
     Example:
@@ -126,21 +149,8 @@ class EagerStep:
     ) -> StepLoss:
         return self.elbo.step_loss(model, guide, args, kwargs)
 
-    def verdict(self, out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
-        return read_loss(out.loss, params)
 
-    def explain(
-        self,
-        out: StepLoss,
-        model: Callable[..., Any],
-        guide: Callable[..., Any],
-        args: tuple,
-        kwargs: dict,
-    ) -> StepLoss:
-        return out
-
-
-class CallableLossStep:
+class CallableLossStep(StepDefaults):
     """Pyro's plain loss callable: ``loss(model, guide, *args, **kwargs) -> tensor``.
 
     Args:
@@ -172,20 +182,7 @@ class CallableLossStep:
                     value.backward()
         names = dict.fromkeys(capture.trace.param_nodes)
         value = value.detach() if isinstance(value, torch.Tensor) else torch.tensor(float(value))
-        return StepLoss(value, names)
-
-    def verdict(self, out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
-        return read_loss(out.loss, params)
-
-    def explain(
-        self,
-        out: StepLoss,
-        model: Callable[..., Any],
-        guide: Callable[..., Any],
-        args: tuple,
-        kwargs: dict,
-    ) -> StepLoss:
-        return out  # an opaque callable keeps no traces
+        return StepLoss(value, names)  # an opaque callable keeps no traces to explain with
 
 
 def step_estimator(

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.distributions import Transform
 
 from ppl.distributions import constraints
-from ppl.distributions.conditional import ConditionalTransformModule
+from ppl.distributions.conditional import ContextNetTransformModule
 from ppl.distributions.torch_transform import TransformModule
 from ppl.distributions.transforms._no_inverse import no_inverse
 
@@ -99,7 +99,7 @@ class Planar(ConditionedPlanar, TransformModule):
             self.bias.zero_()
 
 
-class ConditionalPlanar(ConditionalTransformModule):
+class ConditionalPlanar(ContextNetTransformModule):
     """Planar flow whose ``(bias, u, w)`` a network computes from a context.
 
     Args:
@@ -109,17 +109,7 @@ class ConditionalPlanar(ConditionalTransformModule):
     domain = constraints.real_vector
     codomain = constraints.real_vector
     bijective = True
-
-    def __init__(self, nn: Callable[[torch.Tensor], PlanarParams]) -> None:
-        super().__init__()
-        self.nn = nn
-
-    def _params(self, context: torch.Tensor) -> PlanarParams:
-        return self.nn(context)
-
-    def condition(self, context: torch.Tensor) -> ConditionedPlanar:
-        """The planar map for ``context``."""
-        return ConditionedPlanar(lambda: self._params(context))
+    conditioned = ConditionedPlanar
 
 
 def planar(input_dim: int) -> Planar:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.distributions import Transform
 
 from ppl.distributions import constraints
-from ppl.distributions.conditional import ConditionalTransformModule
+from ppl.distributions.conditional import ContextNetTransformModule
 from ppl.distributions.torch_transform import TransformModule
 from ppl.distributions.transforms._no_inverse import no_inverse
 
@@ -103,23 +103,13 @@ class Radial(ConditionedRadial, TransformModule):
             self.x0.uniform_(-bound, bound)
 
 
-class ConditionalRadial(ConditionalTransformModule):
+class ConditionalRadial(ContextNetTransformModule):
     """Radial flow whose ``(x0, alpha', beta')`` a network computes from a context."""
 
     domain = constraints.real_vector
     codomain = constraints.real_vector
     bijective = True
-
-    def __init__(self, nn: Callable[[torch.Tensor], RadialParams]) -> None:
-        super().__init__()
-        self.nn = nn
-
-    def _params(self, context: torch.Tensor) -> RadialParams:
-        return self.nn(context)
-
-    def condition(self, context: torch.Tensor) -> ConditionedRadial:
-        """The radial map for ``context``."""
-        return ConditionedRadial(lambda: self._params(context))
+    conditioned = ConditionedRadial
 
 
 def radial(input_dim: int) -> Radial:

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import types
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -49,7 +49,7 @@ import torch
 from ... import settings
 from ...poutine.trace_struct import Trace
 from ..elbo import ELBO
-from ..step import StepLoss, read_loss
+from ..step import EagerStep, StepLoss
 from .cache import GraphCache
 from .checks import ValidationFailed, all_of
 from .layout import cuda_devices, layout_key, tensor_inputs, with_tensor_inputs
@@ -270,7 +270,7 @@ def compiled_variant(elbo_cls: type[ELBO], module: str | None = None) -> Any:
     return _variant(_TorchCompile, "Compiled", elbo_cls, doc, module)
 
 
-class CompiledELBOStep:
+class CompiledELBOStep(EagerStep):
     """The step estimator of a compiled ELBO: replays a bad compiled step to explain it.
 
     Example:
@@ -279,18 +279,12 @@ class CompiledELBOStep:
         1
     """
 
-    def __init__(self, elbo: Any) -> None:
-        self.elbo = elbo
-
     def step_loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
     ) -> StepLoss:
         out = self.elbo.step_loss(model, guide, args, kwargs)
         self._snapshot = None if out.traces else self.elbo.last_snapshot
         return out
-
-    def verdict(self, out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
-        return read_loss(out.loss, params)
 
     def explain(
         self,
