@@ -45,9 +45,7 @@ class AsymmetricLaplace(ElementwiseDistribution):
         super().__init__(self.loc.shape, validate_args=validate_args)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        z = (value - self.loc) / self.scale
+        z = self._standardize(value)
         k = self.asymmetry
         decay = torch.where(z > 0, z * k, -z / k)
         return -decay - torch.log(self.scale * (k + k.reciprocal()))

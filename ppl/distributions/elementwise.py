@@ -31,3 +31,9 @@ class ElementwiseDistribution(TorchDistribution):
         TorchDistribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
+
+    def _standardize(self, value: torch.Tensor) -> torch.Tensor:
+        """``(value - loc) / scale`` of a location-scale family, after the support check."""
+        if self._validate_args:
+            self._validate_sample(value)
+        return (value - self.loc) / self.scale  # type: ignore[attr-defined]

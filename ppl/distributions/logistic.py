@@ -36,9 +36,7 @@ class Logistic(ElementwiseDistribution):
         super().__init__(self.loc.shape, validate_args=validate_args)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        z = (value - self.loc) / self.scale
+        z = self._standardize(value)
         return -z - 2 * F.softplus(-z) - self.scale.log()
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
@@ -91,9 +89,7 @@ class SkewLogistic(ElementwiseDistribution):
         super().__init__(self.loc.shape, validate_args=validate_args)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        z = (value - self.loc) / self.scale
+        z = self._standardize(value)
         a = self.asymmetry
         return a.log() - self.scale.log() - z - (a + 1) * F.softplus(-z)
 

@@ -37,9 +37,7 @@ class SoftLaplace(ElementwiseDistribution):
         super().__init__(self.loc.shape, validate_args=validate_args)
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
-        if self._validate_args:
-            self._validate_sample(value)
-        z = (value - self.loc) / self.scale
+        z = self._standardize(value)
         return math.log(2 / math.pi) - self.scale.log() - torch.logaddexp(z, -z)
 
     def cdf(self, value: torch.Tensor) -> torch.Tensor:
