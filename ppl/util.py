@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from ppl.distributions.util import ignore_jit_warnings
 from ppl.ops.context import optional
 from ppl.rng import get_rng_state, set_rng_seed, set_rng_state
 
@@ -176,21 +177,6 @@ def check_site_shape(site: Any, max_plate_nesting: int) -> None:
                 f"at site {site['name']!r}, dim {dim} of log_prob shape {actual} has size "
                 f"{size}, expected {want} from its plate"
             )
-
-
-@contextmanager
-def ignore_jit_warnings(filter: list | None = None) -> Iterator[None]:
-    """Silence ``torch.jit.TracerWarning`` (or the given warning filters) in a block."""
-    with warnings.catch_warnings():
-        if filter is None:
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        else:
-            for item in filter:
-                if isinstance(item, tuple):
-                    warnings.filterwarnings("ignore", category=item[0], message=item[1])
-                else:
-                    warnings.filterwarnings("ignore", category=item)
-        yield
 
 
 def jit_iter(tensor: torch.Tensor) -> list[torch.Tensor]:
