@@ -1,0 +1,224 @@
+"""Benchmark NUTS: ppl vs Pyro and NumPyro (when installed), side by side in one run.
+
+Workloads (issue 16's): eight schools, non-centered; Bayesian logistic regression with
+N=1000 points and D=10 features. Every backend runs the same model, data, warm-up and
+draw counts, one chain, one torch thread (JAX on the CPU). For each run it reports
+
+- ``wall``: the whole ``run`` (warm-up, sampling and any compilation), seconds;
+- ``grad/s``: gradient evaluations per second in the sampling phase;
+- ``neff/grad``: the smallest effective sample size over the latents, per gradient
+  evaluation in the sampling phase (the sampler's statistical efficiency);
+- ``neff/s``: that n_eff over the whole wall time.
+
+Gradient evaluations are counted as model calls for ppl and Pyro (each potential-and-
+gradient evaluation runs the model once) and from NumPyro's ``num_steps`` extra field.
+Rows are medians over ``--seeds`` seeds; the last column is ppl's ratio to each anchor.
+
+Usage:
+    python scripts/bench_mcmc.py --quick          # 200 + 200 draws, one seed
+    python scripts/bench_mcmc.py                  # 1000 + 4000 draws, 5 seeds
+    python scripts/bench_mcmc.py --warmup 500 --samples 500   # the short run
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+J = 8
+SCHOOL_Y = [28.0, 8.0, -3.0, 7.0, -1.0, 1.0, 18.0, 12.0]
+SCHOOL_SIGMA = [15.0, 10.0, 16.0, 11.0, 9.0, 11.0, 10.0, 18.0]
+
+
+@dataclass
+class Result:
+    wall: float
+    sample_time: float
+    grads: int
+    n_eff: float
+
+    @property
+    def grad_per_s(self) -> float:
+        return self.grads / max(self.sample_time, 1e-9)
+
+    @property
+    def neff_per_grad(self) -> float:
+        return self.n_eff / max(self.grads, 1)
+
+    @property
+    def neff_per_s(self) -> float:
+        return self.n_eff / self.wall
+
+
+def logreg_data(seed: int = 0, n: int = 1000, d: int = 10) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, d, generator=g)
+    w = torch.randn(d, generator=g)
+    y = torch.bernoulli(torch.sigmoid(x @ w), generator=g)
+    return x, y
+
+
+# --------------------------------------------------------------------------- torch PPLs
+def torch_models(pyro, dist) -> dict[str, tuple[Callable, tuple]]:
+    """The two models written against a Pyro-style module (ppl or Pyro itself)."""
+
+    def schools(sigma, y=None):
+        mu = pyro.sample("mu", dist.Normal(0.0, 5.0))
+        tau = pyro.sample("tau", dist.HalfCauchy(5.0))
+        with pyro.plate("J", J):
+            theta_raw = pyro.sample("theta_raw", dist.Normal(0.0, 1.0))
+            theta = mu + tau * theta_raw
+            pyro.sample("obs", dist.Normal(theta, sigma), obs=y)
+
+    def logreg(x, y):
+        w = pyro.sample("w", dist.Normal(torch.zeros(x.shape[1]), 1.0).to_event(1))
+        b = pyro.sample("b", dist.Normal(0.0, 1.0))
+        with pyro.plate("N", x.shape[0]):
+            pyro.sample("y", dist.Bernoulli(logits=x @ w + b), obs=y)
+
+    x, y = logreg_data()
+    return {
+        "eight_schools": (schools, (torch.tensor(SCHOOL_SIGMA), torch.tensor(SCHOOL_Y))),
+        "logreg": (logreg, (x, y)),
+    }
+
+
+def run_torch_ppl(name: str, workload: str, seed: int, warmup: int, samples: int) -> Result:
+    if name == "ppl":
+        import ppl as pyro
+        import ppl.distributions as dist
+        from ppl.infer.mcmc import MCMC, NUTS
+        from ppl.ops.stats import effective_sample_size
+    else:
+        import pyro  # type: ignore[no-redef]
+        import pyro.distributions as dist  # type: ignore[no-redef]
+        from pyro.infer.mcmc import MCMC, NUTS  # type: ignore[no-redef]
+        from pyro.ops.stats import effective_sample_size  # type: ignore[no-redef]
+    model, args = torch_models(pyro, dist)[workload]
+    calls = [0]
+
+    def counted(*a):
+        calls[0] += 1
+        return model(*a)
+
+    marks: dict[str, float] = {}
+    grads_at: dict[str, int] = {}
+
+    def hook(kernel, params, stage, i):
+        if stage == "Warmup" and i == warmup - 1:
+            marks["sampling"] = time.perf_counter()
+            grads_at["sampling"] = calls[0]
+
+    pyro.set_rng_seed(seed)
+    pyro.clear_param_store()
+    mcmc = MCMC(
+        NUTS(counted), num_samples=samples, warmup_steps=warmup, hook_fn=hook,
+        disable_progbar=True,
+    )
+    start = time.perf_counter()
+    mcmc.run(*args)
+    end = time.perf_counter()
+    draws = mcmc.get_samples(group_by_chain=True)
+    n_eff = min(
+        float(effective_sample_size(v.reshape(v.shape[0], v.shape[1], -1)).min())
+        for v in draws.values()
+    )
+    sampling = marks.get("sampling", start)
+    return Result(end - start, end - sampling, calls[0] - grads_at.get("sampling", 0), n_eff)
+
+
+# --------------------------------------------------------------------------- NumPyro
+def run_numpyro(workload: str, seed: int, warmup: int, samples: int) -> Result:
+    import jax
+    import jax.numpy as jnp
+    import numpyro
+    import numpyro.distributions as ndist
+    from numpyro.diagnostics import effective_sample_size
+    from numpyro.infer import MCMC, NUTS
+
+    def schools(sigma, y=None):
+        mu = numpyro.sample("mu", ndist.Normal(0.0, 5.0))
+        tau = numpyro.sample("tau", ndist.HalfCauchy(5.0))
+        with numpyro.plate("J", J):
+            theta_raw = numpyro.sample("theta_raw", ndist.Normal(0.0, 1.0))
+            numpyro.sample("obs", ndist.Normal(mu + tau * theta_raw, sigma), obs=y)
+
+    def logreg(x, y):
+        w = numpyro.sample("w", ndist.Normal(jnp.zeros(x.shape[1]), 1.0).to_event(1))
+        b = numpyro.sample("b", ndist.Normal(0.0, 1.0))
+        with numpyro.plate("N", x.shape[0]):
+            numpyro.sample("y", ndist.Bernoulli(logits=x @ w + b), obs=y)
+
+    if workload == "eight_schools":
+        model, args = schools, (jnp.array(SCHOOL_SIGMA), jnp.array(SCHOOL_Y))
+    else:
+        x, y = logreg_data()
+        model, args = logreg, (jnp.array(x.numpy()), jnp.array(y.numpy()))
+    mcmc = MCMC(NUTS(model), num_warmup=warmup, num_samples=samples, progress_bar=False)
+    start = time.perf_counter()
+    mcmc.warmup(jax.random.PRNGKey(seed), *args, extra_fields=("num_steps",))
+    jax.block_until_ready(mcmc.last_state)
+    sampling = time.perf_counter()
+    mcmc.run(mcmc.last_state.rng_key, *args, extra_fields=("num_steps",))
+    draws = mcmc.get_samples(group_by_chain=True)
+    jax.block_until_ready(draws)
+    end = time.perf_counter()
+    grads = int(mcmc.get_extra_fields()["num_steps"].sum())
+    n_eff = min(
+        float(jnp.min(effective_sample_size(jnp.reshape(v, v.shape[:2] + (-1,)))))
+        for v in draws.values()
+    )
+    return Result(end - start, end - sampling, grads, n_eff)
+
+
+# --------------------------------------------------------------------------- report
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--samples", type=int, default=4000)
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="200 + 200 draws, one seed")
+    parser.add_argument("--workloads", nargs="+", default=["eight_schools", "logreg"])
+    opts = parser.parse_args()
+    if opts.quick:
+        opts.warmup, opts.samples, opts.seeds = 200, 200, 1
+    torch.set_num_threads(1)
+    backends: list[tuple[str, Callable[[str, int], Result]]] = [
+        ("ppl", lambda w, s: run_torch_ppl("ppl", w, s, opts.warmup, opts.samples))
+    ]
+    if importlib.util.find_spec("pyro") is not None:
+        backends.append(
+            ("Pyro", lambda w, s: run_torch_ppl("pyro", w, s, opts.warmup, opts.samples))
+        )
+    if importlib.util.find_spec("numpyro") is not None:
+        backends.append(("NumPyro", lambda w, s: run_numpyro(w, s, opts.warmup, opts.samples)))
+    print(f"NUTS, 1 chain, {opts.warmup} warm-up + {opts.samples} draws, "
+          f"medians over {opts.seeds} seed(s), 1 torch thread")
+    if len(backends) == 1:
+        print("(Pyro / NumPyro not installed: pip install -e '.[bench]' to compare)")
+    header = f"{'workload':14s} {'backend':8s} {'wall s':>8s} {'grad/s':>9s} " \
+             f"{'neff/grad':>10s} {'neff/s':>8s}  ppl neff/s ratio"
+    print(header)
+    for workload in opts.workloads:
+        medians: dict[str, dict[str, float]] = {}
+        for name, run in backends:
+            results = [run(workload, seed) for seed in range(opts.seeds)]
+            medians[name] = {
+                key: statistics.median(getattr(r, key) for r in results)
+                for key in ("wall", "grad_per_s", "neff_per_grad", "neff_per_s")
+            }
+        ours = medians["ppl"]["neff_per_s"]
+        for name, m in medians.items():
+            ratio = "" if name == "ppl" else f"{ours / m['neff_per_s']:.2f}x"
+            print(f"{workload:14s} {name:8s} {m['wall']:8.2f} {m['grad_per_s']:9.0f} "
+                  f"{m['neff_per_grad']:10.4f} {m['neff_per_s']:8.1f}  {ratio}")
+
+
+if __name__ == "__main__":
+    main()
