@@ -257,9 +257,7 @@ def sample(*args: Any, **kwargs: Any) -> torch.Tensor:
         ['m/Normal']
     """
     first = type(args[0]).__name__ if args else "nothing"
-    raise TypeError(
-        f"autoname.sample expects a site name or a distribution first, got {first}"
-    )
+    raise TypeError(f"autoname.sample expects a site name or a distribution first, got {first}")
 
 
 @sample.register(str)

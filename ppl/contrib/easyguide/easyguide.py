@@ -65,7 +65,7 @@ class _EasyGuideMeta(type(PyroModule), ABCMeta):  # type: ignore[misc]
     pass
 
 
-class EasyGuide(PyroModule, metaclass=_EasyGuideMeta):
+class EasyGuide(PyroModule, metaclass=_EasyGuideMeta):  # type: ignore[metaclass]
     """Base class of hand-written guides with helpers (Pyro's ``EasyGuide``).
 
     Subclass it and define :meth:`guide`, which may mix plain ``ppl.sample`` /

@@ -176,8 +176,7 @@ class Group:
     def map_estimate(self) -> dict[str, torch.Tensor]:
         """A MAP (``Delta``) guide for every site of the group: ``{name: value}``."""
         return {
-            str(site.name): self.guide.map_estimate(str(site.name))
-            for site in self.prototype_sites
+            str(site.name): self.guide.map_estimate(str(site.name)) for site in self.prototype_sites
         }
 
 
