@@ -189,3 +189,28 @@ def test_overlapping_plates_error():
 
     with pytest.raises(ValueError, match="per-site plates to be right of all common plates"):
         guide()
+
+
+def test_module_registered_under_two_names_steps_once():
+    # a plain nn.Module child read by the PyroModule ("guide.net$$$...") and also
+    # registered by ppl.module under another name: one tensor, updated once per step
+    def model():
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    @easy_guide(model)
+    def guide(self):
+        if not hasattr(self, "net"):
+            self.net = torch.nn.Linear(1, 1)
+        ppl.module("alias", self.net)
+        loc = self.net(torch.ones(1)).squeeze(-1)
+        ppl.sample("z", dist.Delta(loc))
+
+    from ppl.optim import SGD
+
+    guide()
+    weight = guide.net.weight
+    before = weight.detach().clone()
+    loss = Trace_ELBO().differentiable_loss(model, guide)
+    (grad,) = torch.autograd.grad(loss, [weight])
+    SVI(model, guide, SGD({"lr": 0.1}), Trace_ELBO()).step()
+    assert torch.allclose(guide.net.weight.detach(), before - 0.1 * grad)
