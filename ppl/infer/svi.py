@@ -190,7 +190,7 @@ class SVI:
         records ``nan`` unless that rewound the run."""
         estimator = self.estimator
         out = estimator.step_loss(self.model, self.guide, args, kwargs)
-        params = unconstrained_params(out.param_names)
+        params = unconstrained_params(out.param_names, distinct=True)
         value, finite = estimator.verdict(out, params)
         if self._agree(finite):
             self._apply(out, params)

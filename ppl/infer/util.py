@@ -154,17 +154,26 @@ def collect_param_names(
     return names
 
 
-def unconstrained_params(names: Iterable[str]) -> dict[str, torch.Tensor]:
+def unconstrained_params(names: Iterable[str], distinct: bool = False) -> dict[str, torch.Tensor]:
     """``{name: unconstrained leaf}`` from the global ParamStore for the given names.
 
-    Names no longer in the store (e.g. deleted by the user) are skipped.
+    Names no longer in the store (e.g. deleted by the user) are skipped. With
+    ``distinct``, a leaf the store holds under several names (a ``PyroModule``'s plain
+    ``nn.Module`` child also registered with ``ppl.module`` under another name, as
+    Pyro allows) is given once, under its first name, so an optimizer updates it once.
     """
     leaves = get_param_store().unconstrained_leaves()
     out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
     for name in names:
         leaf = leaves.get(name)
-        if leaf is not None:
-            out[name] = leaf
+        if leaf is None:
+            continue
+        if distinct:
+            if id(leaf) in seen:
+                continue
+            seen.add(id(leaf))
+        out[name] = leaf
     return out
 
 
