@@ -176,7 +176,11 @@ def queue(
                     exit.reset_stack()
                     for extended in extend(traced.trace.copy(), exit.site, num_samples=count):
                         queue.put(extended)
-            raise ValueError(f"poutine.queue: max_tries={tries} runs all escaped")
+            raise ValueError(
+                f"poutine.queue: gave up after max_tries={tries} runs, each of which escaped "
+                "at a site its partial trace did not fix yet; raise max_tries, or check that "
+                "extend_fn returns traces that fix the escaping site"
+            )
 
         return run
 
