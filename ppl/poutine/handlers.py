@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch  # noqa: F401  (used by the doctest above)
@@ -116,7 +116,7 @@ def queue(
     fn: Callable[..., Any] | None = None,
     queue: Any = None,
     max_tries: int | None = None,
-    extend_fn: Callable[..., list[Trace]] | None = None,
+    extend_fn: Callable[..., Iterable[Trace]] | None = None,
     escape_fn: Callable[[Trace, Message], bool] | None = None,
     num_samples: int | None = None,
 ) -> Any:
