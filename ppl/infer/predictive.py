@@ -24,6 +24,11 @@ vectorized particles). Returned tensors have shape
 ``batch_shape + site value shape`` (plus singleton dims in parallel mode where the
 site sits outside the model's inner plates, as in Pyro).
 
+:class:`WeighedPredictive` draws like ``Predictive`` with a guide and also weights each
+draw by ``log p(x_obs, z) - log q(z)`` against a target model (``model_guide=``), for
+weighted statistics that do not inherit the guide's error; :class:`MHResampler` turns
+such weighted draws into equally weighted ones by independence Metropolis-Hastings.
+
 Example:
     >>> import torch, ppl, ppl.distributions as dist
     >>> def model():
