@@ -28,7 +28,8 @@ from .settings import enable_validation, is_validation_enabled, validation_enabl
 
 __version__ = "0.1.0"
 
-_LAZY_SUBMODULES = ("infer", "distributed", "nn", "patterns")
+_LAZY_SUBMODULES: tuple[str, ...] = ("infer", "distributed", "nn", "patterns")
+_LAZY_SUBMODULES += ("util",)  # pyro.util.optional(...) in Pyro's tests and scripts
 
 
 def __getattr__(name: str):

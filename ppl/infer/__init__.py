@@ -102,6 +102,23 @@ _EXPORTS.update(
 )
 _SUBMODULES = _SUBMODULES + ("enum", "traceenum_elbo", "discrete")
 
+# --- sampling-based inference (appended block) ---
+_EXPORTS.update(
+    {
+        "TracePosterior": ".abstract_infer",
+        "TracePredictive": ".abstract_infer",
+        "EmpiricalMarginal": ".abstract_infer",
+        "Importance": ".importance",
+        "CSIS": ".csis",
+        "SMCFilter": ".smcfilter",
+        "WeighedPredictive": ".predictive",
+        "WeighedPredictiveResults": ".predictive",
+        "MHResampler": ".predictive",
+        "Resampler": ".resampler",
+    }
+)
+_SUBMODULES = _SUBMODULES + ("abstract_infer", "importance", "csis", "smcfilter", "resampler")
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
@@ -167,6 +184,14 @@ if TYPE_CHECKING:  # enumeration (appended block)
     from .discrete import infer_discrete
     from .enum import config_enumerate
     from .traceenum_elbo import TraceEnum_ELBO
+
+if TYPE_CHECKING:  # sampling-based inference (appended block)
+    from .abstract_infer import EmpiricalMarginal, TracePosterior, TracePredictive
+    from .csis import CSIS
+    from .importance import Importance
+    from .predictive import MHResampler, WeighedPredictive, WeighedPredictiveResults
+    from .resampler import Resampler
+    from .smcfilter import SMCFilter
 
 
 def __getattr__(name: str) -> Any:

@@ -27,8 +27,8 @@ from typing import Any
 
 from .. import settings
 from ..poutine.enum_messenger import enumerate_site
+from ..poutine.handlers import queue as poutine_queue
 from ..poutine.infer_config_messenger import infer_config
-from ..poutine.queue_handler import queue as queue_handler
 from ..poutine.replay_messenger import ReplayMessenger
 from ..poutine.runtime import Message
 from ..poutine.trace_messenger import TraceMessenger
@@ -80,7 +80,7 @@ def iter_discrete_traces(graph_type: str, fn: Callable[..., Any], *args: Any, **
     """
     q: LifoQueue = LifoQueue()
     q.put(Trace())
-    queued = queue_handler(fn, q, escape_fn=iter_discrete_escape, extend_fn=iter_discrete_extend)
+    queued = poutine_queue(fn, q, escape_fn=iter_discrete_escape, extend_fn=iter_discrete_extend)
     while not q.empty():
         tm = TraceMessenger(graph_type=graph_type)
         yield tm(queued).get_trace(*args, **kwargs)

@@ -24,6 +24,11 @@ vectorized particles). Returned tensors have shape
 ``batch_shape + site value shape`` (plus singleton dims in parallel mode where the
 site sits outside the model's inner plates, as in Pyro).
 
+:class:`WeighedPredictive` draws like ``Predictive`` with a guide and also weights each
+draw by ``log p(x_obs, z) - log q(z)`` against a target model (``model_guide=``), for
+weighted statistics that do not inherit the guide's error; :class:`MHResampler` turns
+such weighted draws into equally weighted ones by independence Metropolis-Hastings.
+
 Example:
     >>> import torch, ppl, ppl.distributions as dist
     >>> def model():
@@ -39,6 +44,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -49,9 +55,10 @@ from ..poutine.plate_messenger import PlateMessenger
 from ..poutine.replay_messenger import ReplayMessenger
 from ..poutine.trace_messenger import TraceMessenger
 from ..poutine.trace_struct import Trace
-from .util import guess_max_plate_nesting, is_sample_site
+from .importance import LogWeightsMixin
+from .util import guess_max_plate_nesting, is_sample_site, particle_log_prob_sum
 
-__all__ = ["Predictive"]
+__all__ = ["MHResampler", "Predictive", "WeighedPredictive", "WeighedPredictiveResults"]
 
 _PLATE = "_num_predictive_samples"
 
@@ -175,22 +182,30 @@ class Predictive(torch.nn.Module):
             ``{site: tensor}`` with leading shape ``batch_shape`` (``(num_samples,)``).
         """
         with torch.no_grad():
-            samples = self._flat_samples(self.posterior_samples)
-            return_sites = self.return_sites
-            guide_only: dict[str, torch.Tensor] = {}
-            if self.guide is not None:
-                deterministic: list[str] = []
-                samples = self._predict(self.guide, {}, None, args, kwargs, True, deterministic)
-                guide_only = {k: samples[k] for k in deterministic}
-                return_sites = return_sites or None
-                default_all = True
-            else:
-                default_all = not samples
-            out = self._predict(self.model, samples, return_sites, args, kwargs, default_all)
-            for name, value in guide_only.items():  # the guide's deterministic sites
-                if name not in out and (return_sites is None or name in return_sites):
-                    out[name] = value
-        return {k: v.reshape(self.batch_shape + tuple(v.shape[1:])) for k, v in out.items()}
+            return self._draw(args, kwargs)[0]
+
+    def _draw(
+        self, args: tuple, kwargs: dict
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The returned samples (shaped ``batch_shape + ...``) and the flat latents
+        ``{site: (num_samples, ...)}`` the model was conditioned on."""
+        samples = self._flat_samples(self.posterior_samples)
+        return_sites = self.return_sites
+        guide_only: dict[str, torch.Tensor] = {}
+        if self.guide is not None:
+            deterministic: list[str] = []
+            samples = self._predict(self.guide, {}, None, args, kwargs, True, deterministic)
+            guide_only = {k: samples[k] for k in deterministic}
+            return_sites = return_sites or None
+            default_all = True
+        else:
+            default_all = not samples
+        out = self._predict(self.model, samples, return_sites, args, kwargs, default_all)
+        for name, value in guide_only.items():  # the guide's deterministic sites
+            if name not in out and (return_sites is None or name in return_sites):
+                out[name] = value
+        shaped = {k: v.reshape(self.batch_shape + tuple(v.shape[1:])) for k, v in out.items()}
+        return shaped, samples
 
     def get_samples(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Pyro's alias of calling the object."""
@@ -350,3 +365,208 @@ def _check_tensor_dict(what: str, value: Any) -> None:
     for k, v in value.items():
         if not isinstance(v, torch.Tensor):
             raise TypeError(f"Predictive: {what}[{k!r}] must be a tensor, got {type(v).__name__}")
+
+
+@dataclass(frozen=True, eq=False)
+class WeighedPredictiveResults(LogWeightsMixin):
+    """What :class:`WeighedPredictive` returns: samples and their importance log-weights.
+
+    Attributes:
+        samples: ``{site: tensor}`` as :class:`Predictive` returns (a tuple sorted by
+            name from ``call``).
+        log_weights: ``model_log_prob - guide_log_prob``, one per sample.
+        guide_log_prob: ``log q(z_i)`` of each draw under the guide.
+        model_log_prob: ``log p(x_obs, z_i)`` of each draw under ``model_guide``.
+    """
+
+    samples: dict | tuple
+    log_weights: torch.Tensor
+    guide_log_prob: torch.Tensor
+    model_log_prob: torch.Tensor
+
+    def clone(self) -> WeighedPredictiveResults:
+        """A copy whose tensors (and dicts of tensors) are cloned."""
+        values: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, dict):
+                values[f.name] = {k: v.clone() for k, v in value.items()}
+            elif isinstance(value, tuple):
+                values[f.name] = tuple(v.clone() for v in value)
+            else:
+                values[f.name] = value.clone()
+        return type(self)(**values)
+
+
+class WeighedPredictive(Predictive):
+    """:class:`Predictive` whose draws carry importance weights against a target model.
+
+    Called like :class:`Predictive`, with one more keyword ``model_guide``: the model
+    the guide was fitted to (e.g. the model conditioned on the data; default: the
+    model itself). Each guide draw ``z_i`` gets the log-weight
+    ``log p(x_obs, z_i) - log q(z_i)`` (``model_guide``'s joint minus the guide's
+    density), so weighted statistics of the samples (e.g.
+    :func:`~ppl.ops.stats.weighed_quantile`) are those of the exact posterior
+    predictive even when the guide is only approximate.
+
+    Raises:
+        ValueError: when called without a guide (the weights need a proposal density).
+    """
+
+    def forward(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:  # type: ignore[override]
+        """Draw samples and their log-weights; ``model_guide=`` picks the target model."""
+        model_guide = kwargs.pop("model_guide", self.model)
+        if self.guide is None:
+            raise ValueError(
+                "WeighedPredictive needs a guide: the log-weights compare the target model "
+                "with the guide's density, e.g. WeighedPredictive(model, guide=guide, ...)"
+            )
+        with torch.no_grad():
+            samples, latents = self._draw(args, kwargs)
+            guide_lp = self._log_density(self.guide, latents, args, kwargs)
+            model_lp = self._log_density(model_guide, latents, args, kwargs)
+        return WeighedPredictiveResults(
+            samples=samples,
+            log_weights=model_lp - guide_lp,
+            guide_log_prob=guide_lp,
+            model_log_prob=model_lp,
+        )
+
+    def call(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:  # type: ignore[override]
+        """:meth:`forward` with the samples as a tuple sorted by site name."""
+        result = self.forward(*args, **kwargs)
+        assert isinstance(result.samples, dict)  # internal: forward returns a dict
+        return WeighedPredictiveResults(
+            samples=tuple(v for _, v in sorted(result.samples.items())),
+            log_weights=result.log_weights,
+            guide_log_prob=result.guide_log_prob,
+            model_log_prob=result.model_log_prob,
+        )
+
+    def get_samples(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:  # type: ignore[override]
+        """Pyro's alias of calling the object."""
+        return self.forward(*args, **kwargs)
+
+    def _log_density(
+        self, fn: Callable[..., Any], latents: dict[str, torch.Tensor], args: tuple, kwargs: dict
+    ) -> torch.Tensor:
+        """``(num_samples,)`` joint log-density of ``fn`` run with its sites fixed to
+        ``latents`` (sites ``fn`` has beyond them are drawn and scored too)."""
+        n = self.num_samples
+        if self.parallel:
+            proto_tr, nesting = self._prototype(fn, latents, args, kwargs)
+            tr = self._parallel_trace(fn, latents, proto_tr, nesting, args, kwargs, mask=False)
+            return particle_log_prob_sum(tr, n, -nesting - 1)
+        values = []
+        for i in range(n):
+            handlers = self._handlers({k: v[i] for k, v in latents.items()})[1:]  # unmasked
+            tr, _ = _run(fn, args, kwargs, handlers)
+            values.append(torch.as_tensor(tr.log_prob_sum()).reshape(()))
+        return torch.stack(values)
+
+
+class MHResampler(torch.nn.Module):
+    """Turn weighted draws into equally weighted ones by independence Metropolis-Hastings.
+
+    Each call draws a fresh weighted batch from ``sampler`` (e.g. a
+    :class:`WeighedPredictive`) and, per chain position, accepts the new draw over
+    the current one with probability ``min(1, w_new / w_current)``: independence
+    Metropolis-Hastings whose proposal is the guide, so the chain's stationary law is
+    the target. The first call returns the sampler's draws as they are; each later
+    call moves the samples closer to the target. If the guide equals the target,
+    every proposal is accepted.
+
+    Args:
+        sampler: a callable returning :class:`WeighedPredictiveResults`.
+        source_samples_slice: which of the sampler's batches to keep
+            (``get_source_samples``); default none.
+        stored_samples_slice: which of the returned batches to keep
+            (``get_stored_samples``); default none.
+    """
+
+    def __init__(
+        self,
+        sampler: Callable[..., WeighedPredictiveResults],
+        source_samples_slice: slice = slice(0),
+        stored_samples_slice: slice = slice(0),
+    ) -> None:
+        super().__init__()
+        self.sampler = sampler
+        self.samples: WeighedPredictiveResults | None = None
+        self.transition_count = torch.tensor(0, dtype=torch.long)
+        self.source_samples: list[WeighedPredictiveResults] = []
+        self.source_samples_slice = source_samples_slice
+        self.stored_samples: list[WeighedPredictiveResults] = []
+        self.stored_samples_slice = stored_samples_slice
+
+    def forward(self, *args: Any, **kwargs: Any) -> WeighedPredictiveResults:
+        """One Metropolis-Hastings step over every chain position; returns the samples."""
+        with torch.no_grad():
+            proposal = self.sampler(*args, **kwargs)
+            self.source_samples = (self.source_samples + [proposal])[self.source_samples_slice]
+            if self.samples is None:
+                self.samples = proposal.clone()
+                self.transition_count = torch.zeros_like(proposal.log_weights, dtype=torch.long)
+            else:
+                current = self.samples
+                log_ratio = (proposal.log_weights - current.log_weights).clamp(max=0.0)
+                u = torch.rand(log_ratio.shape, dtype=log_ratio.dtype, device=log_ratio.device)
+                accept = u <= log_ratio.exp()
+                self.transition_count[accept] += 1
+                for f in fields(current):
+                    mine, theirs = getattr(current, f.name), getattr(proposal, f.name)
+                    if isinstance(mine, dict):
+                        for key in mine:
+                            mine[key][accept] = theirs[key][accept]
+                    elif isinstance(mine, tuple):
+                        for a, b in zip(mine, theirs):
+                            a[accept] = b[accept]
+                    else:
+                        mine[accept] = theirs[accept]
+        assert self.samples is not None  # internal: set above
+        self.stored_samples = (self.stored_samples + [self.samples.clone()])[
+            self.stored_samples_slice
+        ]
+        return self.samples
+
+    def get_min_sample_transition_count(self) -> torch.Tensor:
+        """The fewest accepted moves of any chain position."""
+        return self.transition_count.min()
+
+    def get_total_transition_count(self) -> torch.Tensor:
+        """The number of accepted moves over all positions."""
+        return self.transition_count.sum()
+
+    def get_source_samples(self) -> WeighedPredictiveResults:
+        """The kept sampler batches, concatenated."""
+        return self.get_samples(self.source_samples)
+
+    def get_stored_samples(self) -> WeighedPredictiveResults:
+        """The kept returned batches, concatenated."""
+        return self.get_samples(self.stored_samples)
+
+    def get_samples(self, samples: list[WeighedPredictiveResults]) -> WeighedPredictiveResults:
+        """Concatenate a list of results along the sample dim.
+
+        Raises:
+            ValueError: if ``samples`` is empty (nothing was kept; see the slices).
+        """
+        if not samples:
+            raise ValueError(
+                "MHResampler: no samples were kept; pass source_samples_slice / "
+                "stored_samples_slice, e.g. slice(None) to keep all"
+            )
+        values: dict[str, Any] = {}
+        for f in fields(samples[0]):
+            first = getattr(samples[0], f.name)
+            if isinstance(first, dict):
+                values[f.name] = {
+                    k: torch.cat([getattr(s, f.name)[k] for s in samples]) for k in first
+                }
+            elif isinstance(first, tuple):
+                values[f.name] = tuple(
+                    torch.cat([getattr(s, f.name)[i] for s in samples]) for i in range(len(first))
+                )
+            else:
+                values[f.name] = torch.cat([getattr(s, f.name) for s in samples])
+        return type(samples[0])(**values)

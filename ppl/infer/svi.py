@@ -63,6 +63,7 @@ from typing import Any
 import torch
 
 from ..optim.optim import PPLOptimizer
+from .abstract_infer import GuideTracePosterior
 from .elbo import ELBO
 from .loop import Callback, run_steps
 from .nan_policy import nan_policy, register_nan_policy
@@ -115,7 +116,11 @@ class SVI:
             steps stay eager with a ``RuntimeWarning``. A ``ppl.optim`` optimizer then
             steps params it first sees with torch's fused kernel (``fused=True``) where
             torch has one, unless its ``optim_args`` set ``fused``/``foreach``.
-        num_samples, num_steps: accepted for Pyro's signature (unused there too).
+        num_samples, num_steps: Pyro's deprecated trace-posterior use: with
+            ``num_samples > 0``, ``run(*args)`` takes ``num_steps`` steps and returns a
+            :class:`~ppl.infer.abstract_infer.GuideTracePosterior` of ``num_samples``
+            model traces replayed against guide draws (for ``information_criterion``,
+            ``EmpiricalMarginal``).
 
     Raises:
         TypeError: if model or guide is not callable, ``optim`` is a raw
@@ -134,7 +139,6 @@ class SVI:
         num_samples: int = 0,
         num_steps: int = 0,
     ) -> None:
-        del num_samples, num_steps
         if not callable(model) or not callable(guide):
             bad = "model" if not callable(model) else "guide"
             raise TypeError(f"SVI: {bad} must be callable, got {type(locals()[bad]).__name__}")
@@ -157,6 +161,8 @@ class SVI:
         self.guide = guide
         self.optim = optim
         self.loss = loss
+        self.num_samples = num_samples
+        self.num_steps = num_steps
         self.estimator = step_estimator(loss, loss_and_grads, compile)
         self._fused = bool(compile)
         self.step_count = 0
@@ -262,13 +268,13 @@ class SVI:
     # ------------------------------------------------------------------ many steps
     def run(
         self,
-        num_steps: int,
+        num_steps: int | None = None,
         *args: Any,
         progress_bar: bool = True,
         callbacks: Sequence[Callback] = (),
         on_nan: str = "raise",
         **kwargs: Any,
-    ) -> SVIRunResult:
+    ) -> Any:
         """Take ``num_steps`` steps; show a progress bar; return params and losses.
 
         The bar shows ``init loss: X, avg. loss [a-b]: Y``, the first loss and the
@@ -289,7 +295,9 @@ class SVI:
                 :func:`~ppl.infer.nan_policy.register_nan_policy`.
 
         Returns:
-            :class:`SVIRunResult`.
+            :class:`SVIRunResult`; with ``num_samples > 0`` given to the constructor
+            (Pyro's deprecated use), every positional argument goes to the model and
+            a :class:`~ppl.infer.abstract_infer.GuideTracePosterior` is returned.
 
         Raises:
             TypeError: ``num_steps`` is not an int, or a callback is not callable.
@@ -297,6 +305,11 @@ class SVI:
             NonFiniteLossError: with ``on_nan="raise"``, at the first non-finite step
                 (with ``"rollback"``, once the rollbacks are used up).
         """
+        if self.num_samples:
+            model_args = args if num_steps is None else (num_steps,) + args
+            return self._trace_posterior(model_args, kwargs)
+        if num_steps is None:
+            raise TypeError("SVI.run: num_steps is required, e.g. svi.run(1000, data)")
         policy = nan_policy(on_nan)
         start, stop = getattr(policy, "start", None), getattr(policy, "stop", None)
         first = len(self._losses)
@@ -320,6 +333,12 @@ class SVI:
             if stop is not None:
                 stop(self)
         return SVIRunResult(self.get_params(), torch.tensor(report.losses, dtype=torch.float64))
+
+    def _trace_posterior(self, args: tuple, kwargs: dict) -> GuideTracePosterior:
+        """Pyro's ``TracePosterior`` run: ``num_steps`` steps, then guide-replayed traces."""
+        for _ in range(self.num_steps):
+            self.step(*args, **kwargs)
+        return GuideTracePosterior(self.model, self.guide, self.num_samples).run(*args, **kwargs)
 
     def get_params(self) -> dict[str, torch.Tensor]:
         """Constrained, detached copies of every param this SVI object has stepped."""

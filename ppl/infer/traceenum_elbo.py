@@ -59,7 +59,7 @@ from .. import settings
 from ..ops.contract import Packed, contract_tensor_tree, pack, sumproduct, unpack
 from ..ops.tensor import scale_and_mask
 from ..poutine.enum_messenger import EnumMessenger
-from ..poutine.queue_handler import queue as queue_handler
+from ..poutine.handlers import queue as poutine_queue
 from ..poutine.runtime import Message
 from ..poutine.trace_struct import Trace, is_subsample_site
 from .elbo import ELBO, _run_traced
@@ -449,7 +449,7 @@ class TraceEnum_ELBO(ELBO):
             with EnumMessenger(first_available_dim=first):
                 return _run_inside_handlers(guide, a, k, particles)
 
-        queued_guide = queue_handler(
+        queued_guide = poutine_queue(
             enum_guide, q, escape_fn=iter_discrete_escape, extend_fn=iter_discrete_extend
         )
         for _ in range(1 if self.vectorize_particles else self.num_particles):

@@ -33,6 +33,7 @@ __all__ = [
     "collect_param_names",
     "guess_max_plate_nesting",
     "is_sample_site",
+    "particle_log_prob_sum",
     "sum_to_frames",
     "unconstrained_params",
 ]
@@ -133,7 +134,7 @@ def check_site_shape(site: Message, max_plate_nesting: int) -> None:
     for dim in range(-min(len(shape), max_plate_nesting), 0):
         size = shape[dim]
         want = expected.get(dim, 1)
-        if size != want:
+        if size != want and want != -1:  # -1: a plate without a size fits any size
             raise ValueError(
                 f"at site {site.name!r}: invalid log_prob shape {tuple(shape)}: dim {dim} has "
                 f"size {size} but the site's plates expect {want} there. Enclose the batched "
@@ -463,3 +464,48 @@ def require_backward(tensor: torch.Tensor) -> None:
             "require_backward needs ppl.ops.einsum.adjoint, which this ppl lacks"
         ) from e
     mark(tensor)
+
+
+def particle_log_prob_sum(
+    trace: Trace, num_particles: int, dim: int, names: Iterable[str] | None = None
+) -> torch.Tensor:
+    """Per-particle sum of the ``log_prob`` of every sample site of a vectorized trace.
+
+    The particles sit along batch dim ``dim`` (negative, counted from the right of
+    each site's batch shape); a site whose ``log_prob`` does not reach that dim (or
+    has size 1 there) is shared by every particle. Subsample sites are skipped. Used
+    by importance sampling, ``SMCFilter`` and the resamplers, whose traces run inside
+    one particle plate. ``names`` restricts the sum to those sites.
+
+    Returns:
+        A ``(num_particles,)`` tensor (on the device of the log-densities).
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> def model():
+        ...     with ppl.plate("particles", 3, dim=-1):
+        ...         ppl.sample("x", dist.Normal(0.0, 1.0))
+        >>> tr = ppl.poutine.trace(model).get_trace()
+        >>> tuple(particle_log_prob_sum(tr, 3, -1).shape)
+        (3,)
+    """
+    if dim >= 0:
+        raise ValueError(f"particle_log_prob_sum: dim must be negative, got {dim}")
+    keep = None if names is None else set(names)
+    trace.compute_log_prob(lambda name, site: keep is None or name in keep)
+    result: torch.Tensor | None = None
+    for name, site in trace.nodes.items():
+        if site.type != "sample" or is_subsample_site(site):
+            continue
+        if keep is not None and name not in keep:
+            continue
+        lp = torch.as_tensor(site["log_prob"])
+        if lp.dim() < -dim:
+            part = lp.sum().expand(num_particles)
+        else:
+            moved = lp.movedim(dim, 0)
+            part = moved.reshape(moved.size(0), -1).sum(-1).expand(num_particles)
+        result = part if result is None else result + part
+    if result is None:
+        return torch.zeros(num_particles)
+    return result

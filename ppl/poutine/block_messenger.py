@@ -76,7 +76,10 @@ def _negated(fn: Callable[[Message], bool], msg: Message) -> bool:
 
 
 def _named(names: frozenset, types: frozenset, msg: Message) -> bool:
-    return msg.name in names or msg.type in types
+    # As in Pyro, an observed sample site has the type "observe" here, so
+    # ``hide_types=["observe"]`` hides the data and ``["sample"]`` only the latents.
+    kind = "observe" if msg.type == "sample" and msg.is_observed else msg.type
+    return msg.name in names or kind in types
 
 
 def _constant(value: bool, msg: Message) -> bool:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import functools
 import importlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import torch  # noqa: F401  (used by the doctest above)
@@ -116,7 +116,7 @@ def queue(
     fn: Callable[..., Any] | None = None,
     queue: Any = None,
     max_tries: int | None = None,
-    extend_fn: Callable[..., list[Trace]] | None = None,
+    extend_fn: Callable[..., Iterable[Trace]] | None = None,
     escape_fn: Callable[[Trace, Message], bool] | None = None,
     num_samples: int | None = None,
 ) -> Any:
@@ -176,7 +176,11 @@ def queue(
                     exit.reset_stack()
                     for extended in extend(traced.trace.copy(), exit.site, num_samples=count):
                         queue.put(extended)
-            raise ValueError(f"poutine.queue: max_tries={tries} runs all escaped")
+            raise ValueError(
+                f"poutine.queue: gave up after max_tries={tries} runs, each of which escaped "
+                "at a site its partial trace did not fix yet; raise max_tries, or check that "
+                "extend_fn returns traces that fix the escaping site"
+            )
 
         return run
 

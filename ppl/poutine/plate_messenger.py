@@ -146,6 +146,8 @@ class Subsample(Distribution):
     def sample(self, sample_shape: torch.Size | list[int] | tuple[int, ...] = ()) -> torch.Tensor:
         if tuple(sample_shape):
             raise ValueError("a plate subsample is drawn one set at a time")
+        if self.size < 0:  # a plate without a size has no indices
+            return torch.arange(0, device=self.device)
         if self.subsample_size >= self.size:
             return _arange(self.size, self.device)
         return torch.randperm(self.size, device=self.device)[: self.subsample_size]
@@ -193,13 +195,19 @@ class PlateMessenger(Messenger):
             if size is None:
                 size = subsample_size
         if size is None:
-            raise ValueError(f"plate {name!r} needs a size (or an explicit subsample)")
+            if subsample_size is not None:
+                raise ValueError(
+                    f"plate {name!r}: subsample_size={subsample_size} needs a size to draw from"
+                )
+            # As in Pyro, a plate without a size (size -1) claims a dim whose size the
+            # data decide by broadcasting: no expansion, no scaling, no indices.
+            size = subsample_size = -1
         size = int(size)
-        if size <= 0:
+        if size <= 0 and size != -1:
             raise ValueError(f"plate {name!r}: size must be positive, got {size}")
         if subsample_size is None:
             subsample_size = size
-        if not 0 < subsample_size <= size:
+        if size != -1 and not 0 < subsample_size <= size:
             raise ValueError(
                 f"plate {name!r}: subsample_size must be in [1, size={size}], got {subsample_size}"
             )
@@ -237,7 +245,7 @@ class PlateMessenger(Messenger):
             if self._user_subsample is not None:
                 return self._user_subsample
             if self.subsample_size == self.size:
-                return _arange(self.size, self.device)
+                return _arange(max(self.size, 0), self.device)
             return Subsample(self.size, self.subsample_size, self.device).sample()
         fn = Subsample(self.size, self.subsample_size, self.device)
         msg = Message(

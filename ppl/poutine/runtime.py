@@ -258,7 +258,7 @@ def broadcast_to_plates(msg: Message) -> None:
     target: list[int] | None = None
     for frame in msg.cond_indep_stack:
         dim = frame.dim
-        if dim is None:
+        if dim is None or frame.size == -1:  # sequential, or a plate without a size
             continue
         shape = batch_shape if target is None else target
         if -dim > len(shape):

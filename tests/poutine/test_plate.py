@@ -134,7 +134,7 @@ def test_plate_dim_conflict_and_bad_arguments():
         with ppl.plate("a", 2, dim=-1), ppl.plate("b", 3, dim=-1):
             pass
     with pytest.raises(ValueError, match="needs a size"):
-        ppl.plate("a")
+        ppl.plate("a", subsample_size=2)
     with pytest.raises(ValueError, match="subsample_size must be in"):
         ppl.plate("a", 3, subsample_size=5)
     with pytest.raises(ValueError, match="dim must be negative"):
@@ -154,3 +154,16 @@ def test_param_constraint_inside_plate():
     with ppl.plate("p", 3):
         s = ppl.param("s", torch.ones(3), constraint=constraints.positive)
     assert s.shape == (3,)
+
+
+def test_plate_without_size_takes_the_broadcast_size():
+    # Pyro's plate(name) with no size: the dim's size comes from the data, scale stays 1
+    def m():
+        with ppl.plate("data"):
+            ppl.sample("x", dist.Normal(torch.zeros(3), 1.0), obs=torch.ones(3))
+
+    tr = poutine.trace(m).get_trace()
+    site = tr.nodes["x"]
+    assert tuple(site["fn"].batch_shape) == (3,)
+    assert site["scale"] == 1.0
+    assert site["cond_indep_stack"][0].size == -1
