@@ -30,6 +30,7 @@ from . import settings
 from .distributions import Delta, Unit
 from .params.param_store import (
     MODULE_NAMESPACE_DIVIDER,
+    ParamStoreDict,
     get_param_store,
     param_with_module_name,
 )
@@ -205,6 +206,8 @@ def param(
     init_tensor: torch.Tensor | Callable[[], torch.Tensor] | float | None = None,
     constraint: constraints.Constraint = constraints.real,
     event_dim: int | None = None,
+    *,
+    store: ParamStoreDict | None = None,
 ) -> torch.Tensor:
     """Read (creating on first use) the learnable parameter ``name`` from the ParamStore.
 
@@ -216,6 +219,8 @@ def param(
             mapped through ``biject_to(constraint)``.
         event_dim: rightmost dims that belong to one event (used by subsampled plates
             to slice local parameters).
+        store: a :class:`~ppl.params.ParamStoreDict` to use instead of the current one
+            (the same as running the statement inside ``with store:``).
 
     Returns:
         The constrained value, differentiable w.r.t. the stored unconstrained tensor.
@@ -227,6 +232,13 @@ def param(
         >>> float(ppl.param("s", torch.tensor(2.0), constraint=constraints.positive))
         2.0
     """
+    if store is not None:
+        if not isinstance(store, ParamStoreDict):
+            raise TypeError(
+                f"param {name!r}: store must be a ParamStoreDict, got {type(store).__name__}"
+            )
+        with store:
+            return param(name, init_tensor, constraint, event_dim)
     store = get_param_store()
     if not am_i_wrapped():
         return store.get_param(name, init_tensor, constraint, event_dim)

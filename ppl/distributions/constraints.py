@@ -12,6 +12,8 @@ instance, registered with ``biject_to``/``transform_to`` in
   (gentler than ``exp`` for scales learned by SVI).
 * ``softplus_lower_cholesky`` -- same set as ``lower_cholesky``; diagonal by
   ``softplus`` (used for ``scale_tril`` parameters of autoguides).
+* ``unit_lower_cholesky`` -- lower-triangular with a unit diagonal (the correlation
+  factor of Pyro's ``AutoMultivariateNormal.scale_tril``).
 * ``ordered_vector`` / ``positive_ordered_vector`` -- strictly increasing (positive)
   vectors.
 
@@ -96,6 +98,7 @@ __all__ = [
     "stack",
     "symmetric",
     "unit_interval",
+    "unit_lower_cholesky",
 ]
 
 _GreaterThan = type(positive)
@@ -117,6 +120,20 @@ class _SoftplusLowerCholesky(_LowerCholesky):  # type: ignore[valid-type,misc]
 
     def __repr__(self) -> str:
         return "SoftplusLowerCholesky()"
+
+
+class _UnitLowerCholesky(Constraint):
+    """Lower-triangular square matrices whose diagonal is all ones."""
+
+    event_dim = 2
+
+    def check(self, value: torch.Tensor) -> torch.Tensor:
+        lower = (value.tril() == value).flatten(-2).all(-1)
+        unit = (value.diagonal(dim1=-2, dim2=-1) == 1).all(-1)
+        return lower & unit
+
+    def __repr__(self) -> str:
+        return "UnitLowerCholesky()"
 
 
 class _OrderedVector(Constraint):
@@ -146,6 +163,7 @@ class _PositiveOrderedVector(_OrderedVector):
 
 softplus_positive = _SoftplusPositive()
 softplus_lower_cholesky = _SoftplusLowerCholesky()
+unit_lower_cholesky = _UnitLowerCholesky()
 ordered_vector = _OrderedVector()
 positive_ordered_vector = _PositiveOrderedVector()
 

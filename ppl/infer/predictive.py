@@ -20,9 +20,16 @@ with the model's log-densities masked out (nothing is scored).
 With ``parallel=False`` the model runs once per sample; with ``parallel=True``
 once, inside a plate named ``"_num_predictive_samples"`` of size ``num_samples``
 left of the model's own plates (the model must broadcast over it, as with
-vectorized particles). Returned tensors have shape
-``batch_shape + site value shape`` (plus singleton dims in parallel mode where the
-site sits outside the model's inner plates, as in Pyro).
+vectorized particles).
+
+Shapes follow Pyro: a site's samples have shape
+``batch_shape + (1,) * (max_plate_nesting - len(site.fn.batch_shape)) + value.shape``,
+where ``max_plate_nesting`` counts the model's vectorized plates (read from one
+unconditioned prototype run). The padding puts every site's batch dims on the plate
+dims they broadcast against, so ``samples["z"] * samples["x"]`` lines up a global ``z``
+of shape ``(n, 1)`` with a plate site ``x`` of shape ``(n, 3)`` in both modes.
+``pad_to_plate_nesting=False`` returns the unpadded ``batch_shape + value.shape``
+instead (ppl's shape before 1.9 conformance; handy when plates do not matter).
 
 :class:`WeighedPredictive` draws like ``Predictive`` with a guide and also weights each
 draw by ``log p(x_obs, z) - log q(z)`` against a target model (``model_guide=``), for
@@ -37,6 +44,13 @@ Example:
     >>> out = Predictive(model, num_samples=5)()
     >>> tuple(out["z"].shape), bool(torch.equal(out["z2"], 2 * out["z"]))
     ((5,), True)
+    >>> def plated():
+    ...     z = ppl.sample("z", dist.Normal(0.0, 1.0))
+    ...     with ppl.plate("data", 3):
+    ...         ppl.sample("x", dist.Normal(z, 1.0))
+    >>> out = Predictive(plated, num_samples=5)()
+    >>> tuple(out["z"].shape), tuple(out["x"].shape)
+    ((5, 1), (5, 3))
 """
 
 from __future__ import annotations
@@ -92,6 +106,9 @@ class Predictive(torch.nn.Module):
             the sites not in ``posterior_samples``.
         parallel: vectorize over samples in one run (see the module notes).
         batch_ndims: leading dims of ``posterior_samples`` that index samples.
+        pad_to_plate_nesting: left-pad each site's shape with singleton dims up to the
+            model's plate nesting, as Pyro does (default); ``False`` gives
+            ``batch_shape + value.shape``.
 
     Raises:
         TypeError: if ``model``/``guide`` is not callable or ``posterior_samples``/
@@ -111,6 +128,8 @@ class Predictive(torch.nn.Module):
         return_sites: Iterable[str] | None = None,
         parallel: bool = False,
         batch_ndims: int = 1,
+        *,
+        pad_to_plate_nesting: bool = True,
     ) -> None:
         super().__init__()
         if not callable(model):
@@ -167,6 +186,7 @@ class Predictive(torch.nn.Module):
         self.batch_shape = batch_shape if batch_shape is not None else (num_samples,)
         self.return_sites = list(return_sites) if return_sites is not None else None
         self.parallel = bool(parallel)
+        self.pad_to_plate_nesting = bool(pad_to_plate_nesting)
 
     # ------------------------------------------------------------------ public
     def call(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, ...]:
@@ -179,7 +199,8 @@ class Predictive(torch.nn.Module):
         """Draw the samples; ``args``/``kwargs`` go to the model (and guide).
 
         Returns:
-            ``{site: tensor}`` with leading shape ``batch_shape`` (``(num_samples,)``).
+            ``{site: tensor}`` with leading shape ``batch_shape`` (``(num_samples,)``),
+            then the plate padding (see the module notes), then the site's value shape.
         """
         with torch.no_grad():
             return self._draw(args, kwargs)[0]
@@ -245,14 +266,48 @@ class Predictive(torch.nn.Module):
         default_all: bool = True,
         deterministic: list[str] | None = None,
     ) -> dict[str, torch.Tensor]:
-        """``{site: (num_samples, ...) tensor}`` for the chosen sites of ``fn``.
+        """``{site: (num_samples, *pad, *value_shape) tensor}`` for the chosen sites of ``fn``.
 
         Names of ``ppl.deterministic`` sites are appended to ``deterministic`` if given.
         """
+        targets = self._target_shapes(fn, args, kwargs)
         if self.parallel:
-            return self._predict_parallel(
+            out = self._predict_parallel(
                 fn, samples, return_sites, args, kwargs, default_all, deterministic
             )
+        else:
+            out = self._predict_sequential(
+                fn, samples, return_sites, args, kwargs, default_all, deterministic
+            )
+        n = self.num_samples
+        return {name: _fit_shape(value, n, targets.get(name)) for name, value in out.items()}
+
+    def _target_shapes(
+        self, fn: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> dict[str, tuple[int, ...]]:
+        """Per-sample shape of every site (and ``_RETURN``) from one unconditioned run."""
+        tr, ret = _run(fn, args, kwargs, self._handlers({}))
+        nesting = _plate_nesting(tr) if self.pad_to_plate_nesting else 0
+        shapes: dict[str, tuple[int, ...]] = {}
+        for name, site in tr.nodes.items():
+            if is_sample_site(site) and isinstance(site.value, torch.Tensor):
+                batch_rank = len(getattr(site.fn, "batch_shape", ()))
+                pad = (1,) * max(nesting - batch_rank, 0)
+                shapes[name] = pad + tuple(site.value.shape)
+        if isinstance(ret, torch.Tensor):
+            shapes["_RETURN"] = tuple(ret.shape)
+        return shapes
+
+    def _predict_sequential(
+        self,
+        fn: Callable[..., Any],
+        samples: dict[str, torch.Tensor],
+        return_sites: list[str] | None,
+        args: tuple,
+        kwargs: dict,
+        default_all: bool,
+        deterministic: list[str] | None,
+    ) -> dict[str, torch.Tensor]:
         draws: list[dict[str, Any]] = []
         for i in range(self.num_samples):
             sample_i = {k: v[i] for k, v in samples.items()}
@@ -332,6 +387,35 @@ class Predictive(torch.nn.Module):
         if return_sites is not None and "_RETURN" in return_sites:
             out["_RETURN"] = tr.nodes["_RETURN"].value
         return out
+
+
+def _plate_nesting(tr: Trace) -> int:
+    """How many batch dims the vectorized plates of ``tr``'s sample sites use (Pyro's guess)."""
+    dims = [
+        frame.dim
+        for site in tr.nodes.values()
+        if site.type == "sample"
+        for frame in site.cond_indep_stack
+        if frame.dim is not None
+    ]
+    return -min(dims) if dims else 0
+
+
+def _fit_shape(value: Any, n: int, target: tuple[int, ...] | None) -> Any:
+    """``value`` (leading dim ``n``) reshaped, or broadcast, to ``(n,) + target``.
+
+    A value whose size does not fit (a site whose shape changed between runs) is
+    returned as drawn rather than guessed at.
+    """
+    if target is None or not isinstance(value, torch.Tensor):
+        return value
+    full = (n,) + target
+    if value.numel() == math.prod(full):
+        return value.reshape(full)
+    try:
+        return value.expand(full)
+    except RuntimeError:
+        return value
 
 
 def _full_shape(n: int, site: Any, value_shape: tuple, nesting: int) -> tuple[int, ...]:

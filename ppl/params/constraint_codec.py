@@ -284,6 +284,7 @@ def _bounds(*names: str) -> Encoder:
 _PPL_SINGLETONS = (
     "softplus_positive",
     "softplus_lower_cholesky",
+    "unit_lower_cholesky",
     "ordered_vector",
     "positive_ordered_vector",
 )

@@ -27,6 +27,12 @@ Design notes
   ``load_state_dict`` give the same content as plain data (constraints as codec
   descriptors) for files; ``save``/``load`` write and read it with
   :mod:`ppl.params.safe_file` (atomic, versioned, weights-only).
+* **Instance-local stores.** The global store is the default, as in Pyro. Any other
+  ``ParamStoreDict`` becomes the store that ``ppl.param``, ``get_param_store()`` and
+  everything built on them use inside ``with store:`` (or for one statement with
+  ``ppl.param(..., store=store)``), so two models can keep separate parameters under
+  the same names. Activation is a stack (innermost wins; exit order is checked).
+  Optimizers key their state by parameter name: use one optimizer per store.
 * **Merging.** As in Pyro, ``set_state`` and ``load`` add to (and overwrite names in)
   the store; they do not clear it. Everything is validated before the store is
   touched, so a failed load leaves it unchanged.
@@ -104,7 +110,10 @@ def _transform_and_registry(constraint: Constraint, who: str) -> tuple[Transform
 
 
 class ParamStoreDict:
-    """Global store of named parameters; the user usually reaches it through ``ppl.param``.
+    """A store of named parameters; the user usually reaches it through ``ppl.param``.
+
+    One global instance is the default; any instance can be made the current store
+    with ``with store:`` (see the module notes).
 
     A dict-like map ``name -> constrained value``, backed by unconstrained leaves
     (see the module notes). Names are unique; an init value is used only the first
@@ -125,6 +134,30 @@ class ParamStoreDict:
         self._constraints: dict[str, Constraint] = {}
         self._transforms: dict[str, Transform] = {}
         self._names_by_id: dict[int, str] = {}
+
+    # ------------------------------------------------------------------ activation
+
+    def __enter__(self) -> ParamStoreDict:
+        """Make this the store ``ppl.param`` and ``get_param_store()`` use in the block.
+
+        Example:
+            >>> import ppl
+            >>> mine = ParamStoreDict()
+            >>> with mine:
+            ...     _ = ppl.param("w", torch.zeros(2))
+            >>> "w" in mine, "w" in ppl.get_param_store()
+            (True, False)
+        """
+        _ACTIVE_STORES.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not _ACTIVE_STORES or _ACTIVE_STORES[-1] is not self:
+            raise RuntimeError(
+                "ParamStoreDict.__exit__: this store is not the innermost active store; "
+                "exit `with store:` blocks in the reverse order of entering them"
+            )
+        _ACTIVE_STORES.pop()
 
     # ------------------------------------------------------------------ dict interface
 
@@ -749,13 +782,17 @@ def normalize_param_name(name: str) -> str:
 # ---------------------------------------------------------------------- the global store
 
 _PARAM_STORE = ParamStoreDict()
+_ACTIVE_STORES: list[ParamStoreDict] = []  # ``with store:`` blocks, innermost last
 
 
 def get_param_store() -> ParamStoreDict:
-    """The global :class:`ParamStoreDict` that ``ppl.param`` reads and writes."""
-    return _PARAM_STORE
+    """The :class:`ParamStoreDict` that ``ppl.param`` reads and writes.
+
+    That is the innermost store activated with ``with store:``, else the global one.
+    """
+    return _ACTIVE_STORES[-1] if _ACTIVE_STORES else _PARAM_STORE
 
 
 def clear_param_store() -> None:
-    """Remove every parameter from the global store."""
-    _PARAM_STORE.clear()
+    """Remove every parameter from the current store (the global one by default)."""
+    get_param_store().clear()

@@ -34,12 +34,6 @@ def _model():
         pyro.sample("x", dist.Normal(z, 1.0), obs=torch.tensor([1.0, 2.0, 3.0]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro's Predictive left-pads every site to max_plate_nesting: a global latent "
-    "z next to a 1-deep plate has shape (num_samples, 1); ppl returns (num_samples,). "
-    "Fix in ppl/infer/predictive.py (Predictive._predict / _predict_parallel final reshape).",
-)
 @pytest.mark.parametrize("parallel", [False, True])
 def test_predictive_pads_latents_to_plate_nesting(parallel):
     samples = Predictive(_model, num_samples=5, parallel=parallel)()
@@ -105,13 +99,6 @@ def test_subsample_and_plate_stack():
         assert pyro.sample("y", dist.Normal(0.0, 1.0)).shape == (2, 3)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro's AutoNormal defaults to init_loc_fn=init_to_feasible (unconstrained 0, so "
-    "loc 0 for a Normal(3, 1) latent); ppl defaults to init_to_median (loc ~3). Other "
-    "autoguides default to init_to_median in both. Fix the default in "
-    "ppl/infer/autoguide/normal.py (AutoNormal.__init__).",
-)
 def test_autonormal_default_init_is_feasible():
     guide = AutoNormal(_model)
     guide()
@@ -145,13 +132,6 @@ def test_distributions_kl_module():
     assert kl_divergence(dist.Normal(0.0, 1.0), dist.Normal(1.0, 1.0)).item() == 0.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Pyro 1.9's AutoMultivariateNormal stores 'scale' (positive) and 'scale_tril' "
-    "(unit_lower_cholesky; the covariance factor is scale[:, None] * scale_tril); ppl stores "
-    "one lower_cholesky 'scale_tril', so Pyro param stores do not load into ppl guides. "
-    "Fix in ppl/infer/autoguide/multivariate_normal.py (or document the difference).",
-)
 def test_automultivariatenormal_param_names():
     guide = AutoMultivariateNormal(_model)
     guide()

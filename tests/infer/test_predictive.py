@@ -41,8 +41,8 @@ def test_model_with_guide_gives_mock_observations(parallel):
         data=None
     )
     assert out["obs"].shape == (1000, 10)
-    assert out["latent_fairness"].shape == (1000,)
-    assert out["odds"].shape == (1000,)  # the guide's deterministic site
+    assert out["latent_fairness"].shape == (1000, 1)  # padded to the model's plate "N"
+    assert out["odds"].shape == (1000,)  # the guide's deterministic site (no plates)
     assert float(out["obs"].mean()) == pytest.approx(0.6, abs=0.03)
 
 
@@ -80,10 +80,25 @@ def test_parallel_with_plates_and_events():
 
     seq = Predictive(m, num_samples=6)()
     par = Predictive(m, num_samples=6, parallel=True)()
-    assert seq["loc"].shape == par["loc"].shape == (6, 2)
+    assert seq["loc"].shape == par["loc"].shape == (6, 1, 2)  # Pyro's padding
     assert seq["x"].shape == par["x"].shape == (6, 5, 2)
     vec = Predictive(m, num_samples=6).get_vectorized_trace()
     assert vec.nodes["x"]["value"].shape == (6, 5, 2)
+
+
+@pytest.mark.parametrize("parallel", [False, True])
+def test_padding_lines_sites_up_on_plate_dims(parallel):
+    def m():
+        z = ppl.sample("z", dist.Normal(0.0, 1.0))
+        with ppl.plate("b", 2, dim=-2), ppl.plate("a", 3):
+            ppl.sample("x", dist.Normal(z, 1e-3))
+
+    out = Predictive(m, num_samples=4, parallel=parallel)()
+    assert out["z"].shape == (4, 1, 1) and out["x"].shape == (4, 2, 3)
+    # the padding broadcasts: each x sits within 1e-3 * 6 sd of its own draw's z
+    assert float((out["x"] - out["z"]).abs().max()) < 6e-3
+    flat = Predictive(m, num_samples=4, parallel=parallel, pad_to_plate_nesting=False)()
+    assert flat["z"].shape == (4,) and flat["x"].shape == (4, 2, 3)
 
 
 def test_num_samples_mismatch_warns():

@@ -221,6 +221,9 @@ BUILDERS = {
     "softplus_lower_cholesky": st.integers(1, 3).map(
         lambda n: (ppl_constraints.softplus_lower_cholesky, _square(n))
     ),
+    "unit_lower_cholesky": st.integers(1, 3).map(
+        lambda n: (ppl_constraints.unit_lower_cholesky, _square(n))
+    ),
     "ordered_vector": st.integers(1, 4).map(lambda k: (ppl_constraints.ordered_vector, _vector(k))),
     "positive_ordered_vector": st.integers(1, 4).map(
         lambda k: (ppl_constraints.positive_ordered_vector, _vector(k))

@@ -351,6 +351,12 @@ def _to_softplus_lower_cholesky(constraint: constraints.Constraint) -> Transform
     return SoftplusLowerCholeskyTransform()
 
 
+@biject_to.register(constraints.unit_lower_cholesky)
+@transform_to.register(constraints.unit_lower_cholesky)
+def _to_unit_lower_cholesky(constraint: constraints.Constraint) -> Transform:
+    return UnitLowerCholeskyTransform()
+
+
 @biject_to.register(constraints.ordered_vector)
 @transform_to.register(constraints.ordered_vector)
 def _to_ordered_vector(constraint: constraints.Constraint) -> Transform:

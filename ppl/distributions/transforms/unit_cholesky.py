@@ -10,21 +10,8 @@ from ppl.distributions import constraints
 __all__ = ["UnitLowerCholeskyTransform", "unit_lower_cholesky"]
 
 
-class _UnitLowerCholesky(constraints.Constraint):
-    """Lower-triangular square matrices whose diagonal is all ones."""
-
-    event_dim = 2
-
-    def check(self, value: torch.Tensor) -> torch.Tensor:
-        lower = (value.tril() == value).flatten(-2).all(-1)
-        unit = (value.diagonal(dim1=-2, dim2=-1) == 1).all(-1)
-        return lower & unit
-
-
-# Pyro's ``constraints.unit_lower_cholesky``; ppl.distributions.constraints' own if it has one.
-unit_lower_cholesky: constraints.Constraint = getattr(
-    constraints, "unit_lower_cholesky", _UnitLowerCholesky()
-)
+# Pyro's ``constraints.unit_lower_cholesky`` (defined with ppl's other extra constraints).
+unit_lower_cholesky: constraints.Constraint = constraints.unit_lower_cholesky
 
 
 class UnitLowerCholeskyTransform(Transform):

@@ -14,6 +14,9 @@ One module per concept:
   :mod:`.laplace` -- the other members of that family; :mod:`.flows` --
   :class:`AutoNormalizingFlow` and :class:`AutoIAFNormal` (a Normal through a flow).
 * :mod:`.guide_list` -- :class:`AutoGuideList` and :class:`AutoCallable`.
+* :mod:`.effect` -- effect-based guides on :class:`ppl.poutine.guide.GuideMessenger`:
+  :class:`AutoNormalMessenger`, :class:`AutoHierarchicalNormalMessenger`,
+  :class:`AutoRegressiveMessenger`; :mod:`.discrete` -- :class:`AutoDiscreteParallel`.
 * :mod:`.initialization` -- ``init_to_*`` strategies, their ``register`` registry
   and ``InitMessenger``; :mod:`.affine` -- the ``LowerCholeskyAffine`` transform.
 
@@ -32,6 +35,13 @@ Example:
 from ppl.infer.autoguide.affine import LowerCholeskyAffine
 from ppl.infer.autoguide.continuous import AutoContinuous, AutoDiagonalNormal
 from ppl.infer.autoguide.delta import AutoDelta
+from ppl.infer.autoguide.discrete import AutoDiscreteParallel
+from ppl.infer.autoguide.effect import (
+    AutoHierarchicalNormalMessenger,
+    AutoMessenger,
+    AutoNormalMessenger,
+    AutoRegressiveMessenger,
+)
 from ppl.infer.autoguide.flows import AutoIAFNormal, AutoNormalizingFlow
 from ppl.infer.autoguide.guide import AutoGuide
 from ppl.infer.autoguide.guide_list import AutoCallable, AutoGuideList
@@ -54,14 +64,19 @@ __all__ = [
     "AutoContinuous",
     "AutoDelta",
     "AutoDiagonalNormal",
+    "AutoDiscreteParallel",
     "AutoGuide",
     "AutoGuideList",
+    "AutoHierarchicalNormalMessenger",
     "AutoIAFNormal",
     "AutoLaplaceApproximation",
     "AutoLowRankMultivariateNormal",
+    "AutoMessenger",
     "AutoMultivariateNormal",
     "AutoNormal",
+    "AutoNormalMessenger",
     "AutoNormalizingFlow",
+    "AutoRegressiveMessenger",
     "LowerCholeskyAffine",
     "init_to_feasible",
     "init_to_generated",

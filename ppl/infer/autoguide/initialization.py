@@ -312,6 +312,29 @@ def init_to_value(
     return value
 
 
+class _PerRunStrategy:
+    """The strategy behind :func:`init_to_generated`: ``generate()`` once per model run.
+
+    A run is recognised without help from the handler: a site name seen before in the
+    current run means a new run has started (site names are unique within one run).
+    """
+
+    def __init__(self, generate: Callable[[], Callable[..., Any]]) -> None:
+        self.generate = generate
+        self._strategy: Callable[..., Any] | None = None
+        self._names: set[str | None] = set()
+
+    def __call__(self, site: Message) -> Any:
+        if self._strategy is None or site.name in self._names:
+            self._strategy = self.generate()
+            self._names = set()
+        self._names.add(site.name)
+        return self._strategy(site)
+
+    def __repr__(self) -> str:
+        return f"init_to_generated(generate={self.generate!r})"
+
+
 def init_to_generated(
     site: Message | None = None,
     generate: Callable[[], Callable[..., Any]] = lambda: init_to_uniform,
@@ -319,8 +342,9 @@ def init_to_generated(
     """A fresh strategy ``generate()`` for each model run (Pyro's ``init_to_generated``).
 
     Why: restarts (e.g. ``init_to_value`` with newly drawn values) need a strategy that
-    is shared by all sites of one run but differs between runs. :class:`InitMessenger`
-    calls ``generate()`` each time it is entered and uses that strategy for the run.
+    is shared by all sites of one run but differs between runs. The returned strategy
+    calls ``generate()`` at the first site of every run (a run ends when a site name
+    comes round again), so it works inside one long-lived :class:`InitMessenger` too.
 
     Args:
         site: the sample site (when called directly, the generated strategy is used once).
@@ -329,29 +353,25 @@ def init_to_generated(
     Returns:
         The strategy (``site=None``) or the initial value of ``site``.
 
+    Raises:
+        TypeError: if ``generate`` is not callable.
+
     Example:
         >>> import ppl, ppl.distributions as dist
-        >>> fn = init_to_generated(generate=lambda: init_to_value(values={"x": 3.0}))
+        >>> draws = iter([1.0, 2.0])
+        >>> fn = init_to_generated(generate=lambda: init_to_value(values={"x": next(draws)}))
         >>> with InitMessenger(fn):
-        ...     x = ppl.sample("x", dist.Normal(0.0, 1.0))
-        >>> float(x)
-        3.0
+        ...     first = ppl.sample("x", dist.Normal(0.0, 1.0))
+        ...     second = ppl.sample("x", dist.Normal(0.0, 1.0))  # a new run: same name again
+        >>> float(first), float(second)
+        (1.0, 2.0)
     """
     if not callable(generate):
         raise TypeError(
             f"init_to_generated: generate must be a zero-argument callable, got {generate!r}"
         )
-    if site is None:
-        return functools.partial(init_to_generated, generate=generate)
-    return generate()(site)
-
-
-def _generated_strategy(init_fn: Callable[..., Any]) -> Callable[..., Any] | None:
-    if isinstance(init_fn, functools.partial) and init_fn.func is init_to_generated:
-        generate = init_fn.keywords.get("generate")
-        if generate is not None:
-            return generate()
-    return None
+    strategy = _PerRunStrategy(generate)
+    return strategy if site is None else strategy(site)
 
 
 # ------------------------------------------------------------------------ the handler
@@ -376,15 +396,6 @@ class InitMessenger(Messenger):
     def __init__(self, init_fn: Callable[..., Any]) -> None:
         super().__init__()
         self.init_fn = get_init_strategy(init_fn)
-        self._run_fn: Callable[..., Any] | None = None
-
-    def __enter__(self) -> InitMessenger:
-        self._run_fn = _generated_strategy(self.init_fn)
-        return super().__enter__()
-
-    def __exit__(self, *exc: Any) -> None:
-        self._run_fn = None
-        super().__exit__(*exc)
 
     def process_message(self, msg: Message) -> None:
         if (
@@ -398,16 +409,16 @@ class InitMessenger(Messenger):
         if msg.cond_indep_stack:
             broadcast_to_plates(msg)
         try:
-            value = (self._run_fn or self.init_fn)(msg)
+            value = self.init_fn(msg)
         except NotImplementedError as err:
             support = getattr(msg.fn, "support", None)
             if support is None or not getattr(support, "is_discrete", False):
                 raise
             raise ValueError(
-                f"at site {msg.name!r}: the init strategy cannot handle the discrete support "
-                f"{support} ({err}); autoguides handle continuous latents only: hide the site "
-                "with poutine.block and guide it yourself, or marginalize it out (see "
-                "https://pyro.ai/examples/enumeration.html)"
+                f"latent site {msg.name!r} has the discrete support {support}, which the "
+                f"init strategy cannot handle ({err}); autoguides handle continuous latents "
+                "only: hide the site with poutine.block and guide it yourself, or marginalize "
+                "it out (see https://pyro.ai/examples/enumeration.html)"
             ) from err
         if not isinstance(value, torch.Tensor):
             raise TypeError(

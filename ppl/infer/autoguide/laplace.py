@@ -11,10 +11,10 @@ posterior density ``p(T(z), data) |det J_T(z)|``.
 ``torch.autograd.functional.hessian`` (the model is run with its latents fixed by
 ``poutine.condition``, inside ``poutine.block``), and returns an
 :class:`~.multivariate_normal.AutoMultivariateNormal` with ``loc`` = the mode and
-``scale_tril = cholesky(H^{-1})``. If ``H`` is not positive definite the point is not
-a strict local mode: a ``ValueError`` says so, unless ``jitter > 0`` was given, in
-which case ``jitter * I`` is added (doubling up to 10 times) until the Cholesky
-factorisation succeeds.
+covariance factor ``cholesky(H^{-1}) = scale[:, None] * scale_tril``. If ``H`` is not
+positive definite the point is not a strict local mode: a ``ValueError`` says so,
+unless ``jitter > 0`` was given, in which case ``jitter * I`` is added (doubling up to
+10 times) until the Cholesky factorisation succeeds.
 """
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ class AutoLaplaceApproximation(AutoContinuous):
         >>> ppl.clear_param_store()
         >>> guide = AutoLaplaceApproximation(lambda: ppl.sample("x", dist.Normal(1.0, 2.0)))
         >>> mvn = guide.laplace_approximation()
-        >>> round(float(mvn.scale_tril.detach()), 4)  # the exact posterior sd: 2
+        >>> round(float(mvn.scale.detach()), 4)  # the exact posterior sd: 2
         2.0
     """
 
@@ -108,8 +108,9 @@ class AutoLaplaceApproximation(AutoContinuous):
 
         Returns:
             A set-up :class:`AutoMultivariateNormal` for the same model whose parameters
-            (``AutoMultivariateNormal.loc``/``.scale_tril`` in the ParamStore) hold the
-            mode and ``cholesky(H^{-1})``.
+            (``AutoMultivariateNormal.loc``/``.scale``/``.scale_tril`` in the ParamStore)
+            hold the mode and ``cholesky(H^{-1})`` split into its diagonal times a
+            unit-diagonal factor.
 
         Raises:
             ValueError: if the Hessian is not finite, or not positive definite and
@@ -128,7 +129,10 @@ class AutoLaplaceApproximation(AutoContinuous):
                 f"{self.median(*args, **kwargs)}"
             )
         chol = self._cholesky(hess)
-        scale_tril = torch.linalg.cholesky(torch.cholesky_inverse(chol))
+        factor = torch.linalg.cholesky(torch.cholesky_inverse(chol))
+        scale = factor.diagonal()  # factor = scale[:, None] * unit, unit's diagonal all ones
+        unit = (factor / scale[:, None]).tril(-1)
+        unit = unit + torch.eye(unit.shape[-1], dtype=unit.dtype, device=unit.device)
         point = {n: v.detach() for n, v in self.median(*args, **kwargs).items()}
         gaussian = AutoMultivariateNormal(
             self.model, init_loc_fn=init_to_value(values=point), create_plates=self.create_plates
@@ -142,7 +146,8 @@ class AutoLaplaceApproximation(AutoContinuous):
             )
         store = get_param_store()
         store[gaussian._param_names["loc"]] = loc.clone()
-        store[gaussian._param_names["scale_tril"]] = scale_tril
+        store[gaussian._param_names["scale"]] = scale
+        store[gaussian._param_names["scale_tril"]] = unit
         return gaussian
 
     def _cholesky(self, hess: torch.Tensor) -> torch.Tensor:

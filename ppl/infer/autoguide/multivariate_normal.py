@@ -2,14 +2,17 @@
 
 Design notes
 ------------
-Two parameters, ``AutoMultivariateNormal.loc`` ``(D,)`` and
-``AutoMultivariateNormal.scale_tril`` ``(D, D)``, the lower Cholesky factor ``L`` of
-the posterior covariance ``L @ L.T`` in unconstrained space (constraint
-``softplus_lower_cholesky``: positive diagonal through softplus, which is better
-conditioned for gradient steps than ``exp``). This is the parameterisation of seed
-002 (``params['auto_scale_tril']``) and of Pyro before 1.8; Pyro 1.8+ splits the same
-factor into a positive ``scale`` vector times a unit-diagonal ``scale_tril``. The
-covariance is ``guide.scale_tril @ guide.scale_tril.T``.
+Three parameters, as Pyro 1.8+ names them, so Pyro-trained param files load and scripts
+reading ``AutoMultivariateNormal.loc/scale/scale_tril`` work:
+
+* ``loc`` ``(D,)``, the mean in unconstrained space;
+* ``scale`` ``(D,)`` (``softplus_positive``), per-coordinate scales;
+* ``scale_tril`` ``(D, D)`` (``unit_lower_cholesky``), a unit-diagonal lower factor.
+
+The covariance factor is ``L = scale[:, None] * scale_tril`` and the covariance
+``L @ L.T``. Splitting the scales out keeps the step size of each coordinate's width
+independent of the correlations; :meth:`AutoMultivariateNormal.covariance_factor`
+returns ``L``.
 
 Marginal quantiles use the exact marginal standard deviations (row norms of ``L``).
 """
@@ -37,7 +40,7 @@ class AutoMultivariateNormal(AutoContinuous):
     Args:
         model: the model.
         init_loc_fn: init strategy (default ``init_to_median``).
-        init_scale: initial ``scale_tril`` is ``init_scale * I``.
+        init_scale: initial ``scale`` (every coordinate); ``scale_tril`` starts at ``I``.
         create_plates: see :class:`~.guide.AutoGuide`.
 
     Raises:
@@ -51,12 +54,15 @@ class AutoMultivariateNormal(AutoContinuous):
         ...     ppl.sample("x", dist.Normal(0.0, 1.0))
         ...     ppl.sample("y", dist.Normal(0.0, 1.0))
         >>> guide = AutoMultivariateNormal(model).setup()
-        >>> guide.scale_tril
+        >>> [name.split(".")[1] for name in sorted(ppl.get_param_store())]
+        ['loc', 'scale', 'scale_tril']
+        >>> guide.covariance_factor()
         tensor([[0.1000, 0.0000],
                 [0.0000, 0.1000]], grad_fn=<...>)
     """
 
-    scale_tril_constraint = constraints.softplus_lower_cholesky
+    scale_constraint = constraints.softplus_positive
+    scale_tril_constraint = constraints.unit_lower_cholesky
 
     def __init__(
         self,
@@ -73,16 +79,25 @@ class AutoMultivariateNormal(AutoContinuous):
         loc = self._init_loc()
         eye = torch.eye(self.latent_dim, dtype=loc.dtype, device=loc.device)
         self._add_param("loc", loc)
-        self._add_param("scale_tril", eye * self._init_scale, self.scale_tril_constraint)
+        self._add_param("scale", torch.full_like(loc, self._init_scale), self.scale_constraint)
+        self._add_param("scale_tril", eye, self.scale_tril_constraint)
+
+    def covariance_factor(self) -> torch.Tensor:
+        """The lower Cholesky factor ``scale[:, None] * scale_tril`` of the covariance."""
+        self._require_setup("covariance_factor")
+        return self._lookup("scale")[..., None] * self._lookup("scale_tril")
+
+    def _factor(self) -> torch.Tensor:
+        return self._param("scale")[..., None] * self._param("scale_tril")
 
     def get_posterior(self, *args: Any, **kwargs: Any) -> Distribution:
-        """``MultivariateNormal(loc, scale_tril=scale_tril)``."""
-        return MultivariateNormal(self._param("loc"), scale_tril=self._param("scale_tril"))
+        """``MultivariateNormal(loc, scale_tril=scale[:, None] * scale_tril)``."""
+        return MultivariateNormal(self._param("loc"), scale_tril=self._factor())
 
     def get_transform(self, *args: Any, **kwargs: Any) -> Transform:
-        """``x = loc + scale_tril @ z``."""
-        return LowerCholeskyAffine(self._param("loc"), self._param("scale_tril"))
+        """``x = loc + (scale[:, None] * scale_tril) @ z``."""
+        return LowerCholeskyAffine(self._param("loc"), self._factor())
 
     def _loc_scale(self, *args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
-        scale_tril = self._lookup("scale_tril")
-        return self._lookup("loc"), scale_tril.pow(2).sum(-1).sqrt()
+        factor = self._lookup("scale")[..., None] * self._lookup("scale_tril")
+        return self._lookup("loc"), factor.pow(2).sum(-1).sqrt()

@@ -26,7 +26,7 @@ import torch
 from ppl import primitives
 from ppl.distributions import Delta, Normal, constraints
 from ppl.infer.autoguide.guide import AutoGuide
-from ppl.infer.autoguide.initialization import init_to_median
+from ppl.infer.autoguide.initialization import init_to_feasible
 from ppl.infer.autoguide.utils import check_init_scale, log_density_of
 from ppl.poutine.mask_messenger import get_mask
 
@@ -38,7 +38,8 @@ class AutoNormal(AutoGuide):
 
     Args:
         model: the model.
-        init_loc_fn: init strategy for the locs (default ``init_to_median``).
+        init_loc_fn: init strategy for the locs (default ``init_to_feasible``, as Pyro's:
+            unconstrained zero, so training starts from a deterministic point).
         init_scale: initial scale of every coordinate (unconstrained space).
         create_plates: see :class:`~.guide.AutoGuide`.
 
@@ -66,7 +67,7 @@ class AutoNormal(AutoGuide):
         self,
         model: Callable[..., Any],
         *,
-        init_loc_fn: Callable[..., Any] | str = init_to_median,
+        init_loc_fn: Callable[..., Any] | str = init_to_feasible,
         init_scale: float = 0.1,
         create_plates: Callable[..., Any] | None = None,
     ) -> None:

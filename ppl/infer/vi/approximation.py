@@ -313,9 +313,15 @@ class GuideApproximation(Approximation):
 
     def _draw(self, n: int) -> dict[str, torch.Tensor]:
         try:
-            out = Predictive(self._guide, num_samples=n, parallel=True)(*self.args, **self.kwargs)
+            predictive = Predictive(
+                self._guide, num_samples=n, parallel=True, pad_to_plate_nesting=False
+            )
+            out = predictive(*self.args, **self.kwargs)
         except (ValueError, RuntimeError, NotImplementedError):
-            out = Predictive(self._guide, num_samples=n, parallel=False)(*self.args, **self.kwargs)
+            predictive = Predictive(
+                self._guide, num_samples=n, parallel=False, pad_to_plate_nesting=False
+            )
+            out = predictive(*self.args, **self.kwargs)
         names = self._latents or {k: None for k in out if not k.startswith("_")}
         return {k: out[k] for k in names if k in out}
 

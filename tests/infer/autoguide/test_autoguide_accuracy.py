@@ -147,8 +147,12 @@ def test_seed002_autoguide_recovers_the_covariance():
     guide = AutoMultivariateNormal(model_forauto)
     result = fit(model_forauto, guide, 400, lr=0.1, lr_end=1e-3, particles=32)
     assert float(result.losses[:10].mean()) > float(result.losses[-50:].mean())
-    scale_tril = ppl.get_param_store()["AutoMultivariateNormal.scale_tril"].detach()
-    assert torch.equal(scale_tril, guide.scale_tril.detach())
+    store = ppl.get_param_store()
+    scale = store["AutoMultivariateNormal.scale"].detach()
+    unit_tril = store["AutoMultivariateNormal.scale_tril"].detach()
+    assert torch.equal(unit_tril.diagonal(), torch.ones(2))  # Pyro's unit_lower_cholesky
+    scale_tril = scale[:, None] * unit_tril
+    assert torch.equal(scale_tril, guide.covariance_factor().detach())
     cov = scale_tril @ scale_tril.T
     assert torch.allclose(cov, TRUE_COV, atol=0.5)
     variances, vectors = torch.linalg.eigh(cov)

@@ -33,6 +33,7 @@ EXPECTED_PARAMS = {
     AutoDiagonalNormal: {"AutoDiagonalNormal.loc": (5,), "AutoDiagonalNormal.scale": (5,)},
     AutoMultivariateNormal: {
         "AutoMultivariateNormal.loc": (5,),
+        "AutoMultivariateNormal.scale": (5,),
         "AutoMultivariateNormal.scale_tril": (5, 5),
     },
     AutoLowRankMultivariateNormal: {
@@ -96,7 +97,9 @@ def test_attribute_access_to_params():
     assert float(guide.scales.mu.detach()) == pytest.approx(0.1)
     assert guide.locs["mu"].shape == ()
     mvn = AutoMultivariateNormal(mixed_model, init_scale=0.2).setup(DATA)
-    assert torch.allclose(mvn.scale_tril, 0.2 * torch.eye(5))
+    assert torch.allclose(mvn.scale, torch.full((5,), 0.2))
+    assert torch.allclose(mvn.scale_tril, torch.eye(5))  # Pyro's unit-diagonal factor
+    assert torch.allclose(mvn.covariance_factor(), 0.2 * torch.eye(5))
     with pytest.raises(AttributeError, match="has no attribute or parameter 'nope'"):
         _ = guide.nope
     with pytest.raises(AttributeError, match="not set up yet"):

@@ -108,4 +108,4 @@ def test_predictive_draws_from_the_guide(name, parallel):
     guide.setup(DATA)
     samples = Predictive(mixed_model, guide=guide, num_samples=7, parallel=parallel)(DATA)
     shapes = {k: tuple(v.shape) for k, v in samples.items()}
-    assert shapes == {"mu": (7,), "s": (7,), "p": (7, 3), "obs": (7, 3)}
+    assert shapes == {"mu": (7, 1), "s": (7, 1), "p": (7, 3), "obs": (7, 3)}  # Pyro pads
