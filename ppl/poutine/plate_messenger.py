@@ -155,6 +155,10 @@ class Subsample(Distribution):
         return torch.zeros((), device=value.device)
 
 
+# Pyro's class name: Pyro code and tests recognise plate sites by type(fn).__name__
+Subsample.__name__ = Subsample.__qualname__ = "_Subsample"
+
+
 class PlateMessenger(Messenger):
     """The handler behind ``ppl.plate`` (see the module docstring).
 

@@ -49,6 +49,8 @@ from .runtime import Message, am_i_wrapped, apply_stack
 class Reparam(Protocol):
     """What the handler needs of a reparameterizer (see :mod:`ppl.infer.reparam`)."""
 
+    args_kwargs: Any  # the wrapped model's (args, kwargs) while apply() runs
+
     def apply(self, msg: Any) -> Any:
         """Rewrite one site: ``{name, fn, value, is_observed} -> {fn, value, is_observed}``."""
         ...
@@ -147,7 +149,12 @@ class ReparamMessenger(Messenger):
         # Apply enclosing init handlers now, so that the auxiliary sites start where the
         # original site would have started (they do not overwrite a value later).
         for init in _get_init_messengers():
-            init.process_message(msg)
+            try:
+                init.process_message(msg)
+            except NotImplementedError:
+                # the strategy cannot initialize this family (e.g. no bijection to its
+                # support): the auxiliary sites are initialized when they are sampled
+                msg.value, msg.done = None, False
 
         reparam.args_kwargs = self._args_kwargs  # side channel (Pyro's)
         try:

@@ -107,7 +107,12 @@ class Reparam:
         """Reinterpret batch dims of ``fn`` as event dims until it has ``event_dim`` of them."""
         have = len(fn.event_shape)
         if have < event_dim:
-            fn = fn.to_event(event_dim - have)  # type: ignore[attr-defined]
+            if hasattr(fn, "to_event"):
+                fn = fn.to_event(event_dim - have)
+            else:  # a plain torch distribution (e.g. the base of a torch LogNormal)
+                from ...distributions import Independent
+
+                fn = Independent(fn, event_dim - have)
         if len(fn.event_shape) != event_dim:
             raise ValueError(
                 f"{type(self).__name__}: expected a distribution with event dim {event_dim}, "

@@ -94,8 +94,9 @@ class MinimalReparam(Strategy):
 
 
 def _minimal_reparam(fn: Any, is_observed: bool) -> Reparam | None:
-    # look through Independent / Masked / Transformed wrappers
-    while isinstance(getattr(fn, "base_dist", None), torch.distributions.Distribution):
+    # look through Independent / Masked / Transformed wrappers (a relaxed one-hot
+    # categorical is a torch TransformedDistribution, but a family of its own here)
+    while _is_wrapper(fn):
         if isinstance(fn, torch.distributions.TransformedDistribution):
             if _minimal_reparam(fn.base_dist, is_observed) is None:
                 return None
@@ -136,7 +137,7 @@ class AutoReparam(Strategy):
     def configure(self, msg: Any) -> Reparam | None:
         fn = msg["fn"]
         if not msg["is_observed"]:
-            while isinstance(getattr(fn, "base_dist", None), torch.distributions.Distribution):
+            while _is_wrapper(fn):
                 if isinstance(fn, torch.distributions.TransformedDistribution):
                     return TransformReparam()
                 fn = fn.base_dist
@@ -146,6 +147,12 @@ class AutoReparam(Strategy):
             if result is not None:
                 return result
         return _minimal_reparam(fn, bool(msg["is_observed"]))
+
+
+def _is_wrapper(fn: Any) -> bool:
+    return isinstance(
+        getattr(fn, "base_dist", None), torch.distributions.Distribution
+    ) and not isinstance(fn, torch.distributions.RelaxedOneHotCategorical)
 
 
 def _loc_scale_reparam(name: str, fn: Any, centered: float | None) -> Reparam | None:

@@ -9,6 +9,7 @@ from ppl import poutine
 from ppl.distributions.transforms import ExpTransform
 from ppl.infer.reparam import (
     AutoReparam,
+    GumbelSoftmaxReparam,
     LatentStableReparam,
     LocScaleReparam,
     MinimalReparam,
@@ -43,7 +44,7 @@ def test_auto_reparam_choices():
     assert got["gamma"] is None
     assert got["lognormal"] == TransformReparam.__name__
     assert got["lognormal_base"] == LocScaleReparam.__name__  # the new base site, in turn
-    assert got["relaxed"] == TransformReparam.__name__  # torch: a TransformedDistribution
+    assert got["relaxed"] == GumbelSoftmaxReparam.__name__
     assert got["direction"] == ProjectedNormalReparam.__name__
     assert got["stable"] == LocScaleReparam.__name__  # Stable is a loc-scale family
     assert got["stable_decentered"] == LatentStableReparam.__name__
