@@ -105,6 +105,12 @@ def sample(
         if validate:
             _validate_observation(name, fn, obs, None)
         return obs
+    # as in Pyro, infer={"is_observed": False} with obs= gives a latent site an initial
+    # value (reparameterizers pass an initialized value on to their auxiliary sites)
+    is_observed = obs is not None
+    if infer is not None and "is_observed" in infer:
+        infer = dict(infer)
+        is_observed = bool(infer.pop("is_observed"))
     msg = Message(
         type="sample",
         name=name,
@@ -112,7 +118,7 @@ def sample(
         args=args,
         kwargs={"sample_shape": sample_shape} if sample_shape else {},
         value=obs,
-        is_observed=obs is not None,
+        is_observed=is_observed,
         infer=infer if infer is not None else {},
     )
     apply_stack(msg)

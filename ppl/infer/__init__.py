@@ -101,6 +101,7 @@ _EXPORTS.update(
     }
 )
 _SUBMODULES = _SUBMODULES + ("enum", "traceenum_elbo", "discrete")
+_SUBMODULES = _SUBMODULES + ("reparam",)  # reparameterizers (appended line)
 
 # --- sampling-based inference (appended block) ---
 _EXPORTS.update(

@@ -84,3 +84,8 @@ __all__ = [
 from .enum_messenger import EnumMessenger, enum  # noqa: E402
 
 __all__ += ["EnumMessenger", "enum", "queue"]
+
+# --- reparameterization (appended block) ----------------------------------------------
+from .reparam_messenger import ReparamHandler, ReparamMessenger, reparam  # noqa: E402
+
+__all__ += ["ReparamHandler", "ReparamMessenger", "reparam"]

@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterator
 from types import TracebackType
@@ -156,6 +157,10 @@ class Subsample(Distribution):
         return torch.zeros((), device=value.device)
 
 
+# Pyro's class name: Pyro code and tests recognise plate sites by type(fn).__name__
+Subsample.__name__ = Subsample.__qualname__ = "_Subsample"
+
+
 class PlateMessenger(Messenger):
     """The handler behind ``ppl.plate`` (see the module docstring).
 
@@ -170,6 +175,8 @@ class PlateMessenger(Messenger):
     Raises:
         ValueError: for a missing or non-positive size, or ``subsample_size > size``.
     """
+
+    _blocked = False  # set by block_plate
 
     def __init__(
         self,
@@ -313,6 +320,8 @@ class PlateMessenger(Messenger):
 
     # --- the two hooks --------------------------------------------------------------
     def process_message(self, msg: Message) -> None:
+        if self._blocked:  # inside block_plate: sites here do not see this plate
+            return
         frame = self._frame
         assert frame is not None  # internal: set on entry, before this handler is pushed
         msg.cond_indep_stack = (frame,) + msg.cond_indep_stack
@@ -320,6 +329,8 @@ class PlateMessenger(Messenger):
             msg.scale = self._scale * msg.scale
 
     def postprocess_message(self, msg: Message) -> None:
+        if self._blocked:
+            return
         # a local param (event_dim given) or ppl.subsample(data) is sliced to the minibatch
         if msg.type not in ("param", "subsample") or self.dim is None:
             return
@@ -371,3 +382,57 @@ def broadcast(fn: Any = None) -> Any:
     """Pyro's ``poutine.broadcast`` (a no-op beyond what plates do)."""
     msngr = BroadcastMessenger()
     return msngr(fn) if fn is not None else msngr
+
+
+@contextlib.contextmanager
+def block_plate(
+    name: str | None = None, dim: int | None = None, *, strict: bool = True
+) -> Iterator[None]:
+    """Hide one enclosing plate from the sites sampled inside (Pyro's ``block_plate``).
+
+    Why: an auxiliary or global variable needed inside a plate (a reparameterizer's
+    shared latent, a lazily drawn global) must not be broadcast along that plate.
+
+    Args:
+        name: the name of the plate to hide; or
+        dim: its batch dim (negative). Give exactly one of the two.
+        strict: raise if no enclosing plate matches (default True).
+
+    Raises:
+        ValueError: if not exactly one of ``name``/``dim`` is given, ``dim`` is not
+            negative, or (``strict``) the number of matching plates is not one.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> with ppl.plate("data", 3):
+        ...     with block_plate("data"):
+        ...         scale = ppl.sample("scale", dist.LogNormal(0.0, 1.0))
+        >>> tuple(scale.shape)
+        ()
+    """
+    if (name is None) == (dim is None):
+        raise ValueError("block_plate: give exactly one of name= or dim=")
+    if dim is not None and not (isinstance(dim, int) and dim < 0):
+        raise ValueError(f"block_plate: dim must be a negative int, got {dim!r}")
+    from .runtime import handler_stack
+
+    matches = [
+        h
+        for h in handler_stack()
+        if isinstance(h, PlateMessenger)
+        and not h._blocked
+        and (h.name == name if name is not None else h.dim == dim)
+    ]
+    if strict and len(matches) != 1:
+        which = f"name={name!r}" if name is not None else f"dim={dim}"
+        raise ValueError(
+            f"block_plate({which}) matched {len(matches)} enclosing plates, expected 1; "
+            "remove the block_plate or pass strict=False"
+        )
+    for plate in matches:
+        plate._blocked = True
+    try:
+        yield
+    finally:
+        for plate in matches:
+            plate._blocked = False

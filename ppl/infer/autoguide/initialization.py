@@ -165,6 +165,16 @@ def _in_support(fn: Distribution, value: torch.Tensor) -> bool:
         return False
 
 
+def _generic(value: torch.Tensor) -> torch.Tensor:
+    """Mark ``value`` as made by a generic strategy (Pyro's ``_pyro_custom_init = False``).
+
+    A reparameterizer that cannot keep an initial value (``poutine.reparam``) warns only
+    when the value was a user's choice, not when a generic strategy made it up.
+    """
+    value._pyro_custom_init = False  # type: ignore[attr-defined]
+    return value
+
+
 # ------------------------------------------------------------------------ strategies
 @register("feasible")
 def init_to_feasible(site: Message | None = None) -> Any:
@@ -178,7 +188,7 @@ def init_to_feasible(site: Message | None = None) -> Any:
     transform = biject_to(fn.support)
     device, dtype = site_device_dtype(fn)
     shape = transform.inverse_shape(fn.batch_shape + fn.event_shape)
-    return transform(torch.zeros(shape, device=device, dtype=dtype)).detach()
+    return _generic(transform(torch.zeros(shape, device=device, dtype=dtype)).detach())
 
 
 @register("sample")
@@ -186,7 +196,7 @@ def init_to_sample(site: Message | None = None) -> Any:
     """A draw from the site's prior."""
     if site is None:
         return init_to_sample
-    return _site_fn(site).sample().detach()
+    return _generic(_site_fn(site).sample().detach())
 
 
 @register("median")
@@ -220,8 +230,8 @@ def init_to_median(
         return fallback(site)
     value = samples.median(dim=0).values if samples.is_floating_point() else samples[0]
     if _in_support(fn, value):
-        return value
-    return fallback(site) if fallback is not None else samples[0]
+        return _generic(value)
+    return fallback(site) if fallback is not None else _generic(samples[0])
 
 
 @register("mean")
@@ -239,7 +249,7 @@ def init_to_mean(
     except NotImplementedError:
         value = None
     if value is not None and _in_support(fn, value):
-        return value
+        return _generic(value)
     if fallback is None:
         raise ValueError(
             f"init_to_mean: site {site['name']!r} has no finite mean inside its support; "
@@ -264,7 +274,7 @@ def init_to_uniform(site: Message | None = None, radius: float = 2.0) -> Any:
     device, dtype = site_device_dtype(fn)
     shape = transform.inverse_shape(fn.batch_shape + fn.event_shape)
     u = torch.rand(shape, device=device, dtype=dtype).mul_(2 * radius).sub_(radius)
-    return transform(u).detach()
+    return _generic(transform(u).detach())
 
 
 @register("value")
@@ -398,6 +408,9 @@ class InitMessenger(Messenger):
         self.init_fn = get_init_strategy(init_fn)
 
     def process_message(self, msg: Message) -> None:
+        if msg.type == "get_init_messengers":  # asked by poutine.reparam: apply me early
+            msg.value.append(self)
+            return
         if (
             msg.type != "sample"
             or msg.is_observed
