@@ -112,7 +112,9 @@ class RenyiELBO(ELBO):
         The log weight is detached; the surrogate carries the gradient of the bound
         before weighting.
         """
-        sum_dims = get_dependent_plate_dims(model_trace.nodes.values())
+        sum_dims = get_dependent_plate_dims(
+            s for s in model_trace.nodes.values() if is_sample_site(s)
+        )
         model_trace.compute_log_prob()
         guide_trace.compute_log_prob()
         log_w: Any = 0.0
