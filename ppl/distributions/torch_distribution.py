@@ -240,6 +240,23 @@ class TorchDistributionMixin(_MixinBase):
             return self
         return MaskedDistribution(self, mask)
 
+    def has_rsample_(self, value: bool) -> Any:
+        """Force reparameterized (``True``) or score-function (``False``) sampling on this
+        instance, in place; returns ``self`` (Pyro's ``has_rsample_``).
+
+        Example:
+            >>> import ppl.distributions as dist
+            >>> dist.Normal(0.0, 1.0).has_rsample_(False).has_rsample
+            False
+
+        Raises:
+            TypeError: if ``value`` is not a bool.
+        """
+        if not isinstance(value, bool):
+            raise TypeError(f"has_rsample_ expects True or False, got {value!r}")
+        self.has_rsample = value  # type: ignore[misc]
+        return self
+
     def score_parts(self, value: torch.Tensor) -> ScoreParts:
         """The parts of a gradient estimator for the log-density at ``value``.
 

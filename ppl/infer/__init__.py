@@ -120,6 +120,29 @@ _EXPORTS.update(
 )
 _SUBMODULES = _SUBMODULES + ("abstract_infer", "importance", "csis", "smcfilter", "resampler")
 
+# --- ELBO family (appended block) ---
+_EXPORTS.update(
+    {
+        "JitTraceEnum_ELBO": ".compile.estimators",
+        "CompiledTraceEnum_ELBO": ".compile.estimators",
+        "RenyiELBO": ".renyi_elbo",
+        "TraceTailAdaptive_ELBO": ".trace_tail_adaptive_elbo",
+        "ReweightedWakeSleep": ".rws",
+        "EnergyDistance": ".energy_distance",
+        "Trace_MMD": ".trace_mmd",
+    }
+)
+_SUBMODULES = _SUBMODULES + (
+    "renyi_elbo",
+    "trace_tail_adaptive_elbo",
+    "rws",
+    "energy_distance",
+    "trace_mmd",
+    "trace_elbo",
+    "tracegraph_elbo",
+    "trace_mean_field_elbo",
+)
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
@@ -193,6 +216,14 @@ if TYPE_CHECKING:  # sampling-based inference (appended block)
     from .predictive import MHResampler, WeighedPredictive, WeighedPredictiveResults
     from .resampler import Resampler
     from .smcfilter import SMCFilter
+
+if TYPE_CHECKING:  # ELBO family (appended block)
+    from .compile.estimators import CompiledTraceEnum_ELBO, JitTraceEnum_ELBO
+    from .energy_distance import EnergyDistance
+    from .renyi_elbo import RenyiELBO
+    from .rws import ReweightedWakeSleep
+    from .trace_mmd import Trace_MMD
+    from .trace_tail_adaptive_elbo import TraceTailAdaptive_ELBO
 
 
 def __getattr__(name: str) -> Any:

@@ -214,6 +214,13 @@ class SVI:
             self._losses.append(math.nan)
         return math.nan
 
+    def loss_and_grads(
+        self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> float:
+        """Pyro's ``svi.loss_and_grads``: the loss (a float), its gradients accumulated
+        into the touched params' ``.grad``; no optimizer step is taken."""
+        return float(self.estimator.step_loss(model, guide, args, kwargs).loss)
+
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
         """The loss without gradients or a param update (a float)."""
         with torch.no_grad():

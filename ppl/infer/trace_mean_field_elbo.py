@@ -25,11 +25,13 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
 from torch.distributions import kl_divergence
 
+from .. import settings
 from ..ops.tensor import scale_and_mask
 from ..poutine.trace_struct import Trace
 from .elbo import ELBO
@@ -53,14 +55,21 @@ class TraceMeanField_ELBO(ELBO):
     """Pyro's ``TraceMeanField_ELBO`` (see the module notes). Arguments as :class:`ELBO`.
 
     Raises (when the loss is evaluated):
-        ValueError: naming the site, when a guide site is not reparameterized, or a
-            latent model site has no guide site.
+        NotImplementedError: naming the site, when a guide site is not reparameterized.
+        ValueError: naming the site, when a latent model site has no guide site.
+
+    Warns:
+        UserWarning: (with validation on) when model and guide visit their shared
+            latent sites in different orders: the mean-field condition then cannot
+            be verified (Pyro's check).
     """
 
     def _particle_loss(
         self, model_trace: Trace, guide_trace: Trace
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         elbo: Any = 0.0
+        if settings._VALIDATION_ENABLED:
+            _check_mean_field_order(model_trace, guide_trace)
         guide_trace.compute_log_prob()
         model_trace.compute_log_prob()
         for name, model_site in model_trace.nodes.items():
@@ -90,9 +99,23 @@ class TraceMeanField_ELBO(ELBO):
         return -elbo, None
 
 
+def _check_mean_field_order(model_trace: Trace, guide_trace: Trace) -> None:
+    """Warn when the latent sites shared by model and guide come in different orders."""
+    in_model = [n for n, s in model_trace.nodes.items() if is_sample_site(s) and n in guide_trace]
+    in_guide = [n for n, s in guide_trace.nodes.items() if is_sample_site(s) and n in model_trace]
+    if in_model != in_guide:
+        warnings.warn(
+            "TraceMeanField_ELBO: could not verify the mean-field restriction on the guide; "
+            f"visit the latent sites in the model's order. Model sites: {in_model}; guide "
+            f"sites: {in_guide}",
+            stacklevel=4,
+        )
+
+
 def _check_reparameterized(site: Any) -> None:
+    # NotImplementedError, as Pyro's check_fully_reparametrized raises
     if not getattr(site.fn, "has_rsample", False):
-        raise ValueError(
+        raise NotImplementedError(
             f"TraceMeanField_ELBO: guide site {site.name!r} ({type(site.fn).__name__}) is not "
             "reparameterized; use Trace_ELBO, which handles it with a score-function term"
         )

@@ -2,20 +2,37 @@
 
 Why: a non-reparameterized guide site's REINFORCE term ``log q(z) * cost`` is noisy.
 Two things cut the noise without adding bias: keeping in ``cost`` only the terms that
-can depend on ``z`` (read off the plates, as ``Trace_ELBO`` does), and subtracting a
-*baseline* ``b`` that does not depend on ``z``: ``log q(z) * (cost - b)``.
+can depend on ``z``, and subtracting a *baseline* ``b`` that does not depend on ``z``:
+``log q(z) * (cost - b)``.
 
-Baselines are chosen per guide site with ``infer={"baseline": {...}}``:
+Design notes
+------------
+**Dependency structure.** While the model and guide run, every non-reparameterized
+latent draw is tagged with its site name (:class:`TrackNonReparam`, tags from
+:mod:`ppl.ops.provenance`); tags flow through every torch operation, so each
+log-density term ``log p`` / ``-log q`` knows which such draws it was computed from.
+The cost of site ``z`` is the sum of the terms tagged ``z`` (its own ``log p(z) -
+log q(z)`` and every term computed downstream of it), summed down to ``z``'s plates:
+a term in the same vectorized plate as ``z`` is kept element-wise along it, a term in
+another iteration of a sequential plate is dropped. Terms that do not depend on ``z``
+(sites sampled before it, or after it from other values) are left out. Tags follow
+data flow, not Python control flow, as in Pyro. Inside ``torch.jit.trace`` or
+``torch.compile`` (``JitTraceGraph_ELBO``) tensors are not tagged and every term
+counts (plate rules still apply): the same expectation, more variance.
+
+**Baselines** are chosen per guide site with ``infer={"baseline": {...}}``:
 
 * ``use_decaying_avg_baseline=True`` (``baseline_beta``, default 0.90): ``b`` is an
   exponential moving average of the site's past downstream costs, kept in the
   ParamStore as ``"__baseline_avg_downstream_cost_" + site``; the average from
-  before the current draw is used (Pyro folds the current cost in first, which
-  correlates ``b`` with ``z`` and biases the gradient);
-* ``nn_baseline=module`` with ``nn_baseline_input=x``: ``b = module(x)``, trained by
-  adding ``(cost - b)^2`` to the surrogate (its gradient reaches only the module);
-* ``baseline_value=tensor``: ``b`` is that tensor (``(cost - b)^2`` is added too, so a
-  param-valued baseline is trained).
+  before the current draw is used (so ``b`` does not depend on ``z``), then updated;
+* ``nn_baseline=module`` with ``nn_baseline_input=x``: ``b = module(x.detach())``;
+* ``baseline_value=tensor``: ``b`` is that tensor (e.g. a param).
+
+A learned baseline (the last two) is fitted in the same step: ``sum (cost - b)^2`` is
+added to the surrogate loss, whose gradient reaches only the baseline's parameters
+(the cost is detached); register a module with ``ppl.module`` in the guide so its
+parameters are in the ParamStore and the optimizer steps them.
 
 Example:
     >>> import torch, ppl, ppl.distributions as dist
@@ -32,18 +49,22 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
 
+from ..ops.provenance import ProvenanceTensor, detach_provenance, get_provenance
 from ..ops.tensor import total
+from ..poutine.messenger import Messenger
 from ..poutine.runtime import CondIndepStackFrame, Message
 from ..poutine.trace_struct import Trace
+from ..poutine.util import site_is_subsample
 from ..primitives import param
 from .trace_elbo import Trace_ELBO, downstream_cost, site_score_terms
 from .util import is_sample_site
 
-__all__ = ["TraceGraph_ELBO"]
+__all__ = ["TraceGraph_ELBO", "TrackNonReparam"]
 
 _BASELINE_KEYS = frozenset(
     {
@@ -56,6 +77,40 @@ _BASELINE_KEYS = frozenset(
 )
 AVG_PREFIX = "__baseline_avg_downstream_cost_"
 
+CostTerm = tuple[tuple[CondIndepStackFrame, ...], torch.Tensor, frozenset[str]]
+
+
+class TrackNonReparam(Messenger):
+    """Tag each non-reparameterized latent draw with its site name (provenance).
+
+    Values computed from a tagged draw carry the tag, so a log-density names the
+    draws it depends on.
+
+    Example:
+        >>> import torch, ppl, ppl.distributions as dist
+        >>> with TrackNonReparam():
+        ...     a = ppl.sample("a", dist.Bernoulli(0.5))
+        ...     b = ppl.sample("b", dist.Normal(a, 1.0))
+        >>> sorted(get_provenance(dist.Normal(b, 1.0).log_prob(b)))
+        ['a']
+    """
+
+    def postprocess_message(self, msg: Message) -> None:
+        if (
+            msg.type == "sample"
+            and not msg.is_observed
+            and isinstance(msg.value, torch.Tensor)
+            and not getattr(msg.fn, "has_rsample", False)
+            and not site_is_subsample(msg)
+            and msg.name is not None
+        ):
+            msg.value = ProvenanceTensor(msg.value, frozenset({msg.name}))
+
+
+def _can_track() -> bool:
+    """Tensor subclasses are left out of ``torch.jit.trace`` and ``torch.compile`` graphs."""
+    return not (torch._C._get_tracing_state() or torch.compiler.is_compiling())
+
 
 def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
     """``(baseline, baseline_loss)`` of a guide site from its ``infer["baseline"]`` options.
@@ -65,12 +120,14 @@ def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
         cost: its detached downstream cost.
 
     Returns:
-        ``baseline`` (detached, broadcastable to ``cost``, or 0) and the squared-error
-        loss that trains a learned baseline (or 0).
+        ``baseline`` (detached, shaped like ``cost``, or 0) and the squared-error loss
+        that trains a learned baseline (or 0).
 
     Raises:
-        ValueError: on an unknown option, two baselines at once, or a baseline whose
-            shape does not broadcast to the cost's.
+        ValueError: naming the site, on an unknown option, two learned baselines at
+            once, ``nn_baseline`` without ``nn_baseline_input``, a ``baseline_beta``
+            outside ``[0, 1)``, or a baseline whose shape is not the cost's.
+        TypeError: naming the site, when ``nn_baseline`` is not callable.
     """
     options = site.infer.get("baseline", {}) or {}
     unknown = set(options) - _BASELINE_KEYS
@@ -82,7 +139,7 @@ def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
     nn = options.get("nn_baseline")
     value = options.get("baseline_value")
     use_avg = bool(options.get("use_decaying_avg_baseline", False))
-    if (nn is not None) + (value is not None) > 1:
+    if nn is not None and value is not None:
         raise ValueError(f"at site {site.name!r}: give nn_baseline or baseline_value, not both")
     cost_t = torch.as_tensor(cost)
     baseline: Any = 0.0
@@ -91,36 +148,56 @@ def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
         if not 0.0 <= beta < 1.0:
             raise ValueError(f"at site {site.name!r}: baseline_beta must be in [0, 1), got {beta}")
         avg = param(f"{AVG_PREFIX}{site.name}", lambda: torch.zeros_like(cost_t)).detach()
-        baseline = avg.clone()  # the average *before* this cost: unbiased
+        if avg.shape != cost_t.shape:
+            raise ValueError(
+                f"at site {site.name!r}: the decaying-average baseline has shape "
+                f"{tuple(avg.shape)} but the downstream cost has shape {tuple(cost_t.shape)}"
+            )
+        baseline = avg.clone()  # the average *before* this cost: independent of z
         with torch.no_grad():
             avg.copy_(beta * avg + (1.0 - beta) * cost_t)
     learned = None
     if nn is not None:
         if "nn_baseline_input" not in options:
             raise ValueError(f"at site {site.name!r}: nn_baseline needs nn_baseline_input")
-        learned = nn(options["nn_baseline_input"])
+        if not callable(nn):
+            raise TypeError(
+                f"at site {site.name!r}: nn_baseline must be a callable module, got "
+                f"{type(nn).__name__}"
+            )
+        x = options["nn_baseline_input"]
+        learned = nn(x.detach() if isinstance(x, torch.Tensor) else x)
     elif value is not None:
         learned = torch.as_tensor(value)
     if learned is None:
         return baseline, 0.0
-    try:
-        shape = torch.broadcast_shapes(learned.shape, cost_t.shape)
-    except RuntimeError:
-        shape = None
-    if shape is None or shape != cost_t.shape:
+    if not isinstance(learned, torch.Tensor) or learned.shape != cost_t.shape:
+        shape = tuple(learned.shape) if isinstance(learned, torch.Tensor) else type(learned)
         raise ValueError(
-            f"at site {site.name!r}: baseline shape {tuple(learned.shape)} does not fit the "
-            f"downstream cost shape {tuple(cost_t.shape)}"
+            f"at site {site.name!r}: expected the baseline to have the downstream cost's shape "
+            f"{tuple(cost_t.shape)} (the site's batch shape reduced to its plates), got {shape}"
         )
-    baseline = baseline + learned.detach()
-    return baseline, total((cost_t - learned) ** 2)
+    full = baseline + learned
+    return full.detach(), total((cost_t - full) ** 2)
 
 
 class TraceGraph_ELBO(Trace_ELBO):
     """ELBO with Rao-Blackwellized score-function gradients and baselines (Pyro's name).
 
     Args: see :class:`~ppl.infer.elbo.ELBO`.
+
+    Example:
+        >>> TraceGraph_ELBO(num_particles=4).num_particles
+        4
     """
+
+    def _get_trace(
+        self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> tuple[Trace, Trace]:
+        if not _can_track():
+            return super()._get_trace(model, guide, args, kwargs)
+        with TrackNonReparam():
+            return super()._get_trace(model, guide, args, kwargs)
 
     def _particle_loss(
         self, model_trace: Trace, guide_trace: Trace
@@ -141,23 +218,39 @@ class TraceGraph_ELBO(Trace_ELBO):
         if not isinstance(elbo, torch.Tensor):
             elbo = torch.tensor(float(elbo))
         if not score_sites:
-            return -elbo, None
-        terms = _detached_cost_terms(model_trace, guide_trace)
+            return detach_provenance(-elbo), None
+        terms = _cost_terms(model_trace, guide_trace)
+        tracked = any(provenance for _, _, provenance in terms)
         for site, score in score_sites:
-            cost = downstream_cost(site, terms)
+            name = site.name
+            mine = [(f, t) for f, t, prov in terms if not tracked or name in prov]
+            cost = _sum_to_shape(downstream_cost(site, mine), score.shape)
             baseline, baseline_loss = site_baseline(site, cost)
             surrogate = surrogate + (score * (cost - baseline)).sum() - baseline_loss
-        return -elbo, -surrogate
+        return detach_provenance(-elbo), detach_provenance(-surrogate)
 
 
-def _detached_cost_terms(
-    model_trace: Trace, guide_trace: Trace
-) -> list[tuple[tuple[CondIndepStackFrame, ...], torch.Tensor]]:
+def _sum_to_shape(cost: Any, shape: torch.Size) -> Any:
+    """``cost`` summed down to the site's ``log_prob`` shape (plates it is not in go)."""
+    if not isinstance(cost, torch.Tensor):
+        return torch.as_tensor(cost).expand(shape) if shape else cost
+    while cost.dim() > len(shape):
+        cost = cost.sum(0)
+    dims = [i for i in range(-cost.dim(), 0) if shape[i] == 1 and cost.shape[i] != 1]
+    if dims:
+        cost = cost.sum(dims, keepdim=True)
+    return cost.expand(shape) if cost.shape != shape else cost
+
+
+def _cost_terms(model_trace: Trace, guide_trace: Trace) -> list[CostTerm]:
+    """``(plates, detached untagged term, provenance)`` of every ``log p`` and ``-log q``."""
     terms = []
     for sign, tr in ((1.0, model_trace), (-1.0, guide_trace)):
         for site in tr.nodes.values():
             if is_sample_site(site):
-                terms.append((site.cond_indep_stack, sign * site["log_prob"].detach()))
+                lp = site["log_prob"]
+                term = sign * detach_provenance(lp).detach()
+                terms.append((site.cond_indep_stack, term, get_provenance(lp)))
     return terms
 
 

@@ -444,7 +444,7 @@ def test_mean_field_falls_back_to_monte_carlo_and_matches_trace_elbo():
 
 
 def test_mean_field_rejects_non_reparameterized_guides():
-    with pytest.raises(ValueError, match="is not reparameterized"):
+    with pytest.raises(NotImplementedError, match="is not reparameterized"):
         TraceMeanField_ELBO().loss(bern_model, bern_guide)
 
 

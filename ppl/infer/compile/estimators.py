@@ -32,3 +32,10 @@ JitTraceGraph_ELBO = jit_variant(TraceGraph_ELBO, __name__)
 CompiledTrace_ELBO = compiled_variant(Trace_ELBO, __name__)
 CompiledTraceMeanField_ELBO = compiled_variant(TraceMeanField_ELBO, __name__)
 CompiledTraceGraph_ELBO = compiled_variant(TraceGraph_ELBO, __name__)
+
+# --- enumeration and the other ELBO families (appended block) ---
+from ..traceenum_elbo import TraceEnum_ELBO  # noqa: E402
+
+__all__ += ["JitTraceEnum_ELBO", "CompiledTraceEnum_ELBO"]
+JitTraceEnum_ELBO = jit_variant(TraceEnum_ELBO, __name__)
+CompiledTraceEnum_ELBO = compiled_variant(TraceEnum_ELBO, __name__)
