@@ -102,6 +102,18 @@ _EXPORTS.update(
 )
 _SUBMODULES = _SUBMODULES + ("enum", "traceenum_elbo", "discrete")
 
+# --- enumeration conformance (appended block) ---
+_EXPORTS.update(
+    {
+        "TraceTMC_ELBO": ".tracetmc_elbo",
+        "TraceEnumSample_ELBO": ".discrete",
+        "JitTraceEnum_ELBO": ".compile.enum_estimators",
+        "JitTraceTMC_ELBO": ".compile.enum_estimators",
+        "CompiledTraceEnum_ELBO": ".compile.enum_estimators",
+    }
+)
+_SUBMODULES = _SUBMODULES + ("tracetmc_elbo", "importance_weights")
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
@@ -167,6 +179,15 @@ if TYPE_CHECKING:  # enumeration (appended block)
     from .discrete import infer_discrete
     from .enum import config_enumerate
     from .traceenum_elbo import TraceEnum_ELBO
+
+if TYPE_CHECKING:  # enumeration conformance (appended block)
+    from .compile.enum_estimators import (
+        CompiledTraceEnum_ELBO,
+        JitTraceEnum_ELBO,
+        JitTraceTMC_ELBO,
+    )
+    from .discrete import TraceEnumSample_ELBO
+    from .tracetmc_elbo import TraceTMC_ELBO
 
 
 def __getattr__(name: str) -> Any:

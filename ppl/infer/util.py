@@ -20,6 +20,7 @@ Design notes
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 import torch
@@ -454,3 +455,9 @@ def require_backward(tensor: torch.Tensor) -> None:
             "require_backward needs ppl.ops.einsum.adjoint, which this ppl lacks"
         ) from e
     mark(tensor)
+
+
+# --- enumeration profiling (appended) ---
+# Pyro's profiling hook: the op counts of the last enumeration contraction, read by
+# growth benchmarks. ppl does not cache contraction ops, so it stays an empty Counter.
+LAST_CACHE_SIZE: list[Counter] = [Counter()]
