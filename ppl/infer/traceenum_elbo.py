@@ -318,9 +318,7 @@ def _expected(prob: Packed, cost: Packed) -> torch.Tensor:
     joint_p = _dense(prob, tuple(dims))
     joint_c = _dense(cost, tuple(dims))
     joint_p, joint_c = torch.broadcast_tensors(joint_p, joint_c)
-    mask = joint_p > 0
-    if not bool(mask.all()):
-        joint_c = joint_c.masked_fill(~mask, 0.0)
+    joint_c = joint_c.masked_fill(joint_p <= 0, 0.0)  # branch-free: safe under tracing
     return (joint_p * joint_c).sum()
 
 
