@@ -143,6 +143,16 @@ _SUBMODULES = _SUBMODULES + (
     "trace_mean_field_elbo",
 )
 
+# --- enumeration conformance (appended block) ---
+_EXPORTS.update(
+    {
+        "TraceTMC_ELBO": ".tracetmc_elbo",
+        "TraceEnumSample_ELBO": ".discrete",
+        "JitTraceTMC_ELBO": ".compile.estimators",
+    }
+)
+_SUBMODULES = _SUBMODULES + ("tracetmc_elbo", "importance_weights")
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
@@ -224,6 +234,11 @@ if TYPE_CHECKING:  # ELBO family (appended block)
     from .rws import ReweightedWakeSleep
     from .trace_mmd import Trace_MMD
     from .trace_tail_adaptive_elbo import TraceTailAdaptive_ELBO
+
+if TYPE_CHECKING:  # enumeration conformance (appended block)
+    from .compile.estimators import JitTraceTMC_ELBO
+    from .discrete import TraceEnumSample_ELBO
+    from .tracetmc_elbo import TraceTMC_ELBO
 
 
 def __getattr__(name: str) -> Any:

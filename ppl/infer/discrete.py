@@ -42,7 +42,7 @@ from ..poutine.block_messenger import BlockMessenger
 from ..poutine.enum_messenger import EnumMessenger
 from ..poutine.messenger import Messenger
 from ..poutine.replay_messenger import ReplayMessenger
-from ..poutine.runtime import Message
+from ..poutine.runtime import Message, quiet_tracer
 from ..poutine.trace_messenger import TraceMessenger
 from ..poutine.trace_struct import Trace, is_subsample_site
 from .traceenum_elbo import (
@@ -162,8 +162,9 @@ def _sample_posterior(
     with BlockMessenger(), EnumMessenger(first_available_dim), tm:
         model(*args, **kwargs)
     enum_trace = tm.trace
-    enum_trace.compute_log_prob()
-    values = _decide(enum_trace, temperature, strict_enumeration_warning)
+    with quiet_tracer():
+        enum_trace.compute_log_prob()
+        values = _decide(enum_trace, temperature, strict_enumeration_warning)
     with _FixEnumerated(values):
         return model(*args, **kwargs)
 

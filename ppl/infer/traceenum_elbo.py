@@ -67,7 +67,7 @@ from .enum import iter_discrete_escape, iter_discrete_extend
 from .trace_elbo import site_score_terms
 from .util import check_site_shape
 
-__all__ = ["TraceEnum_ELBO", "pack_site", "plate_symbol"]
+__all__ = ["TraceEnum_ELBO", "pack_site", "plate_symbol", "site_dice_factor"]
 
 
 # ----------------------------------------------------------------------------- naming
@@ -236,7 +236,7 @@ class ModelFactors:
 
 
 # ------------------------------------------------------------------------------ DiCE
-def _site_dice_factor(site: Message) -> tuple[Packed | None, float]:
+def site_dice_factor(site: Message) -> tuple[Packed | None, float]:
     """``(log dice factor, log denominator)`` of one guide site."""
     log_denom = 0.0
     score = pack_site(site, "score_function")
@@ -277,7 +277,7 @@ class Dice:
             if not _is_sample(site):
                 continue
             t = ordering[name]
-            factor, denom = _site_dice_factor(site)
+            factor, denom = site_dice_factor(site)
             if factor is not None:
                 self.log_probs.setdefault(t, []).append(factor)
             if denom:
@@ -318,9 +318,7 @@ def _expected(prob: Packed, cost: Packed) -> torch.Tensor:
     joint_p = _dense(prob, tuple(dims))
     joint_c = _dense(cost, tuple(dims))
     joint_p, joint_c = torch.broadcast_tensors(joint_p, joint_c)
-    mask = joint_p > 0
-    if not bool(mask.all()):
-        joint_c = joint_c.masked_fill(~mask, 0.0)
+    joint_c = joint_c.masked_fill(joint_p <= 0, 0.0)  # branch-free: safe under tracing
     return (joint_p * joint_c).sum()
 
 

@@ -29,7 +29,9 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -57,6 +59,26 @@ class CondIndepStackFrame(NamedTuple):
     def vectorized(self) -> bool:
         """True for a vectorized plate (one with a batch dim)."""
         return self.dim is not None
+
+    def _key(self) -> tuple[str, int | None, int, int]:
+        # a size traced by torch.jit is a 0-dim tensor: compare and hash it as its int
+        size = self.size
+        if isinstance(size, torch.Tensor):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+                size = int(size.item())
+        return self.name, self.dim, size, self.counter
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CondIndepStackFrame):
+            return False
+        return self._key() == other._key()
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self._key())
 
 
 @dataclass(slots=True, eq=False)
@@ -224,7 +246,37 @@ def apply_stack(msg: Message) -> None:
 
     Handlers are visited innermost first; a handler that sets ``msg.stop`` ends
     the walk, so the handlers outside it never see the message.
+
+    Under ``torch.jit.trace`` the handlers' shape comparisons see traced sizes; they
+    are constants of a trace kept per argument layout, so their tracer warnings are
+    silenced here (as Pyro does handler by handler).
     """
+    with quiet_tracer():
+        _apply_stack(msg)
+
+
+@contextmanager
+def quiet_tracer() -> Iterator[None]:
+    """Silence ``torch.jit.TracerWarning`` inside ppl's own code while ``torch.jit.trace`` runs.
+
+    ppl compares shapes and sizes in Python (plates, packing, validation); under the
+    tracer those sizes are tensors and every comparison warns. A trace is kept per
+    argument layout, so these values are constants of the graph. Outside tracing this
+    is a no-op.
+
+    Example:
+        >>> with quiet_tracer():
+        ...     pass
+    """
+    if not torch.jit.is_tracing():
+        yield
+        return
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        yield
+
+
+def _apply_stack(msg: Message) -> None:
     stack = _HANDLER_STACK
     seen = 0
     for handler in reversed(stack):

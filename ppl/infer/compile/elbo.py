@@ -47,6 +47,7 @@ from typing import Any
 import torch
 
 from ... import settings
+from ...poutine.runtime import quiet_tracer
 from ...poutine.trace_struct import Trace
 from ..elbo import ELBO
 from ..step import EagerStep, StepLoss
@@ -127,11 +128,18 @@ class _TorchScriptTracing(CompilingELBOMixin):
     ignore_jit_warnings: bool
     jit_options: dict[str, Any] | None
 
+    def _loss_from_traces(self, traces: list[tuple[Trace, Trace]]) -> torch.Tensor:
+        # ppl's estimator arithmetic compares traced sizes: constants of this layout
+        with quiet_tracer():
+            return super()._loss_from_traces(traces)  # type: ignore[misc]
+
     def _build(self, loss_fn: LossFn, inputs: tuple[torch.Tensor, ...]) -> Graph:
         def loss_only(*flat: torch.Tensor) -> torch.Tensor:
             return loss_fn(*flat)[0]
 
-        with warnings.catch_warnings():
+        # validation ran in the eager first call; as in Pyro, the tracing run skips it
+        # (its checks read tensors on the host, which a trace cannot record)
+        with warnings.catch_warnings(), settings.validation_enabled(False):
             if self.ignore_jit_warnings:
                 warnings.simplefilter("ignore")
             traced = torch.jit.trace(
