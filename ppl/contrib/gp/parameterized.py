@@ -94,7 +94,7 @@ class Parameterized(PyroModule):
         super().__init__()
         self._priors: OrderedDict[str, Any] = OrderedDict()
         self._guides: OrderedDict[str, tuple[Any, tuple[str, ...]]] = OrderedDict()
-        self._mode = "model"
+        self.__dict__["_mode"] = "model"
 
     def set_prior(self, name: str, prior: Any) -> None:
         """Deprecated: same as ``self.<name> = PyroSample(prior)``.
@@ -124,6 +124,9 @@ class Parameterized(PyroModule):
         setattr(self, name, PyroSample(prior))
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name == "mode":  # a property of plain state; called on every model/guide run
+            object.__setattr__(self, name, value)
+            return
         if isinstance(value, PyroSample) and isinstance(
             value.prior, torch.distributions.Distribution
         ):
@@ -197,7 +200,7 @@ class Parameterized(PyroModule):
         """
         for module in self.modules():
             if isinstance(module, Parameterized):
-                module.mode = mode
+                object.__setattr__(module, "mode", mode)
 
     @property
     def mode(self) -> str:
@@ -210,4 +213,4 @@ class Parameterized(PyroModule):
             raise ValueError(
                 f"{type(self).__name__}.mode: expected 'model' or 'guide', got {mode!r}"
             )
-        self._mode = mode
+        self.__dict__["_mode"] = mode  # plain state: skip PyroModule's attribute machinery

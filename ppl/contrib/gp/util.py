@@ -129,5 +129,5 @@ def train(
     losses = []
     for _ in range(num_steps):
         loss = optimizer.step(closure)  # type: ignore[arg-type]
-        losses.append(float(loss))
+        losses.append(float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss))
     return losses
