@@ -1,7 +1,13 @@
 """``ppl.contrib.gp``: Gaussian processes (Pyro's ``pyro.contrib.gp``).
 
-Kernels are ``PyroModule``s whose hyperparameters are ``PyroParam`` attributes, so they
-live in the global ParamStore and checkpoint with it like any other parameter.
+* :mod:`.kernels`: covariance functions and their algebra;
+* :mod:`.likelihoods`: observation models for variational GPs;
+* :mod:`.models`: exact, sparse, variational and latent-variable GP models;
+* :mod:`.parameterized`: ``Parameterized``, the ``PyroModule`` base with auto-guides;
+* :mod:`.util`: ``conditional`` and ``train``.
+
+Hyperparameters are ``PyroParam`` attributes (point estimates) or, after
+``module.attr = PyroSample(prior)``, random with automatic guides.
 
 Example:
     >>> import torch
@@ -12,7 +18,17 @@ Example:
     torch.Size([5])
 """
 
-from . import kernels, models
-from .util import conditional
+from . import kernels, likelihoods, models, parameterized, util
+from .parameterized import Parameterized
+from .util import conditional, train
 
-__all__ = ["conditional", "kernels", "models"]
+__all__ = [
+    "Parameterized",
+    "conditional",
+    "kernels",
+    "likelihoods",
+    "models",
+    "parameterized",
+    "train",
+    "util",
+]

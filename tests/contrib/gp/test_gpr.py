@@ -59,3 +59,22 @@ def test_forward_without_targets_error():
     gpr = GPRegression(torch.zeros(3, 1), None, RBF(1))
     with pytest.raises(ValueError, match="needs training targets y"):
         gpr(torch.zeros(2, 1))
+
+
+def test_jitter_grows_until_factorisation_succeeds():
+    from ppl.contrib.gp.linalg import jittered_cholesky
+
+    K = torch.diag(torch.tensor([1.0, -5e-6], dtype=torch.float64))
+    L = jittered_cholesky(K, 1e-6, "demo")  # 1e-6 fails, 1e-5 succeeds
+    assert torch.allclose(L @ L.T, K + 1e-5 * torch.eye(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"demo: .*jitter=1e-08, 1e-07, 1e-06 .*increase `jitter`"):
+        jittered_cholesky(K, 1e-8, "demo")
+
+
+def test_iter_sample_reproduces_data_and_grows_state():
+    X = torch.linspace(0, 1, 4, dtype=torch.float64)
+    y = torch.sin(X)
+    gpr = GPRegression(X, y, RBF(1, torch.tensor(1.0, dtype=X.dtype)), noise=X.new_tensor(1e-6))
+    sampler = gpr.iter_sample()
+    draws = torch.cat([sampler(X[i : i + 1]) for i in range(4)])
+    assert torch.allclose(draws, y, atol=0.01)  # near-noiseless: draws at data = data

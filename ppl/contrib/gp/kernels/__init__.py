@@ -7,7 +7,45 @@ Example:
     [1.0, 1.0]
 """
 
-from .isotropy import RBF, Exponential, Isotropy, Matern32, Matern52
-from .kernel import Kernel
+from .brownian import Brownian
+from .coregionalize import Coregionalize
+from .dot_product import DotProduct, Linear, Polynomial
+from .isotropic import RBF, Exponential, Isotropy, Matern32, Matern52, RationalQuadratic
+from .kernel import (
+    Combination,
+    Exponent,
+    Kernel,
+    Product,
+    Sum,
+    Transforming,
+    VerticalScaling,
+    Warping,
+)
+from .periodic import Cosine, Periodic
+from .static import Constant, WhiteNoise
 
-__all__ = ["RBF", "Exponential", "Isotropy", "Kernel", "Matern32", "Matern52"]
+__all__ = [
+    "RBF",
+    "Brownian",
+    "Combination",
+    "Constant",
+    "Coregionalize",
+    "Cosine",
+    "DotProduct",
+    "Exponent",
+    "Exponential",
+    "Isotropy",
+    "Kernel",
+    "Linear",
+    "Matern32",
+    "Matern52",
+    "Periodic",
+    "Polynomial",
+    "Product",
+    "RationalQuadratic",
+    "Sum",
+    "Transforming",
+    "VerticalScaling",
+    "Warping",
+    "WhiteNoise",
+]

@@ -2,30 +2,42 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch.distributions import constraints
 
 import ppl
 import ppl.distributions as dist
-from ppl.nn import PyroModule, PyroParam, pyro_method
+from ppl.nn import PyroParam, pyro_method
 
 from ..kernels.kernel import Kernel
-from ..util import cholesky_with_jitter, conditional
+from ..util import conditional
+from .model import GPModel
+
+__all__ = ["GPRegression"]
 
 
-class GPRegression(PyroModule):
-    """Gaussian-process regression ``y = f(X) + eps``, ``f ~ GP(0, kernel)``.
+def _add_diag(K: torch.Tensor, value: Any) -> torch.Tensor:
+    eye = torch.eye(K.size(-1), dtype=K.dtype, device=K.device)
+    return K + value * eye
 
-    ``model()`` scores ``y`` under the marginal ``MultivariateNormal(0, K + noise I)``,
-    so MAP of the hyperparameters is SVI with an empty guide; ``forward(Xnew)`` gives
-    the closed-form predictive.
+
+class GPRegression(GPModel):
+    """Gaussian-process regression ``y = f(X) + eps``, ``f ~ GP(mean, kernel)``,
+    ``eps ~ N(0, noise)``.
+
+    ``model()`` scores ``y`` under the marginal ``MultivariateNormal(mean, K + noise I)``
+    (``f`` integrated out), so fitting hyperparameters is SVI with the (empty) guide;
+    ``forward(Xnew)`` gives the closed-form posterior predictive. Cost ``O(N^3)``.
 
     Args:
         X: training inputs ``(N, ...)``.
-        y: training targets ``(N,)`` or ``(..., N)``, or ``None``.
+        y: training targets ``(..., N)``, or None.
         kernel: the covariance function.
-        noise: observation noise variance (positive), default 1.
-        mean_function: callable ``X -> (N,)`` prior mean, default zero.
+        noise: positive observation-noise variance, default 1.
+        mean_function: prior mean ``X -> (N,)``, default zero.
         jitter: diagonal jitter for the Cholesky.
 
     Example:
@@ -45,62 +57,87 @@ class GPRegression(PyroModule):
         y: torch.Tensor | None,
         kernel: Kernel,
         noise: torch.Tensor | None = None,
-        mean_function=None,
+        mean_function: Callable[[torch.Tensor], Any] | None = None,
         jitter: float = 1e-6,
-    ):
-        super().__init__()
-        self.X = X
-        self.y = y
-        self.kernel = kernel
-        self.mean_function = mean_function if mean_function is not None else _zero_mean
-        self.jitter = jitter
-        noise = torch.tensor(1.0, dtype=X.dtype, device=X.device) if noise is None else noise
+    ) -> None:
+        super().__init__(X, y, kernel, mean_function, jitter)
+        noise = self.X.new_tensor(1.0) if noise is None else noise
         self.noise = PyroParam(noise, constraints.positive)  # type: ignore[assignment]
 
-    def set_data(self, X: torch.Tensor, y: torch.Tensor | None = None) -> None:
-        """Replace the training data (Pyro's ``set_data``)."""
-        self.X, self.y = X, y
-
     @pyro_method
-    def model(self):
-        """Sample ``y`` from the GP marginal; observed when ``self.y`` is set."""
-        N = self.X.size(0)
-        Kff = self.kernel(self.X)
-        Kff = Kff + self.noise * torch.eye(N, dtype=Kff.dtype, device=Kff.device)
-        Lff = cholesky_with_jitter(Kff, self.jitter, type(self).__name__)
-        loc = self.mean_function(self.X)
+    def model(self) -> Any:
+        """Sample (or observe) ``y``; without ``y`` return the prior ``(f_loc, f_var)``."""
+        self.set_mode("model")
+        Lff = self._cholesky(_add_diag(self.kernel(self.X), self.noise))
+        f_loc = self.X.new_zeros(self.X.size(0)) + self.mean_function(self.X)
         if self.y is None:
-            prior = dist.MultivariateNormal(loc, scale_tril=Lff)
-            return ppl.sample(self._pyro_get_fullname("y"), prior)
-        shape = self.y.shape[:-1]
-        fn = dist.MultivariateNormal(
-            loc.expand(self.y.shape), scale_tril=Lff.expand(shape + Lff.shape)
-        )
-        return ppl.sample(self._pyro_get_fullname("y"), fn.to_event(len(shape)), obs=self.y)
+            return f_loc, Lff.pow(2).sum(-1)
+        fn = dist.MultivariateNormal(f_loc, scale_tril=Lff)
+        fn = fn.expand_by(self.y.shape[:-1]).to_event(self.y.dim() - 1)
+        return ppl.sample(self._pyro_get_fullname("y"), fn, obs=self.y)
 
     @pyro_method
-    def guide(self):
-        """Empty guide: hyperparameters are point estimates (MAP/MLE)."""
+    def guide(self) -> None:
+        """Hyperparameter guides only (``f`` is integrated out exactly)."""
+        self.set_mode("guide")
+        self._load_pyro_samples()
 
     def forward(
         self, Xnew: torch.Tensor, full_cov: bool = False, noiseless: bool = True
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Predictive mean and (co)variance of ``f(Xnew)`` (plus noise if not noiseless)."""
+        """Posterior predictive mean ``(..., T)`` and covariance ``(..., T, T)`` or
+        variance ``(..., T)`` of ``f(Xnew)`` (of ``y(Xnew)`` if ``noiseless=False``).
+
+        Raises:
+            ValueError: no training targets, or ``Xnew`` has the wrong feature shape.
+        """
+        self._check_Xnew_shape(Xnew)
         if self.y is None:
-            raise ValueError("GPRegression.forward needs training targets y; call set_data")
-        y_resid = self.y - self.mean_function(self.X)
+            raise ValueError(
+                "GPRegression.forward needs training targets y; call set_data(X, y) first"
+            )
+        self.set_mode("guide")
+        Lff = self._cholesky(_add_diag(self.kernel(self.X), self.noise))
+        y_residual = self.y - self.mean_function(self.X)
         loc, cov = conditional(
-            Xnew, self.X, self.kernel, y_resid, full_cov, self.jitter, self.noise
+            Xnew, self.X, self.kernel, y_residual, None, Lff, full_cov, jitter=self.jitter
         )
-        loc = loc + self.mean_function(Xnew)
         if not noiseless:
-            if full_cov:
-                eye = torch.eye(Xnew.size(0), dtype=cov.dtype, device=cov.device)
-                cov = cov + self.noise * eye
-            else:
-                cov = cov + self.noise
-        return loc, cov
+            cov = _add_diag(cov, self.noise) if full_cov else cov + self.noise
+        return loc + self.mean_function(Xnew), cov
 
+    def iter_sample(self, noiseless: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
+        """A sampler of one joint posterior path, point by point.
 
-def _zero_mean(X: torch.Tensor) -> torch.Tensor:
-    return X.new_zeros(X.size(0))
+        Each call ``sampler(xnew)`` (``xnew`` of shape ``(1, ...)``) draws ``y(xnew)``
+        given the data and every earlier draw, then adds the draw to the conditioning
+        set, so successive calls trace a single consistent sample path.
+
+        Example:
+            >>> import torch
+            >>> from ppl.contrib.gp.kernels import RBF
+            >>> X = torch.linspace(0, 1, 3)
+            >>> sampler = GPRegression(X, X, RBF(1)).iter_sample()
+            >>> sampler(torch.tensor([0.5])).shape
+            torch.Size([1])
+        """
+        if self.y is None:
+            raise ValueError("GPRegression.iter_sample needs training targets y; call set_data")
+        with torch.no_grad():
+            noise = self.noise.detach()
+            state = {"X": self.X.detach().clone(), "y": self.y.detach().clone()}
+
+        def sample_next(xnew: torch.Tensor) -> torch.Tensor:
+            with torch.no_grad():
+                X, y = state["X"], state["y"]
+                Lff = self._cholesky(_add_diag(self.kernel(X), noise))
+                resid = y - self.mean_function(X)
+                loc, var = conditional(xnew, X, self.kernel, resid, None, Lff, jitter=self.jitter)
+                if not noiseless:
+                    var = var + noise
+                ynew = dist.Normal(loc + self.mean_function(xnew), var.sqrt()).sample()
+                state["X"] = torch.cat((X, xnew))
+                state["y"] = torch.cat((y, ynew))
+            return ynew
+
+        return sample_next
