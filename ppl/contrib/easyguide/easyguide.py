@@ -168,17 +168,6 @@ class EasyGuide(PyroModule, metaclass=_EasyGuideMeta):  # type: ignore[metaclass
             )
         return self.plates[name]
 
-    def _enter_plates(self, site: Message, stack: ExitStack) -> list[PlateMessenger]:
-        """Enter (in ``stack``) the guide plates of ``site``'s frames not already active."""
-        active = handler_stack()
-        plates = []
-        for frame in site.cond_indep_stack:
-            plate = self.plate(frame.name)
-            if not any(h is plate for h in active):
-                stack.enter_context(plate)
-            plates.append(plate)
-        return plates
-
     def _prototype(self, what: str) -> Trace:
         if self.prototype_trace is None:
             raise ValueError(
