@@ -168,17 +168,6 @@ class EasyGuide(PyroModule, metaclass=_EasyGuideMeta):  # type: ignore[metaclass
             )
         return self.plates[name]
 
-    def _enter_plates(self, site: Message, stack: ExitStack) -> list[PlateMessenger]:
-        """Enter (in ``stack``) the guide plates of ``site``'s frames not already active."""
-        active = handler_stack()
-        plates = []
-        for frame in site.cond_indep_stack:
-            plate = self.plate(frame.name)
-            if not any(h is plate for h in active):
-                stack.enter_context(plate)
-            plates.append(plate)
-        return plates
-
     def _prototype(self, what: str) -> Trace:
         if self.prototype_trace is None:
             raise ValueError(
@@ -218,7 +207,8 @@ class EasyGuide(PyroModule, metaclass=_EasyGuideMeta):  # type: ignore[metaclass
             The sampled (point) value.
 
         Raises:
-            ValueError: if the model has no latent site ``name``.
+            ValueError: if the model has no latent site ``name``, or ``name`` contains
+                a ``.`` (not allowed in attribute names).
         """
         prototype = self._prototype("map_estimate()")
         site = prototype.nodes.get(name)
@@ -226,6 +216,12 @@ class EasyGuide(PyroModule, metaclass=_EasyGuideMeta):  # type: ignore[metaclass
             raise ValueError(
                 f"EasyGuide.map_estimate({name!r}): the model has no latent site {name!r}; "
                 f"latent sites are {list(prototype.stochastic_nodes)}"
+            )
+        if "." in name:
+            raise ValueError(
+                f"EasyGuide.map_estimate({name!r}): the point estimate is the module "
+                "attribute named after the site, and attribute names cannot contain '.'; "
+                "guide this site with group(...).sample(...) or a plain ppl.param instead"
             )
         fn = site.fn
         event_dim = fn.event_dim

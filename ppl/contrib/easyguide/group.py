@@ -42,7 +42,7 @@ from torch.distributions import Distribution, biject_to
 from ppl import primitives
 from ppl.distributions import Delta
 from ppl.ops.tensor import broadcast_shape, sum_rightmost
-from ppl.poutine.runtime import Message
+from ppl.poutine.runtime import Message, handler_stack
 
 if TYPE_CHECKING:
     from .easyguide import EasyGuide
@@ -169,7 +169,11 @@ class Group:
             )
             delta = Delta(value, log_density=log_density, event_dim=site_fn.event_dim)
             with ExitStack() as stack:
-                self.guide._enter_plates(site, stack)
+                active = handler_stack()
+                for frame in site.cond_indep_stack:  # the guide's plates of this site
+                    plate = self.guide.plate(frame.name)
+                    if not any(h is plate for h in active):
+                        stack.enter_context(plate)
                 model_zs[name] = primitives.sample(name, delta)
         return guide_z, model_zs
 

@@ -1,6 +1,7 @@
 """A Gaussian mixture written with ``named`` structures, trained by SVI (after Pyro's
 examples/contrib/autoname/mixture.py): local latents passed to helper functions."""
 
+import pytest
 import torch
 from torch.distributions import constraints
 
@@ -47,6 +48,7 @@ def test_names_line_up():
     assert guide_tr.param_nodes == ["latent.local[0].probs", "latent.local[1].probs"]
 
 
+@pytest.mark.slow
 def test_svi_learns_the_two_clusters():
     svi = SVI(model, guide, Adam({"lr": 0.2}), Trace_ELBO())
     losses = [svi.step(DATA, 2) for _ in range(40)]

@@ -160,6 +160,16 @@ def test_errors():
     with pytest.raises(ValueError, match=r"expected \(2,\), actual \(3,\)"):
         wrong_shape()
 
+    def dotted():
+        ppl.sample("a.b", dist.Normal(0.0, 1.0))
+
+    @easy_guide(dotted)
+    def dotted_guide(self):
+        self.map_estimate("a.b")
+
+    with pytest.raises(ValueError, match="cannot contain '.'"):
+        dotted_guide()
+
     def sequential():
         for i in ppl.plate("seq", 2):
             ppl.sample(f"s{i}", dist.Normal(0.0, 1.0))
