@@ -33,10 +33,12 @@ class Isotropy(Kernel):
         active_dims: columns of the input to use.
 
     Example:
-        >>> import torch
+        >>> import torch, ppl
         >>> from ppl.contrib.gp.kernels import RBF
+        >>> ppl.clear_param_store()  # root kernels share store names ("variance")
         >>> RBF(1, variance=torch.tensor(2.0))(torch.zeros(1)).tolist()
         [[2.0]]
+        >>> ppl.clear_param_store()
     """
 
     # PyroParam attributes read back as constrained tensors (PyroModule's __getattr__)
