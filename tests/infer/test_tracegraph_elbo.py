@@ -244,10 +244,13 @@ def test_normal_normal_with_nonreparameterized_guide_reaches_the_posterior():
             },
         )
 
-    svi = SVI(model, guide, Adam({"lr": 0.03}), TraceGraph_ELBO(num_particles=4))
-    for _ in range(1500):
+    elbo = TraceGraph_ELBO(num_particles=16, vectorize_particles=True)
+    svi = SVI(model, guide, Adam({"lr": 0.05}), elbo)
+    for _ in range(100):
         svi.step()
     loc, scale = ppl.param("loc").item(), ppl.param("scale").item()
     print(f"fit loc {loc:.3f} (exact {post_loc:.3f}), scale {scale:.3f} (exact {post_scale:.3f})")
-    assert loc == pytest.approx(post_loc, abs=0.1)
-    assert scale == pytest.approx(post_scale, abs=0.1)
+    # at the posterior the cost log p(x, z) - log q(z) is the constant log p(x): once the
+    # baselines learn it the score-function noise vanishes, so the fit is tight
+    assert loc == pytest.approx(post_loc, abs=0.05)
+    assert scale == pytest.approx(post_scale, abs=0.05)
