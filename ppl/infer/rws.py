@@ -50,7 +50,7 @@ from ..poutine.runtime import Message
 from ..poutine.trace_struct import Trace
 from .elbo import ELBO
 from .particles import particle_log_prob_sum, stack_particles
-from .util import collect_param_names
+from .util import collect_param_names, guess_max_plate_nesting
 
 __all__ = ["ReweightedWakeSleep"]
 
@@ -152,7 +152,12 @@ class ReweightedWakeSleep(ELBO):
         sleepy = uncondition(_detached(model))
         runs, plate = self.num_sleep_particles, None
         if self.vectorize_particles and self.num_sleep_particles > 1:
-            nesting = self._plate_nesting(model, guide, args, kwargs)
+            if self.max_plate_nesting == math.inf:
+                # from the model alone: the guide needs ``observations`` to run
+                with torch.no_grad():
+                    prototype = trace(sleepy).get_trace(*args, **kwargs)
+                self.max_plate_nesting = guess_max_plate_nesting([prototype])
+            nesting = int(self.max_plate_nesting)
             plate = PlateMessenger(SLEEP_PLATE, self.num_sleep_particles, dim=-nesting - 1)
             runs = 1
         log_q: Any = 0.0

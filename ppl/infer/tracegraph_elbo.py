@@ -107,6 +107,16 @@ class TrackNonReparam(Messenger):
             msg.value = ProvenanceTensor(msg.value, frozenset({msg.name}))
 
 
+def _broadcasts_to(x: Any, shape: torch.Size) -> bool:
+    """True when tensor ``x`` broadcasts to exactly ``shape``."""
+    if not isinstance(x, torch.Tensor):
+        return False
+    try:
+        return torch.broadcast_shapes(x.shape, shape) == shape
+    except RuntimeError:
+        return False
+
+
 def _can_track() -> bool:
     """Tensor subclasses are left out of ``torch.jit.trace`` and ``torch.compile`` graphs."""
     return not (torch._C._get_tracing_state() or torch.compiler.is_compiling())
@@ -120,13 +130,13 @@ def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
         cost: its detached downstream cost.
 
     Returns:
-        ``baseline`` (detached, shaped like ``cost``, or 0) and the squared-error loss
+        ``baseline`` (detached, broadcastable to ``cost``, or 0) and the squared-error loss
         that trains a learned baseline (or 0).
 
     Raises:
         ValueError: naming the site, on an unknown option, two learned baselines at
             once, ``nn_baseline`` without ``nn_baseline_input``, a ``baseline_beta``
-            outside ``[0, 1)``, or a baseline whose shape is not the cost's.
+            outside ``[0, 1)``, or a baseline that does not broadcast to the cost's shape.
         TypeError: naming the site, when ``nn_baseline`` is not callable.
     """
     options = site.infer.get("baseline", {}) or {}
@@ -171,11 +181,11 @@ def site_baseline(site: Message, cost: torch.Tensor | float) -> tuple[Any, Any]:
         learned = torch.as_tensor(value)
     if learned is None:
         return baseline, 0.0
-    if not isinstance(learned, torch.Tensor) or learned.shape != cost_t.shape:
+    if not _broadcasts_to(learned, cost_t.shape):
         shape = tuple(learned.shape) if isinstance(learned, torch.Tensor) else type(learned)
         raise ValueError(
             f"at site {site.name!r}: expected the baseline to have the downstream cost's shape "
-            f"{tuple(cost_t.shape)} (the site's batch shape reduced to its plates), got {shape}"
+            f"{tuple(cost_t.shape)} (the site's batch shape; size-1 dims broadcast), got {shape}"
         )
     full = baseline + learned
     return full.detach(), total((cost_t - full) ** 2)

@@ -244,10 +244,43 @@ def test_normal_normal_with_nonreparameterized_guide_reaches_the_posterior():
             },
         )
 
-    svi = SVI(model, guide, Adam({"lr": 0.03}), TraceGraph_ELBO(num_particles=4))
-    for _ in range(1500):
+    elbo = TraceGraph_ELBO(num_particles=16, vectorize_particles=True)
+    svi = SVI(model, guide, Adam({"lr": 0.05}), elbo)
+    for _ in range(100):
         svi.step()
     loc, scale = ppl.param("loc").item(), ppl.param("scale").item()
     print(f"fit loc {loc:.3f} (exact {post_loc:.3f}), scale {scale:.3f} (exact {post_scale:.3f})")
-    assert loc == pytest.approx(post_loc, abs=0.1)
-    assert scale == pytest.approx(post_scale, abs=0.1)
+    # at the posterior the cost log p(x, z) - log q(z) is the constant log p(x): once the
+    # baselines learn it the score-function noise vanishes, so the fit is tight
+    assert loc == pytest.approx(post_loc, abs=0.05)
+    assert scale == pytest.approx(post_scale, abs=0.05)
+
+
+def test_jit_tracegraph_fits_a_discrete_posterior():
+    import warnings
+
+    from ppl.infer import SVI, JitTraceGraph_ELBO
+    from ppl.optim import Adam
+
+    data = torch.tensor(0.5)
+
+    def model():
+        z = ppl.sample("z", dist.Bernoulli(0.3))
+        ppl.sample("x", dist.Normal(2.0 * z - 1.0, 1.0), obs=data)
+
+    def guide():
+        p = ppl.param("p", torch.tensor(0.6), constraint=dist.constraints.unit_interval)
+        ppl.sample("z", dist.Bernoulli(p), infer={"baseline": {"use_decaying_avg_baseline": True}})
+
+    log_odds = (
+        torch.log(torch.tensor(0.3 / 0.7))
+        + dist.Normal(1.0, 1.0).log_prob(data)
+        - dist.Normal(-1.0, 1.0).log_prob(data)
+    )
+    exact = torch.sigmoid(log_odds).item()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        svi = SVI(model, guide, Adam({"lr": 0.02}), JitTraceGraph_ELBO(ignore_jit_warnings=True))
+        for _ in range(300):
+            svi.step()
+    assert ppl.param("p").item() == pytest.approx(exact, abs=0.03)
