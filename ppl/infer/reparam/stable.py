@@ -76,7 +76,9 @@ def _mixing_scale(alpha: torch.Tensor, u: torch.Tensor, e: torch.Tensor) -> torc
     # the raw map in S coordinates, as the totally skewed alpha/2 < 1 variable needs (at
     # alpha = 2 its huge value cancels against the vanishing cosine factor)
     z = _cms(alpha / 2, torch.ones_like(alpha), u, e, "S").clamp(min=0)
-    return z.sqrt() * (math.pi / 4 * alpha).cos().pow(alpha.reciprocal())
+    mix = z.sqrt() * (math.pi / 4 * alpha).cos().clamp(min=0).pow(alpha.reciprocal())
+    # at alpha = 2 (a Gaussian) the limit is 1, but 0 * inf in floating point
+    return torch.where(alpha >= 2, torch.ones_like(mix), mix)
 
 
 class LatentStableReparam(Reparam):
