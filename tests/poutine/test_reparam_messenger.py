@@ -121,3 +121,16 @@ def test_latent_site_with_initial_value_via_infer_is_observed_false():
         )
     assert v.item() == 0.5
     assert tr.trace.stochastic_nodes == ["z"]
+
+
+def test_init_strategy_that_cannot_handle_the_site_is_deferred_to_auxiliary_sites():
+    from ppl.infer.autoguide.initialization import init_to_median
+    from ppl.infer.reparam import ProjectedNormalReparam
+
+    def m():
+        return ppl.sample("d", dist.ProjectedNormal(torch.tensor([0.0, 0.0, 1.0])))
+
+    with InitMessenger(init_to_median):  # no bijection onto the sphere: cannot init "d"
+        tr = poutine.trace(poutine.reparam(m, {"d": ProjectedNormalReparam()})).get_trace()
+    assert torch.allclose(tr.nodes["d"]["value"].norm(), torch.tensor(1.0))
+    assert tr.stochastic_nodes == ["d_normal"]

@@ -35,7 +35,10 @@ import torch
 
 from ... import primitives
 from ...distributions import Delta, Exponential, Normal, Stable, StableWithLogProb, Uniform
-from ...distributions.stable import _standard_stable  # one CMS sampler for ppl
+
+# ppl's one Chambers-Mallows-Stuck sampler: _cms is the raw map, _standard_stable adds
+# the interpolation across stability 1 that the S0 coordinates need
+from ...distributions.stable import _cms, _standard_stable
 from ...settings import is_validation_enabled
 from .reparam import Reparam, ReparamMessage, ReparamResult
 
@@ -70,8 +73,12 @@ def _noise(reparam: Reparam, prefix: str, proto: torch.Tensor, event_dim: int) -
 
 def _mixing_scale(alpha: torch.Tensor, u: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
     """``sqrt(Z) * cos(pi alpha / 4) ** (1 / alpha)`` for ``Z ~ S(alpha / 2, 1)`` (a scale)."""
-    z = _standard_stable(alpha / 2, torch.ones_like(alpha), u, e, "S").clamp(min=0)
-    return z.sqrt() * (math.pi / 4 * alpha).cos().pow(alpha.reciprocal())
+    # the raw map in S coordinates, as the totally skewed alpha/2 < 1 variable needs (at
+    # alpha = 2 its huge value cancels against the vanishing cosine factor)
+    z = _cms(alpha / 2, torch.ones_like(alpha), u, e, "S").clamp(min=0)
+    mix = z.sqrt() * (math.pi / 4 * alpha).cos().clamp(min=0).pow(alpha.reciprocal())
+    # at alpha = 2 (a Gaussian) the limit is 1, but 0 * inf in floating point
+    return torch.where(alpha >= 2, torch.ones_like(mix), mix)
 
 
 class LatentStableReparam(Reparam):
