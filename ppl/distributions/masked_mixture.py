@@ -39,7 +39,7 @@ class MaskedConstraint(constraints.Constraint):
     def check(self, value: torch.Tensor) -> torch.Tensor:
         ok0 = self.constraint0.check(value)
         ok1 = self.constraint1.check(value)
-        return torch.where(self.mask.expand(ok0.shape), ok1, ok0)
+        return torch.where(self.mask, ok1, ok0)  # broadcasts (an enumerated mask adds dims)
 
     def __repr__(self) -> str:
         return f"MaskedConstraint({self.constraint0}, {self.constraint1})"

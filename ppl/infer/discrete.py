@@ -54,7 +54,7 @@ from .traceenum_elbo import (
     site_name_to_dim,
 )
 
-__all__ = ["TraceEnumSample_ELBO", "infer_discrete"]
+__all__ = ["TraceEnumSample_ELBO", "infer_discrete", "run_with_posterior_sample"]
 
 
 class _FixEnumerated(Messenger):
@@ -237,6 +237,26 @@ class TraceEnumSample_ELBO(TraceEnum_ELBO):
         if state is None:
             raise RuntimeError("TraceEnumSample_ELBO.sample_saved: evaluate the loss first")
         model, model_trace, guide_trace, args, kwargs = state
-        values = _decide(model_trace, 1, self.strict_enumeration_warning)
-        with _FixEnumerated(values), ReplayMessenger(trace=guide_trace):
-            return model(*args, **kwargs)
+        return run_with_posterior_sample(
+            model, model_trace, guide_trace, args, kwargs, self.strict_enumeration_warning
+        )
+
+
+def run_with_posterior_sample(
+    model: Callable[..., Any],
+    model_trace: Trace,
+    guide_trace: Trace,
+    args: tuple,
+    kwargs: dict,
+    strict_enumeration_warning: bool = True,
+) -> Any:
+    """Run ``model`` against ``guide_trace`` with its enumerated sites drawn jointly from
+    their posterior, computed from ``model_trace`` (an enumerated run of the model
+    against the same guide trace, log-densities computed); returns the model's value.
+
+    This is the engine of :meth:`TraceEnumSample_ELBO.sample_saved` and of
+    :meth:`~ppl.infer.traceenum_elbo.TraceEnum_ELBO.sample_posterior`.
+    """
+    values = _decide(model_trace, 1, strict_enumeration_warning)
+    with _FixEnumerated(values), ReplayMessenger(trace=guide_trace):
+        return model(*args, **kwargs)

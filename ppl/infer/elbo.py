@@ -311,9 +311,9 @@ class ELBO:
         """``max_plate_nesting``, found from one prototype run when it is ``inf``."""
         nesting = self.max_plate_nesting
         if nesting == math.inf:
-            with torch.no_grad():
-                guide_trace = _run_traced(guide, args, kwargs)
-                model_trace = _run_traced(model, args, kwargs, ReplayMessenger(trace=guide_trace))
+            # with gradients on, as in Pyro: a guide may itself call torch.autograd.grad
+            guide_trace = _run_traced(guide, args, kwargs)
+            model_trace = _run_traced(model, args, kwargs, ReplayMessenger(trace=guide_trace))
             nesting = guess_max_plate_nesting([model_trace, guide_trace])
             self.max_plate_nesting = nesting
         return int(nesting)

@@ -167,7 +167,7 @@ def _check_model_guide_enumeration(enum_ordinals: list[frozenset], guide_trace: 
             for f in site.cond_indep_stack:
                 if f.dim is not None and plate_symbol(f.name) not in min_ordinal:
                     raise ValueError(
-                        "expected model enumeration to be no more global than guide "
+                        "Expected model enumeration to be no more global than guide "
                         f"enumeration, but found model enumeration sites upstream of guide "
                         f"site {name!r} in plate({f.name!r}); enumerate some of those model "
                         "sites in the guide instead"
@@ -534,6 +534,46 @@ class TraceEnum_ELBO(ELBO):
                     f"enumeration (site {site.name!r} is enumerated in the guide)"
                 )
         return compute_marginals(model_trace, guide_trace)
+
+    def sample_posterior(
+        self, model: Callable[..., Any], guide: Callable[..., Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        """Run the model with its enumerated sites drawn jointly from their posterior
+        given all observations (and one guide draw); returns the model's return value.
+
+        Raises:
+            NotImplementedError: with several particles or guide enumeration.
+        """
+        return _sample_posterior(self, model, guide, args, kwargs)
+
+
+def _sample_posterior(
+    elbo: TraceEnum_ELBO,
+    model: Callable[..., Any],
+    guide: Callable[..., Any],
+    args: tuple,
+    kwargs: dict,
+) -> Any:
+    from ppl.infer.discrete import run_with_posterior_sample
+    from ppl.poutine.block_messenger import BlockMessenger
+
+    if elbo.num_particles != 1:
+        raise NotImplementedError(
+            "TraceEnum_ELBO.sample_posterior() is not compatible with multiple particles"
+        )
+    with BlockMessenger(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "found latent sites in the model but not the guide")
+        model_trace, guide_trace = next(elbo._get_traces(model, guide, args, kwargs))
+    for name, site in guide_trace.nodes.items():
+        if _is_sample(site) and ("_enumerate_dim" in site.infer or "_enum_total" in site.infer):
+            raise NotImplementedError(
+                "TraceEnum_ELBO.sample_posterior() is not compatible with guide enumeration "
+                f"(site {name!r} is enumerated in the guide)"
+            )
+    with BlockMessenger():
+        return run_with_posterior_sample(
+            model, model_trace, guide_trace, args, kwargs, elbo.strict_enumeration_warning
+        )
 
 
 def _full_shape(fn: Any) -> tuple[int, ...] | None:

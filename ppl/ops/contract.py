@@ -336,7 +336,7 @@ def _contract_component(
                 parent = frozenset().union(*parents) if parents else min_ordinal
                 if parent == leaf:
                     raise NotImplementedError(
-                        "expected tree-structured plate nesting, but found dependencies on "
+                        "Expected tree-structured plate nesting, but found dependencies on "
                         f"independent plates [{', '.join(sorted(leaf))}]. Make one of the "
                         "vectorized plates sequential (at a cost exponential in its size)."
                     )

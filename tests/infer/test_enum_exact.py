@@ -215,3 +215,27 @@ def test_vectorized_importance_weights_with_prior_guide():
 def test_vectorized_importance_weights_needs_max_plate_nesting():
     with pytest.raises(ValueError, match="max_plate_nesting is required"):
         vectorized_importance_weights(lambda: None, lambda: None, num_samples=3)
+
+
+def test_sample_posterior_frequencies_match_exact_posterior():
+    n = 4000
+    x = torch.tensor(1.5)
+
+    @config_enumerate
+    def model():
+        with ppl.plate("copies", n):
+            z = ppl.sample("z", dist.Bernoulli(torch.tensor(0.3)))
+            ppl.sample("x", dist.Normal(2.0 * z, 1.0), obs=x.expand(n))
+        return z
+
+    z = TraceEnum_ELBO(max_plate_nesting=1).sample_posterior(model, lambda: None)
+    like1 = 0.3 * dist.Normal(2.0, 1.0).log_prob(x).exp()
+    like0 = 0.7 * dist.Normal(0.0, 1.0).log_prob(x).exp()
+    p1 = float(like1 / (like0 + like1))
+    assert z.shape == (n,)
+    assert abs(float(z.mean()) - p1) < 4 * math.sqrt(p1 * (1 - p1) / n)
+
+
+def test_sample_posterior_rejects_several_particles():
+    with pytest.raises(NotImplementedError, match="multiple particles"):
+        TraceEnum_ELBO(num_particles=2).sample_posterior(lambda: None, lambda: None)
