@@ -17,6 +17,8 @@ One module per concept:
 * :mod:`.effect` -- effect-based guides on :class:`ppl.poutine.guide.GuideMessenger`:
   :class:`AutoNormalMessenger`, :class:`AutoHierarchicalNormalMessenger`,
   :class:`AutoRegressiveMessenger`; :mod:`.discrete` -- :class:`AutoDiscreteParallel`.
+* :mod:`.gaussian` / :mod:`.structured` -- placeholders for Pyro's ``AutoGaussian``
+  and ``AutoStructured`` (they raise ``NotImplementedError``: not built yet).
 * :mod:`.initialization` -- ``init_to_*`` strategies, their ``register`` registry
   and ``InitMessenger``; :mod:`.affine` -- the ``LowerCholeskyAffine`` transform.
 
@@ -43,6 +45,7 @@ from ppl.infer.autoguide.effect import (
     AutoRegressiveMessenger,
 )
 from ppl.infer.autoguide.flows import AutoIAFNormal, AutoNormalizingFlow
+from ppl.infer.autoguide.gaussian import AutoGaussian
 from ppl.infer.autoguide.guide import AutoGuide
 from ppl.infer.autoguide.guide_list import AutoCallable, AutoGuideList
 from ppl.infer.autoguide.initialization import (
@@ -58,6 +61,7 @@ from ppl.infer.autoguide.laplace import AutoLaplaceApproximation
 from ppl.infer.autoguide.low_rank import AutoLowRankMultivariateNormal
 from ppl.infer.autoguide.multivariate_normal import AutoMultivariateNormal
 from ppl.infer.autoguide.normal import AutoNormal
+from ppl.infer.autoguide.structured import AutoStructured
 
 __all__ = [
     "AutoCallable",
@@ -65,6 +69,7 @@ __all__ = [
     "AutoDelta",
     "AutoDiagonalNormal",
     "AutoDiscreteParallel",
+    "AutoGaussian",
     "AutoGuide",
     "AutoGuideList",
     "AutoHierarchicalNormalMessenger",
@@ -77,6 +82,7 @@ __all__ = [
     "AutoNormalMessenger",
     "AutoNormalizingFlow",
     "AutoRegressiveMessenger",
+    "AutoStructured",
     "LowerCholeskyAffine",
     "init_to_feasible",
     "init_to_generated",
