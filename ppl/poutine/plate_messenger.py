@@ -436,3 +436,4 @@ def block_plate(
     finally:
         for plate in matches:
             plate._blocked = False
+_Subsample = Subsample  # the name pickle looks the class up by
