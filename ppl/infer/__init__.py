@@ -151,7 +151,7 @@ _EXPORTS.update(
         "JitTraceTMC_ELBO": ".compile.estimators",
     }
 )
-_SUBMODULES = _SUBMODULES + ("tracetmc_elbo", "importance_weights")
+_SUBMODULES = _SUBMODULES + ("tracetmc_elbo",)
 
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 

@@ -18,7 +18,7 @@ from ppl.infer import (
     config_enumerate,
     infer_discrete,
 )
-from ppl.infer.importance_weights import vectorized_importance_weights
+from ppl.infer.importance import vectorized_importance_weights
 
 TRANS = torch.tensor([[0.8, 0.15, 0.05], [0.1, 0.7, 0.2], [0.3, 0.3, 0.4]])
 INIT = torch.tensor([0.5, 0.3, 0.2])
@@ -213,7 +213,7 @@ def test_vectorized_importance_weights_with_prior_guide():
 
 
 def test_vectorized_importance_weights_needs_max_plate_nesting():
-    with pytest.raises(ValueError, match="max_plate_nesting is required"):
+    with pytest.raises(ValueError, match="pass max_plate_nesting="):
         vectorized_importance_weights(lambda: None, lambda: None, num_samples=3)
 
 
