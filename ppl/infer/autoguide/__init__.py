@@ -92,3 +92,6 @@ __all__ = [
     "init_to_uniform",
     "init_to_value",
 ]
+
+# Pyro code reaches guides as attributes of this package's submodule (appended line)
+from ppl.infer.autoguide import guides  # noqa: E402, F401
