@@ -102,6 +102,10 @@ _EXPORTS.update(
 )
 _SUBMODULES = _SUBMODULES + ("enum", "traceenum_elbo", "discrete")
 
+# --- mcmc2: ArviZ export (appended block) ---
+_EXPORTS.update({"to_inference_data": ".arviz"})
+_SUBMODULES = _SUBMODULES + ("arviz",)
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects

@@ -393,7 +393,8 @@ class MCMC(AbstractMCMC):
                     draws[chain].append(item)
                 seen[chain] += 1
             if self.transforms is None:
-                self._set_transforms(*args, **kwargs)
+                with torch.random.fork_rng(devices=[]):  # the draws' stream stays as it ended
+                    self._set_transforms(*args, **kwargs)
         total = sum(shape.numel() for shape in structure.values())
         stacked = torch.stack(
             [torch.stack(d) if d else torch.zeros(0, total) for d in draws]

@@ -46,8 +46,11 @@ JobRunner = Callable[[Any], Iterator[Any]]
 
 
 def chain_seeds(num_chains: int) -> list[int]:
-    """``num_chains + 1`` seeds from torch's global generator: one per chain, one to resume."""
-    return [int(s) for s in torch.randint(0, 2**62, (num_chains + 1,))]
+    """``num_chains + 1`` seeds from torch's global generator: one per chain, one to resume.
+
+    Drawn one at a time, so chain ``i`` gets the same seed whatever the number of chains.
+    """
+    return [int(torch.randint(0, 2**62, ())) for _ in range(num_chains + 1)]
 
 
 def _worker(run_job: JobRunner, job: Any, chain: int, seed: int, out: Any) -> None:
