@@ -153,6 +153,10 @@ _EXPORTS.update(
 )
 _SUBMODULES = _SUBMODULES + ("tracetmc_elbo",)
 
+# --- mcmc2: ArviZ export (appended block) ---
+_EXPORTS.update({"to_inference_data": ".arviz"})
+_SUBMODULES = _SUBMODULES + ("arviz",)
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects

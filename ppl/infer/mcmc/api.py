@@ -8,10 +8,13 @@ Design notes
   the chain's site shapes, then one flat draw per sampling step, then the kernel's
   diagnostics, so both :class:`MCMC` (keeps every draw) and :class:`StreamingMCMC`
   (keeps running statistics) consume the same stream.
-* **Chains run in this process, one after another.** ``num_chains > 1`` with enough
-  CPUs selects :class:`_MultiSampler` as Pyro does, but ppl does not fork worker
-  processes: each chain is set up afresh on the same kernel. ``mp_context`` is accepted
-  and ignored.
+* **Chains.** ``num_chains > 1`` with enough CPUs selects :class:`_MultiSampler`, as
+  Pyro does: one worker process per chain (start method ``mp_context``), each with a
+  copy of the kernel; otherwise :class:`_UnarySampler` runs the chains one after
+  another in this process. Either way chain ``i`` is seeded with its own seed drawn
+  from the global generator when ``run`` starts, so a multi-chain run is reproducible
+  from ``ppl.set_rng_seed`` and both samplers give the same draws
+  (:mod:`ppl.infer.mcmc.parallel`).
 * Draws are stored unconstrained and mapped back through ``transforms`` at the end, so
   ``get_samples()`` holds values in each site's support with shape
   ``(num_chains * num_samples, *site_shape)``.
@@ -45,11 +48,13 @@ from torch.distributions import Transform
 
 from ppl.infer.mcmc.hmc import HMC
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
+from ppl.infer.mcmc.parallel import chain_seeds, run_in_processes
 from ppl.infer.mcmc.util import diagnostics, diagnostics_from_stats, print_summary, select_samples
 from ppl.ops.context import optional
 from ppl.ops.streaming import CountMeanVarianceStats, StatsOfDict, StreamingStats
 from ppl.poutine import block
-from ppl.settings import validation_enabled
+from ppl.rng import set_rng_seed
+from ppl.settings import is_validation_enabled, validation_enabled
 
 __all__ = ["MCMC", "StreamingMCMC"]
 
@@ -106,8 +111,25 @@ def _chain_loop(
     kernel.cleanup()
 
 
+def _run_chain_job(job: tuple) -> Iterator[Any]:
+    """One chain as a picklable job (for worker processes and the in-process fallback)."""
+    kernel, warmup_steps, num_samples, hook, chain_id, disable_progbar, params, validate = job[:8]
+    args, kwargs = job[8], job[9]
+    if params is not None:
+        kernel.initial_params = params
+    with optional(validation_enabled(validate), validate is not None):
+        yield from _chain_loop(
+            kernel, warmup_steps, num_samples, hook, chain_id, disable_progbar, *args, **kwargs
+        )
+
+
 class _UnarySampler:
-    """Runs the chains one after another in this process."""
+    """Runs the chains one after another in this process.
+
+    With several chains, chain ``i`` is seeded with the ``i``-th of
+    :func:`~ppl.infer.mcmc.parallel.chain_seeds` (drawn when ``run`` starts), so it
+    draws the same numbers as in a worker process of :class:`_MultiSampler`.
+    """
 
     def __init__(
         self,
@@ -130,27 +152,34 @@ class _UnarySampler:
     def terminate(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to shut down: no worker processes."""
 
+    def _job(self, chain: int, args: tuple, kwargs: dict[str, Any]) -> tuple:
+        params = None
+        if self.initial_params is not None:
+            params = {k: v[chain] for k, v in self.initial_params.items()}
+        validate = is_validation_enabled()
+        return (
+            self.kernel, self.warmup_steps, self.num_samples, self.hook,
+            chain if self.num_chains > 1 else None, self.disable_progbar, params, validate,
+            args, kwargs,
+        )  # fmt: skip
+
     def run(self, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, int]]:
+        seeds = chain_seeds(self.num_chains) if self.num_chains > 1 else None
         for chain in range(self.num_chains):
-            if self.initial_params is not None:
-                self.kernel.initial_params = {k: v[chain] for k, v in self.initial_params.items()}
-            for item in _chain_loop(
-                self.kernel,
-                self.warmup_steps,
-                self.num_samples,
-                self.hook,
-                chain if self.num_chains > 1 else None,
-                self.disable_progbar,
-                *args,
-                **kwargs,
-            ):
+            if seeds is not None:
+                set_rng_seed(seeds[chain])
+            for item in _run_chain_job(self._job(chain, args, kwargs)):
                 yield item, chain
+        if seeds is not None:
+            set_rng_seed(seeds[-1])
 
 
 class _MultiSampler(_UnarySampler):
-    """Pyro's multi-chain sampler; in ppl the chains also run in this process, in turn.
+    """Runs each chain in a worker process (``mp_context``: a start method or None).
 
-    ``mp_context`` is kept for Pyro's signature.
+    Every worker gets its own copy of the kernel and a seed of its own; draws come back
+    as they are made. A chain whose kernel cannot be sent to a worker (``spawn`` needs
+    the model importable by name) runs in this process instead, with a warning.
     """
 
     def __init__(
@@ -168,6 +197,12 @@ class _MultiSampler(_UnarySampler):
             kernel, num_samples, warmup_steps, num_chains, disable_progbar, initial_params, hook
         )
         self.mp_context = mp_context
+
+    def run(self, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, int]]:
+        seeds = chain_seeds(self.num_chains)
+        jobs = [self._job(chain, args, kwargs) for chain in range(self.num_chains)]
+        yield from run_in_processes(_run_chain_job, jobs, seeds, self.mp_context)
+        set_rng_seed(seeds[-1])
 
 
 class AbstractMCMC(ABC):
@@ -278,9 +313,11 @@ class MCMC(AbstractMCMC):
         warmup_steps: adaptation steps discarded per chain (default ``num_samples``).
         initial_params: unconstrained start values; with ``num_chains > 1`` each has a
             leading dim of size ``num_chains``.
-        num_chains: number of chains (run one after another).
+        num_chains: number of chains (in worker processes when there are enough CPUs,
+            else one after another).
         hook_fn: ``hook_fn(kernel, params, stage, i)`` after every step.
-        mp_context: accepted for Pyro compatibility; ignored.
+        mp_context: multiprocessing start method of the workers (``"fork"``,
+            ``"spawn"``, ``"forkserver"``; None: the platform default).
         disable_progbar: hide the tqdm progress bar.
         disable_validation: run with distribution validation off (``None`` keeps the
             global setting).
@@ -356,7 +393,8 @@ class MCMC(AbstractMCMC):
                     draws[chain].append(item)
                 seen[chain] += 1
             if self.transforms is None:
-                self._set_transforms(*args, **kwargs)
+                with torch.random.fork_rng(devices=[]):  # the draws' stream stays as it ended
+                    self._set_transforms(*args, **kwargs)
         total = sum(shape.numel() for shape in structure.values())
         stacked = torch.stack(
             [torch.stack(d) if d else torch.zeros(0, total) for d in draws]

@@ -76,7 +76,8 @@ class HMC(MCMCKernel):
         full_mass: ``False`` (diagonal), ``True`` (one dense block) or a list of tuples of
             site names, each one dense block (remaining sites share a diagonal block).
         transforms: site -> bijection to real space (default: ``biject_to(support).inv``).
-        max_plate_nesting: accepted as in Pyro (ppl does not enumerate discrete sites).
+        max_plate_nesting: the number of plate dims the model uses; discrete latent sites
+            are enumerated (summed out of the potential) left of them. Guessed when None.
         jit_compile: trace the potential energy with ``torch.jit.trace``.
         jit_options: keyword arguments for ``torch.jit.trace``.
         ignore_jit_warnings: silence tracer warnings.

@@ -9,8 +9,15 @@ of unconstrained tensors ``u`` that returns ``-log p(x, data) - log|det dx/du|``
 ``x`` and summing the trace's log densities, picks a starting point where the energy
 and its gradient are finite, and returns the prototype trace it ran.
 
-ppl does not enumerate discrete latent variables, so a latent site with a discrete
-(enumerable) distribution is an error naming the site rather than a silent wrong answer.
+Discrete latent sites with enumerable support are summed out of the energy, as Pyro
+does: the model runs under ``enum(config_enumerate(model), first_available_dim=-1 -
+max_plate_nesting)``, so each discrete site takes all its values along a dim of its
+own, and the sites' log densities are contracted (``logsumexp`` over enumeration dims,
+sums over plates, :func:`ppl.ops.contract.contract_tensor_tree`). The sampler then only
+sees the continuous sites; the discrete ones can be drawn afterwards from their
+conditional posterior (``ppl.infer.discrete.infer_discrete``). A discrete latent site
+that cannot be enumerated (no ``enumerate_support``, e.g. a Poisson, or marked with
+``infer={"enumerate": None}``) is an error naming the site.
 
 Example:
     >>> import torch, ppl, ppl.distributions as dist
@@ -38,17 +45,22 @@ from torch.distributions import Transform, biject_to
 
 from ppl.distributions.util import ignore_jit_warnings
 from ppl.infer.autoguide.initialization import InitMessenger, init_to_uniform
-from ppl.infer.util import guess_max_plate_nesting
+from ppl.infer.enum import config_enumerate
+from ppl.infer.traceenum_elbo import ordinal, pack_site
+from ppl.infer.util import check_site_shape, guess_max_plate_nesting
 from ppl.ops import stats
+from ppl.ops.contract import Packed, contract_tensor_tree
 from ppl.ops.integrator import potential_grad
 from ppl.params.param_store import get_param_store
-from ppl.poutine import condition, trace
+from ppl.poutine import condition, enum, trace
 from ppl.poutine.trace_struct import Trace, is_subsample_site
+from ppl.settings import is_validation_enabled as validation_enabled_now
 from ppl.settings import validation_enabled
 
 __all__ = [
     "diagnostics",
     "diagnostics_from_stats",
+    "enumerated_log_joint",
     "initialize_model",
     "print_summary",
     "select_samples",
@@ -57,6 +69,47 @@ __all__ = [
 
 Params = dict[str, torch.Tensor]
 PotentialFn = Callable[[Params], torch.Tensor]
+
+
+def enumerated_log_joint(tr: Trace, max_plate_nesting: int) -> torch.Tensor:
+    """``log p`` of a trace run under ``enum``, with every enumerated dim summed out.
+
+    Each sample site's log density becomes a factor named by its plates and the
+    enumeration dims it depends on; :func:`contract_tensor_tree` eliminates the
+    enumeration dims (log-sum-exp) respecting plate structure, and the remaining
+    factors sum to the log marginal density of the non-enumerated sites.
+
+    Example:
+        >>> import torch, ppl, ppl.distributions as dist
+        >>> from ppl.poutine import enum, trace
+        >>> def model():
+        ...     z = ppl.sample("z", dist.Bernoulli(0.25), infer={"enumerate": "parallel"})
+        ...     ppl.sample("x", dist.Normal(2.0 * z, 1.0), obs=torch.tensor(0.0))
+        >>> tr = trace(enum(model, first_available_dim=-1)).get_trace()
+        >>> n = dist.Normal(torch.tensor([0.0, 2.0]), 1.0).log_prob(torch.tensor(0.0)).exp()
+        >>> expected = (0.75 * n[0] + 0.25 * n[1]).log()
+        >>> bool(torch.isclose(enumerated_log_joint(tr, 0), expected))
+        True
+    """
+    tr.compute_log_prob()
+    factors: dict[frozenset, list[Packed]] = {}
+    sum_dims: set[str] = set()
+    for _, site in tr.nodes.items():
+        if site.type != "sample" or is_subsample_site(site):
+            continue
+        if validation_enabled_now():
+            check_site_shape(site, max_plate_nesting)
+        packed = pack_site(site, "log_prob")
+        factors.setdefault(ordinal(site), []).append(packed)
+        sum_dims.update(d for d in packed.dims if d.startswith("enum:"))
+    log_joint: torch.Tensor | None = None
+    for terms in contract_tensor_tree(factors, sum_dims).values():
+        for term in terms:
+            value = term.tensor.sum()
+            log_joint = value if log_joint is None else log_joint + value
+    if log_joint is None:
+        return torch.tensor(0.0)
+    return log_joint
 
 
 class _PotentialEnergy:
@@ -68,7 +121,10 @@ class _PotentialEnergy:
         model_args: tuple,
         model_kwargs: Mapping[str, Any],
         transforms: Mapping[str, Transform],
+        max_plate_nesting: int | None = None,
     ) -> None:
+        """``max_plate_nesting`` given: ``model`` enumerates, contract its log densities."""
+        self.max_plate_nesting = max_plate_nesting
         self.model = model
         self.model_args = model_args
         self.model_kwargs = dict(model_kwargs)
@@ -80,7 +136,10 @@ class _PotentialEnergy:
         tr = trace(condition(self.model, data=constrained)).get_trace(
             *self.model_args, **self.model_kwargs
         )
-        log_joint = torch.as_tensor(tr.log_prob_sum())
+        if self.max_plate_nesting is None:
+            log_joint = torch.as_tensor(tr.log_prob_sum())
+        else:
+            log_joint = enumerated_log_joint(tr, self.max_plate_nesting)
         for name, t in self.transforms.items():
             if name in params:
                 log_joint = (
@@ -177,6 +236,28 @@ def _find_valid_initial_params(
     )
 
 
+def _check_continuous_or_enumerated(name: str, site: Any) -> None:
+    """Raise for a discrete latent site that is not enumerated in parallel."""
+    fn = site.fn
+    support = getattr(fn, "support", None)
+    discrete = bool(getattr(support, "is_discrete", False))
+    if not discrete or site.infer.get("_enumerate_dim") is not None:
+        return
+    if getattr(fn, "has_enumerate_support", False):
+        how = (
+            f"it is marked infer={{'enumerate': {site.infer.get('enumerate')!r}}}; mark it "
+            "'parallel' (or leave it unmarked) so HMC/NUTS can sum it out"
+        )
+    else:
+        how = (
+            "its support cannot be enumerated, so HMC/NUTS cannot sum it out: "
+            "marginalize it out by hand, observe it, or use a different sampler"
+        )
+    raise NotImplementedError(
+        f"latent site {name!r} has a discrete distribution ({type(fn).__name__}) and {how}."
+    )
+
+
 def _discrete_sampled(init_strategy: Callable[..., Any]) -> Callable[..., Any]:
     """``init_strategy`` for continuous sites; a prior draw for discrete ones.
 
@@ -186,8 +267,11 @@ def _discrete_sampled(init_strategy: Callable[..., Any]) -> Callable[..., Any]:
     """
 
     def strategy(site: Any) -> torch.Tensor:
-        if getattr(site["fn"], "has_enumerate_support", False):
-            return site["fn"].sample().detach()
+        fn = site["fn"]
+        if getattr(fn, "has_enumerate_support", False) or getattr(
+            getattr(fn, "support", None), "is_discrete", False
+        ):
+            return fn.sample().detach()
         return init_strategy(site)
 
     return strategy
@@ -213,7 +297,8 @@ def initialize_model(
         model_args, model_kwargs: the model's arguments (e.g. data).
         transforms: site name -> bijection from the site's support to real space;
             by default ``biject_to(support).inv`` for every latent site.
-        max_plate_nesting: accepted for Pyro compatibility (ppl does not enumerate).
+        max_plate_nesting: the number of plate dims the model uses (guessed from one run
+            when None); discrete latent sites are enumerated left of them.
         jit_compile: trace the potential energy with ``torch.jit.trace``.
         jit_options: keyword arguments for ``torch.jit.trace``
             (default ``{"check_trace": False}``).
@@ -226,7 +311,8 @@ def initialize_model(
         ``(initial_params, potential_fn, transforms, prototype_trace)``.
 
     Raises:
-        NotImplementedError: for subsampled plates or discrete latent sites.
+        NotImplementedError: for subsampled plates or discrete latent sites that
+            cannot be enumerated.
         ValueError: if no finite starting point is found.
     """
     automatic = transforms is None
@@ -236,6 +322,18 @@ def initialize_model(
     )
     if max_plate_nesting is None:
         max_plate_nesting = guess_max_plate_nesting([prototype])
+    enumerated = any(
+        site.type == "sample"
+        and not site.is_observed
+        and not is_subsample_site(site)
+        and getattr(site.fn, "has_enumerate_support", False)
+        for site in prototype.nodes.values()
+    )
+    if enumerated:
+        model = enum(config_enumerate(model), first_available_dim=-1 - max_plate_nesting)
+        prototype = trace(InitMessenger(_discrete_sampled(init_strategy))(model)).get_trace(
+            *model_args, **model_kwargs
+        )
     samples: Params = {}
     for name, site in prototype.nodes.items():
         if site.type != "sample" or site.is_observed:
@@ -250,12 +348,9 @@ def initialize_model(
                     f"draws {subsample_size} of {size})."
                 )
             continue
-        if getattr(site.fn, "has_enumerate_support", False):
-            raise NotImplementedError(
-                f"latent site {name!r} has a discrete distribution "
-                f"({type(site.fn).__name__}); ppl's HMC/NUTS cannot enumerate discrete "
-                "latent variables: marginalize it out by hand or observe it."
-            )
+        _check_continuous_or_enumerated(name, site)
+        if site.infer.get("_enumerate_dim") is not None:
+            continue
         samples[name] = site.value.detach()
         if automatic:
             transforms[name] = biject_to(site.fn.support).inv
@@ -265,7 +360,13 @@ def initialize_model(
             f"transforms is missing latent sites {missing}; it has {sorted(transforms)}"
         )
 
-    energy = _PotentialEnergy(model, tuple(model_args), model_kwargs, transforms)
+    energy = _PotentialEnergy(
+        model,
+        tuple(model_args),
+        model_kwargs,
+        transforms,
+        max_plate_nesting=max_plate_nesting if enumerated else None,
+    )
     if initial_params is None:
         prototype_params = {k: transforms[k](v) for k, v in samples.items()}
         initial_params = _find_valid_initial_params(

@@ -173,12 +173,17 @@ def test_errors_name_the_problem():
         mcmc.run(DATA)
 
 
-def test_discrete_latent_is_a_clear_error():
-    def discrete():
-        ppl.sample("k", dist.Categorical(torch.ones(3)))
-
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ppl.sample("k", dist.Poisson(3.0)),
+        lambda: ppl.sample("k", dist.Categorical(torch.ones(3)), infer={"enumerate": None}),
+    ],
+    ids=["poisson", "not-enumerated"],
+)
+def test_discrete_latent_is_a_clear_error(make):
     with pytest.raises(NotImplementedError, match="latent site 'k'.*discrete"):
-        MCMC(NUTS(discrete), num_samples=2, disable_progbar=True).run()
+        MCMC(NUTS(make), num_samples=2, disable_progbar=True).run()
 
 
 def test_run_blocks_outer_handlers():
