@@ -33,7 +33,7 @@ def test_inference_data_groups_and_shapes():
     assert isinstance(idata, az.InferenceData)
     assert idata.posterior["loc"].shape == (2, 6)
     assert idata.log_likelihood["obs"].shape == (2, 6, 3)
-    assert idata.prior["loc"].shape == (1, 5)
+    assert idata.prior["loc"].shape == (1, 5, 1)  # Predictive pads to max_plate_nesting
     assert idata.sample_stats["diverging"].shape == (2, 6)
     loc = mcmc.get_samples(group_by_chain=True)["loc"][1, 2]
     expected = dist.Normal(loc, 1.0).log_prob(DATA)
