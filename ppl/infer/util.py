@@ -507,8 +507,10 @@ def particle_log_prob_sum(
             moved = lp.movedim(dim, 0)
             part = moved.reshape(moved.size(0), -1).sum(-1).expand(num_particles)
         result = part if result is None else result + part
-    if result is None:
-        return torch.zeros(num_particles)
+    if result is None:  # no sample site: every particle weighs the same, on the data's device
+        values = [site["value"] for site in trace.nodes.values() if site.type == "sample"]
+        device = values[0].device if values and isinstance(values[0], torch.Tensor) else None
+        return torch.zeros(num_particles, device=device)
     return result
 # --- enumeration profiling (appended) ---
 # Pyro's profiling hook: the op counts of the last enumeration contraction, read by
