@@ -128,6 +128,27 @@ class AutoMessenger(GuideMessenger, PyroModule):
             constrained = init_loc_fn(site).detach()
             return transform.inv(constrained)
 
+    def _loc_scale_params(
+        self, name: str, prior: Distribution, transform: Any, loc_factor: float = 1.0
+    ) -> tuple[Any, ...]:
+        """The site's ``locs.<name>`` and ``scales.<name>`` params, created on first use:
+        the loc at ``loc_factor`` times the unconstrained init value, every scale at
+        ``init_scale``."""
+        found = self._params(name, ("locs", "scales"))
+        if found is not None:
+            return found
+        event_dim = transform.domain.event_dim
+        init = self._adjust_plates(self._init_unconstrained(name, prior, transform), event_dim)
+        init_loc = init if loc_factor == 1.0 else init * loc_factor
+        init_scale = torch.full_like(init_loc, self._init_scale)  # type: ignore[attr-defined]
+        _deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
+        _deep_setattr(
+            self,
+            "scales." + name,
+            PyroParam(init_scale, constraint=constraints.positive, event_dim=event_dim),
+        )
+        return self._loc_scale_params(name, prior, transform)
+
     def _params(self, name: str, kinds: tuple[str, ...]) -> tuple[Any, ...] | None:
         try:
             return tuple(operator.attrgetter(name)(getattr(self, kind)) for kind in kinds)
@@ -188,21 +209,7 @@ class AutoNormalMessenger(AutoMessenger):
         return TransformedDistribution(base, transform.with_cache())
 
     def _loc_scale(self, name: str, prior: Distribution, transform: Any) -> tuple[Any, ...]:
-        found = self._params(name, ("locs", "scales"))
-        if found is not None:
-            return found
-        event_dim = transform.domain.event_dim
-        init_loc = self._adjust_plates(
-            self._init_unconstrained(name, prior, transform), event_dim
-        )
-        init_scale = torch.full_like(init_loc, self._init_scale)
-        _deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
-        _deep_setattr(
-            self,
-            "scales." + name,
-            PyroParam(init_scale, constraint=constraints.positive, event_dim=event_dim),
-        )
-        return self._loc_scale(name, prior, transform)
+        return self._loc_scale_params(name, prior, transform)
 
     def median(self, *args: Any, **kwargs: Any) -> dict[str, torch.Tensor]:
         """Every site's value with each latent at its posterior median."""
@@ -349,17 +356,5 @@ class AutoRegressiveMessenger(AutoMessenger):
         )
 
     def _loc_scale(self, name: str, prior: Distribution, transform: Any) -> tuple[Any, ...]:
-        found = self._params(name, ("locs", "scales"))
-        if found is not None:
-            return found
-        event_dim = transform.domain.event_dim
-        init = self._adjust_plates(self._init_unconstrained(name, prior, transform), event_dim)
-        init_loc = init * (1 - self._init_scale)
-        init_scale = torch.full_like(init_loc, self._init_scale)
-        _deep_setattr(self, "locs." + name, PyroParam(init_loc, event_dim=event_dim))
-        _deep_setattr(
-            self,
-            "scales." + name,
-            PyroParam(init_scale, constraint=constraints.positive, event_dim=event_dim),
-        )
-        return self._loc_scale(name, prior, transform)
+        # the loc starts shrunk towards 0 by init_scale, so the first step stays near the prior
+        return self._loc_scale_params(name, prior, transform, loc_factor=1 - self._init_scale)
