@@ -8,7 +8,6 @@ from typing import Any
 import torch
 from torch.distributions import constraints
 
-import ppl
 import ppl.distributions as dist
 from ppl.nn import PyroParam, pyro_method
 
@@ -73,8 +72,7 @@ class GPRegression(GPModel):
         if self.y is None:
             return f_loc, Lff.pow(2).sum(-1)
         fn = dist.MultivariateNormal(f_loc, scale_tril=Lff)
-        fn = fn.expand_by(self.y.shape[:-1]).to_event(self.y.dim() - 1)
-        return ppl.sample(self._pyro_get_fullname("y"), fn, obs=self.y)
+        return self._observe_y(fn)
 
     @pyro_method
     def guide(self) -> None:

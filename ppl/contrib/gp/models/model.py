@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+import ppl
+
 from ..kernels.kernel import Kernel
 from ..linalg import jittered_cholesky
 from ..parameterized import Parameterized
@@ -70,6 +72,14 @@ class GPModel(Parameterized):
 
     def forward(self, Xnew: torch.Tensor, full_cov: bool = False) -> Any:
         raise NotImplementedError
+
+    def _observe_y(self, fn: Any) -> Any:
+        """The observed site ``y``: ``fn`` over the ``N`` points, the output batch dims of
+        ``y`` as event dims (they are independent outputs of one likelihood)."""
+        if self.y is None:
+            raise ValueError(f"{type(self).__name__}: no y to observe; call set_data(X, y)")
+        fn = fn.expand_by(self.y.shape[:-1]).to_event(self.y.dim() - 1)
+        return ppl.sample(self._pyro_get_fullname("y"), fn, obs=self.y)
 
     def set_data(self, X: torch.Tensor, y: torch.Tensor | None = None) -> None:
         """Replace the training data (e.g. for mini-batches or a GPLVM's latent ``X``).

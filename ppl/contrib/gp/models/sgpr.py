@@ -114,8 +114,7 @@ class SparseGPRegression(GPModel):
             trace_term = (gap.sum() / noise).clamp(min=0)
             ppl.factor(self._pyro_get_fullname("trace_term"), -trace_term / 2.0)
         fn = dist.LowRankMultivariateNormal(f_loc, W.T, D)
-        fn = fn.expand_by(self.y.shape[:-1]).to_event(self.y.dim() - 1)
-        return ppl.sample(self._pyro_get_fullname("y"), fn, obs=self.y)
+        return self._observe_y(fn)
 
     @pyro_method
     def guide(self) -> None:
