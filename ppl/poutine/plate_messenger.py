@@ -45,6 +45,7 @@ from .runtime import (
     am_i_wrapped,
     apply_stack,
     broadcast_to_plates,
+    handler_stack,
     pop_handler,
     push_handler,
 )
@@ -414,8 +415,6 @@ def block_plate(
         raise ValueError("block_plate: give exactly one of name= or dim=")
     if dim is not None and not (isinstance(dim, int) and dim < 0):
         raise ValueError(f"block_plate: dim must be a negative int, got {dim!r}")
-    from .runtime import handler_stack
-
     matches = [
         h
         for h in handler_stack()
