@@ -102,6 +102,11 @@ def sample(
     if not am_i_wrapped():
         if obs is None:
             return _draw(fn, sample_shape)
+        if not (infer or {}).get("_deterministic"):
+            # as Pyro: an observation with no inference around it is usually a mistake
+            warnings.warn(
+                f"trying to observe a value outside of inference at {name}", RuntimeWarning
+            )
         if validate:
             _validate_observation(name, fn, obs, None)
         return obs

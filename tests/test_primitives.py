@@ -76,9 +76,9 @@ def test_validation_names_site_for_bad_observation():
         ppl.sample("y", dist.Bernoulli(0.5), obs=torch.tensor(2.0))
 
     with pytest.raises(ValueError, match="at site 'y': observed value is outside the support"):
-        m()
+        ppl.poutine.trace(m).get_trace()
     with ppl.validation_enabled(False):
-        m()  # no check when validation is off
+        ppl.poutine.trace(m).get_trace()  # no check when validation is off
 
 
 def test_validation_names_site_for_bad_argument():

@@ -97,7 +97,8 @@ def test_sample_without_handlers_is_plain_draw():
     b = dist.Normal(0.0, 1.0).sample()
     assert a == b
     obs = torch.tensor(0.3)
-    assert ppl.sample("x", dist.Normal(0.0, 1.0), obs=obs) is obs
+    with pytest.warns(RuntimeWarning, match="observe a value outside of inference at x"):
+        assert ppl.sample("x", dist.Normal(0.0, 1.0), obs=obs) is obs  # as Pyro, with a warning
 
 
 def test_effectful_custom_statement():
