@@ -33,12 +33,12 @@ from ppl.distributions import MultivariateNormal
 from ppl.distributions.util import eye_like
 
 from .dynamic_models import DifferentiableDynamicModel
-from .measurements import DifferentiableMeasurement
+from .measurements import DifferentiableMeasurement, TimedGaussian
 
 __all__ = ["EKFState"]
 
 
-class EKFState:
+class EKFState(TimedGaussian):
     """An EKF estimate of a target's state at one time.
 
     The dynamic model is shared (not copied) between a state and the states made from
@@ -63,13 +63,8 @@ class EKFState:
         time: float | None = None,
         frame_num: int | None = None,
     ) -> None:
-        if time is None and frame_num is None:
-            raise ValueError("EKFState: must provide time or frame_num")
+        super().__init__(mean, cov, time, frame_num)
         self._dynamic_model = dynamic_model
-        self._mean = mean
-        self._cov = cov
-        self._time = time
-        self._frame_num = frame_num
 
     @property
     def dynamic_model(self) -> DifferentiableDynamicModel:
@@ -86,16 +81,6 @@ class EKFState:
         """Size of the PV state."""
         return self._dynamic_model.dimension_pv
 
-    @property
-    def mean(self) -> torch.Tensor:
-        """Native state mean."""
-        return self._mean
-
-    @property
-    def cov(self) -> torch.Tensor:
-        """Native state covariance."""
-        return self._cov
-
     @cached_property
     def mean_pv(self) -> torch.Tensor:
         """PV state mean (computed once)."""
@@ -105,16 +90,6 @@ class EKFState:
     def cov_pv(self) -> torch.Tensor:
         """PV state covariance (computed once)."""
         return self._dynamic_model.cov2pv(self._cov)
-
-    @property
-    def time(self) -> float | None:
-        """Continuous time of the estimate."""
-        return self._time
-
-    @property
-    def frame_num(self) -> int | None:
-        """Discrete time of the estimate."""
-        return self._frame_num
 
     def predict(
         self,

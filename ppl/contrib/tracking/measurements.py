@@ -24,7 +24,55 @@ from ppl.distributions.util import eye_like
 __all__ = ["DifferentiableMeasurement", "Measurement", "PositionMeasurement"]
 
 
-class Measurement(metaclass=ABCMeta):
+class TimedGaussian:
+    """A Gaussian ``(mean, cov)`` stamped with a time and/or frame number: what a
+    measurement and a filter's state estimate both are.
+
+    Raises:
+        ValueError: if neither ``time`` nor ``frame_num`` is given.
+
+    Example:
+        >>> import torch
+        >>> TimedGaussian(torch.zeros(2), torch.eye(2), frame_num=3).frame_num
+        3
+    """
+
+    def __init__(
+        self,
+        mean: torch.Tensor,
+        cov: torch.Tensor,
+        time: float | None = None,
+        frame_num: int | None = None,
+    ) -> None:
+        if time is None and frame_num is None:
+            raise ValueError(f"{type(self).__name__}: must provide time or frame_num")
+        self._mean = mean
+        self._cov = cov
+        self._time = time
+        self._frame_num = frame_num
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The mean (a measurement's measured value ``z``)."""
+        return self._mean
+
+    @property
+    def cov(self) -> torch.Tensor:
+        """The covariance (a measurement's noise covariance ``R``)."""
+        return self._cov
+
+    @property
+    def time(self) -> float | None:
+        """Continuous time."""
+        return self._time
+
+    @property
+    def frame_num(self) -> int | None:
+        """Discrete time."""
+        return self._frame_num
+
+
+class Measurement(TimedGaussian, metaclass=ABCMeta):
     """A Gaussian measurement (abstract: subclasses define the map ``h``).
 
     Args:
@@ -45,7 +93,7 @@ class Measurement(metaclass=ABCMeta):
         time: float | None = None,
         frame_num: int | None = None,
     ) -> None:
-        if time is None and frame_num is None:
+        if time is None and frame_num is None:  # checked first: no shape error for it
             raise ValueError(f"{type(self).__name__}: must provide time or frame_num")
         m = len(mean)
         if cov.shape != (m, m):
@@ -54,35 +102,12 @@ class Measurement(metaclass=ABCMeta):
                 f"got {tuple(cov.shape)}"
             )
         self._dimension = m
-        self._mean = mean
-        self._cov = cov
-        self._time = time
-        self._frame_num = frame_num
+        super().__init__(mean, cov, time, frame_num)
 
     @property
     def dimension(self) -> int:
         """Dimension ``m`` of the measurement space."""
         return self._dimension
-
-    @property
-    def mean(self) -> torch.Tensor:
-        """The measured value ``z``."""
-        return self._mean
-
-    @property
-    def cov(self) -> torch.Tensor:
-        """The noise covariance ``R``."""
-        return self._cov
-
-    @property
-    def time(self) -> float | None:
-        """Continuous time of the measurement."""
-        return self._time
-
-    @property
-    def frame_num(self) -> int | None:
-        """Discrete time of the measurement."""
-        return self._frame_num
 
     @abstractmethod
     def __call__(self, x: torch.Tensor, do_normalization: bool = True) -> torch.Tensor:
