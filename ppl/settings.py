@@ -154,8 +154,8 @@ def get(alias: str | None = None) -> Any:
         KeyError: ``alias`` is not registered.
 
     Example:
-        >>> sorted(get())[:2]
-        ['module_local_params', 'validate_distributions_pyro']
+        >>> get()["module_local_params"], get("auto_compile_seconds")
+        (False, 15.0)
     """
     if alias is None:
         return {name: get(name) for name in sorted(_REGISTRY)}
@@ -309,5 +309,15 @@ for _alias in (
 ):
     register(_alias, __name__, "_VALIDATION_ENABLED", _check_bool(_alias))
 del _alias
+
+# SVI's compile="auto": compile a run whose remaining eager steps would take this long
+# (seconds; see ppl.infer.compile.auto).
+_AUTO_COMPILE_SECONDS = 15.0
+
+
+@register("auto_compile_seconds", __name__, "_AUTO_COMPILE_SECONDS")
+def _check_seconds(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
+        raise ValueError(f"setting 'auto_compile_seconds' must be a number >= 0, got {value!r}")
 
 enable_validation(True)

@@ -15,17 +15,21 @@ small protocol, :class:`StepEstimator`, chosen once when ``SVI`` is built
   eagerly with the same draws to explain a bad step;
 * ``ppl.infer.compile.CompiledStep`` -- ``SVI(compile=True)``: loss and gradients of
   any ppl ELBO as one compiled graph;
+* ``ppl.infer.compile.AutoStep`` -- ``SVI``'s default (``compile="auto"``): eager
+  steps that become ``CompiledStep`` ones for a long run of a static model;
 * :class:`CallableLossStep` -- Pyro's plain ``loss(model, guide, *args, **kwargs)``
   callable (and optional ``loss_and_grads``), run under ``trace(param_only=True)`` to
   learn which params it touched.
 
-A new ELBO implements only the eager estimator (``ELBO._particle_loss``); all four
+A new ELBO implements only the eager estimator (``ELBO._particle_loss``); all
 paths then work for it.
 
 Example:
     >>> from ppl.infer.trace_elbo import Trace_ELBO
-    >>> type(step_estimator(Trace_ELBO())).__name__
+    >>> type(step_estimator(Trace_ELBO(), compile=False)).__name__
     'EagerStep'
+    >>> type(step_estimator(Trace_ELBO())).__name__
+    'AutoStep'
 """
 
 from __future__ import annotations
@@ -188,23 +192,35 @@ class CallableLossStep(StepDefaults):
 def step_estimator(
     loss: Any,
     loss_and_grads: Callable[..., Any] | None = None,
-    compile: bool | Mapping[str, Any] = False,
+    compile: bool | str | Mapping[str, Any] = "auto",
 ) -> StepEstimator:
     """Choose the step estimator for ``SVI(model, guide, optim, loss, ...)``.
 
     Args:
         loss: a ppl ELBO or a plain loss callable.
         loss_and_grads: Pyro's custom ``loss_and_grads`` (plain callables only).
-        compile: ``SVI(compile=...)``: ``True`` or ``torch.compile`` options.
+        compile: ``SVI(compile=...)``: ``"auto"`` (compile long static runs, see
+            :mod:`ppl.infer.compile.auto`; a dict with ``"auto": True`` passes its other
+            keys to ``AutoStep``), ``True``, ``False`` or ``torch.compile`` options.
 
     Raises:
         TypeError: ``compile`` with a loss that is not a ppl ELBO, or with a custom
             ``loss_and_grads``.
     """
-    from .compile import CompiledELBOStep, CompiledStep, is_compiling_elbo
+    from .compile import AutoStep, CompiledELBOStep, CompiledStep, is_compiling_elbo
     from .elbo import ELBO
 
     is_elbo = isinstance(loss, ELBO) and loss_and_grads is None
+    auto = compile == "auto" or (isinstance(compile, Mapping) and compile.get("auto"))
+    if auto:
+        if is_elbo and not is_compiling_elbo(loss):
+            options = {k: v for k, v in compile.items() if k != "auto"} if isinstance(
+                compile, Mapping
+            ) else {}
+            return AutoStep(loss, **options)
+        compile = False  # a plain callable or an already compiling ELBO: as asked
+    elif isinstance(compile, str):
+        raise ValueError(f"SVI: compile must be True, False, 'auto' or a dict, got {compile!r}")
     if compile:
         if not is_elbo:
             raise TypeError(

@@ -108,14 +108,18 @@ class SVI:
             ``loss(model, guide, *args, **kwargs) -> differentiable loss tensor``.
         loss_and_grads: with a callable ``loss``, a function that also runs
             ``backward`` (default: ``loss`` then ``backward``).
-        compile: compile each step's loss *and gradients* into one graph with
-            ``torch.compile`` (see :mod:`ppl.infer.compile.step`): the fast path for
-            models whose structure does not change between steps. ``True`` uses
-            inductor; a dict is passed on (``{"backend": "aot_eager"}``). The first
-            step runs eagerly, the second compiles (seconds); if compiling fails, the
-            steps stay eager with a ``RuntimeWarning``. A ``ppl.optim`` optimizer then
-            steps params it first sees with torch's fused kernel (``fused=True``) where
-            torch has one, unless its ``optim_args`` set ``fused``/``foreach``.
+        compile: ``"auto"`` (the default): a ``run``/``fit`` long enough to pay for
+            compiling (15 s of predicted eager steps, the ``auto_compile_seconds``
+            setting) of a model the checks find static switches to compiled steps
+            after a few timed eager ones, silently staying eager otherwise; the rule and
+            its safety checks are in :mod:`ppl.infer.compile.auto` (``svi.estimator
+            .reason`` says what was decided). ``True`` compiles from the second step
+            on, whatever the run (see :mod:`ppl.infer.compile.step`): the loss *and
+            gradients* in one graph, inductor by default; a dict is passed on
+            (``{"backend": "aot_eager"}``); if compiling fails, the steps stay eager
+            with a ``RuntimeWarning``, and a ``ppl.optim`` optimizer steps params it
+            first sees with torch's fused kernel (``fused=True``) where torch has one,
+            unless its ``optim_args`` set ``fused``/``foreach``. ``False``: eager.
         num_samples, num_steps: Pyro's deprecated trace-posterior use: with
             ``num_samples > 0``, ``run(*args)`` takes ``num_steps`` steps and returns a
             :class:`~ppl.infer.abstract_infer.GuideTracePosterior` of ``num_samples``
@@ -135,7 +139,7 @@ class SVI:
         optim: PPLOptimizer | Callable[..., Any],
         loss: ELBO | Callable[..., Any],
         loss_and_grads: Callable[..., Any] | None = None,
-        compile: bool | dict[str, Any] = False,
+        compile: bool | str | dict[str, Any] = "auto",
         num_samples: int = 0,
         num_steps: int = 0,
     ) -> None:
@@ -164,7 +168,7 @@ class SVI:
         self.num_samples = num_samples
         self.num_steps = num_steps
         self.estimator = step_estimator(loss, loss_and_grads, compile)
-        self._fused = bool(compile)
+        self._fused = compile is True or isinstance(compile, Mapping)
         self.step_count = 0
         self._param_names: dict[str, None] = {}
         self._losses = array("d")  # the loss of every step taken (nan: skipped)
@@ -326,6 +330,7 @@ class SVI:
 
         if start is not None:
             start(self)
+        self.plan(num_steps)
         try:
             report = run_steps(
                 lambda: self._step(args, kwargs, on_nonfinite),
@@ -340,6 +345,13 @@ class SVI:
             if stop is not None:
                 stop(self)
         return SVIRunResult(self.get_params(), torch.tensor(report.losses, dtype=torch.float64))
+
+    def plan(self, num_steps: int) -> None:
+        """Announce a run of ``num_steps`` steps (``run`` and ``fit`` do): the automatic
+        compile mode decides from it whether compiling pays off."""
+        plan = getattr(self.estimator, "plan", None)
+        if plan is not None:
+            plan(num_steps)
 
     def _trace_posterior(self, args: tuple, kwargs: dict) -> GuideTracePosterior:
         """Pyro's ``TracePosterior`` run: ``num_steps`` steps, then guide-replayed traces."""
@@ -358,10 +370,15 @@ class SVI:
         Returns:
             ``{"step_count": int, "param_names": [str], "losses": float64 tensor (one per
             step taken), "max_plate_nesting": int | None}`` (the last is the nesting the
-            ELBO found from its prototype run, None when it has not run one).
+            ELBO found from its prototype run, None when it has not run one), and with
+            the automatic compile mode ``"compile"``: its decision.
         """
         nesting = getattr(self.loss, "max_plate_nesting", None)
+        extra = {}
+        if hasattr(self.estimator, "state_dict"):
+            extra["compile"] = self.estimator.state_dict()
         return {
+            **extra,
             "step_count": self.step_count,
             "param_names": list(self._param_names),
             "losses": self.losses,
@@ -403,6 +420,11 @@ class SVI:
                 f"SVI.load_state_dict: max_plate_nesting must be an int >= 0 or None, got "
                 f"{nesting!r}"
             )
+        mode = state.get("compile")
+        if mode is not None and not isinstance(mode, Mapping):
+            raise ValueError(f"SVI.load_state_dict: compile must be a dict, got {mode!r}")
+        if mode is not None and hasattr(self.estimator, "load_state_dict"):
+            self.estimator.load_state_dict(mode)
         self.step_count = int(state["step_count"])
         self._param_names = dict.fromkeys(names)
         if losses is not None:

@@ -18,6 +18,7 @@ Example:
     True
 """
 
+from .auto import AutoStep
 from .cache import GraphCache, Retrace
 from .checks import ValidationFailed, all_of, deferred_checks
 from .elbo import (
@@ -42,6 +43,7 @@ from .options import inductor_options, warn_compile_fallback, without_cse
 from .step import CompiledStep, CompiledStepLoss
 
 __all__ = [
+    "AutoStep",
     "CompiledELBOStep",
     "CompiledStep",
     "CompiledStepLoss",

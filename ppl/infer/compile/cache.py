@@ -88,12 +88,19 @@ class GraphCache(Generic[R]):
         who: the name warnings use (e.g. ``"SVI(compile=True)"``).
         instead: what runs when compiling fails (e.g. ``"eager steps"``).
         max_layouts: layouts kept compiled at once.
+        quiet: no warning when compiling fails; the reason is kept in ``failure``
+            instead (the automatic mode, :mod:`~ppl.infer.compile.auto`, falls back
+            silently: eager was what the user asked for).
     """
 
-    def __init__(self, who: str, instead: str, max_layouts: int = 16) -> None:
+    def __init__(
+        self, who: str, instead: str, max_layouts: int = 16, quiet: bool = False
+    ) -> None:
         self.who = who
         self.instead = instead
         self.max_layouts = max_layouts
+        self.quiet = quiet
+        self.failure: str | None = None  # why the last layout failed to compile
         self._entries: dict[Hashable, _Pending | _Compiled | _Failed] = {}
         self._warned: set[str] = set()
         self.last_snapshot: RngSnapshot | None = None  # before the last compiled call
@@ -148,7 +155,7 @@ class GraphCache(Generic[R]):
                 self._replay(snapshot, replay)  # raises the eager error if there is one
                 raise
             self._entries[key] = _FAILED  # the first compiled call failed: stay eager
-            warn_compile_fallback(self.who, e, self.instead)
+            self._fallback(e)
             self.last_snapshot = None
             return eager()[0]
         entry.checked[0] = True
@@ -166,6 +173,13 @@ class GraphCache(Generic[R]):
             else:
                 out.append("failed")
         return out
+
+    def expect(self, key: Hashable, names: Iterable[str]) -> None:
+        """Mark an unseen layout *pending* with known param names, so its next call
+        builds the graph at once instead of running eagerly first (a resumed run that
+        was compiled when it was saved continues compiled from its first step)."""
+        if key is not None and key not in self._entries:
+            self._entries[key] = _Pending(tuple(names))
 
     def clear(self) -> None:
         """Forget every compiled graph (the next call of each layout runs eagerly)."""
@@ -203,7 +217,7 @@ class GraphCache(Generic[R]):
             try:
                 graph = build(tuple(leaves), leaves)
             except Exception as e:  # noqa: BLE001  (anything untraceable means: eager)
-                warn_compile_fallback(self.who, e, self.instead)
+                self._fallback(e)
                 graph = _FAILED
             if graph is _FAILED or graph is None:
                 entry = _FAILED
@@ -214,6 +228,12 @@ class GraphCache(Generic[R]):
                 entry = _Compiled(tuple(leaves), graph, meta)
         self._entries[key] = entry
         return entry
+
+    def _fallback(self, error: Exception) -> None:
+        first_line = next(iter(str(error).strip().splitlines()), "")
+        self.failure = f"{type(error).__name__}: {first_line}"
+        if not self.quiet:
+            warn_compile_fallback(self.who, error, self.instead)
 
     @staticmethod
     def _replay(snapshot: RngSnapshot, replay: Callable[[], None]) -> None:

@@ -85,6 +85,10 @@ class CompiledStep:
             base class).
         backend, mode, options: passed to ``torch.compile`` (with inductor,
             ``fallback_random`` defaults to True so draws match eager mode).
+        guard: called with each traced graph (a ``torch.fx.GraphModule``) before it is
+            compiled; a returned reason (a str) refuses the graph, so the layout stays
+            eager (the automatic mode's safety checks, :mod:`~ppl.infer.compile.auto`).
+        quiet: fall back to eager without a warning (the reason is in ``failure``).
     """
 
     def __init__(
@@ -93,28 +97,40 @@ class CompiledStep:
         backend: str | Callable[..., Any] = "inductor",
         mode: str | None = None,
         options: dict[str, Any] | None = None,
+        guard: Callable[[Any], str | None] | None = None,
+        quiet: bool = False,
     ) -> None:
         self.elbo = elbo
         self.backend = backend
         self.mode = mode
         self.options = inductor_options(backend, mode, options)
-        self._graphs: GraphCache = GraphCache("SVI(compile=True)", "eager steps")
+        self.guard = guard
+        self._graphs: GraphCache = GraphCache(
+            "SVI(compile=True)", "eager steps", quiet=quiet
+        )
+
+    @property
+    def graphs(self) -> GraphCache:
+        """The cache of compiled graphs (its ``states()``, ``failure``, ``expect``)."""
+        return self._graphs
+
+    @property
+    def failure(self) -> str | None:
+        """Why the last layout runs eagerly (a refused or failed graph), else None."""
+        return self._graphs.failure
 
     # ------------------------------------------------------------------ StepEstimator
     def step_loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
     ) -> StepLoss:
         """As :meth:`ELBO.step_loss` (with ``backward``): the loss; gradients go to ``.grad``."""
-        key = layout_key(model, guide, args, kwargs)
-        if key is None:
+        key = self.layout(model, guide, args, kwargs)
+        if key is None and not self._graphs.quiet:
             self._graphs.warn_once(
                 "arguments",
                 "SVI(compile=True): an argument is unhashable or a container (list, tuple, "
                 "dict) of tensors, so steps run eagerly; pass tensors as separate arguments",
             )
-        else:
-            # validation checks are traced in or out, and strides are baked into kernels
-            key = (*key, settings._VALIDATION_ENABLED, strides(args, kwargs))
 
         def eager() -> tuple[StepLoss, dict[str, None]]:
             out = self.elbo.step_loss(model, guide, args, kwargs)
@@ -130,6 +146,17 @@ class CompiledStep:
             eager_evaluate(self.elbo)(model, guide, args, kwargs)
 
         return self._graphs.run(key, eager, build, call, replay)
+
+    @staticmethod
+    def layout(
+        model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> Any:
+        """The cache key of a call (None: its arguments cannot be graph inputs)."""
+        key = layout_key(model, guide, args, kwargs)
+        if key is None:
+            return None
+        # validation checks are traced in or out, and strides are baked into kernels
+        return (*key, settings._VALIDATION_ENABLED, strides(args, kwargs))
 
     def verdict(self, out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
         if isinstance(out, CompiledStepLoss) and out.verdict is not None:
@@ -218,6 +245,11 @@ class CompiledStep:
             settings.set_static_tracing(static)
         if set(traced_names) != set(names):
             return Retrace(tuple(traced_names))  # new params appeared: trace them next step
+        if self.guard is not None:
+            reason = self.guard(graph)
+            if reason is not None:
+                self._graphs.failure = reason
+                return None  # refused: this layout stays eager
         example = [t.detach() for t in example]  # the graph needs no autograd
         if self.backend == "inductor" and self.mode is None:
             # the graph is already ATen-level: inductor compiles it directly, and each step

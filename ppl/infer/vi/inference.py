@@ -114,6 +114,9 @@ class Inference:
     def _set_optimizer(self, optimizer: Any) -> None:
         raise NotImplementedError
 
+    def _plan(self, n: int) -> None:
+        """Announce a run of ``n`` steps (the automatic compile mode decides from it)."""
+
     def _before_run(self) -> None:
         """Hook run before the loop (Laplace switches back to its MAP guide)."""
 
@@ -157,6 +160,7 @@ class Inference:
         n = check_num_steps(n, owner)
         callbacks = check_callbacks(callbacks, owner)
         approx = self.approx
+        self._plan(n)
         self._before_run()
         try:
             run_steps(
@@ -184,8 +188,10 @@ class Inference:
 class _GuideInference(Inference):
     """SVI with ``Trace_ELBO`` on an autoguide built by ``_make_guide``.
 
-    ``compile=True`` (or a dict of options) runs the steps as ``SVI(..., compile=...)``:
-    the loss and gradients in one compiled graph (``ppl.infer.compile.step``).
+    ``compile`` is ``SVI``'s: ``"auto"`` (the default) compiles a long run of a static
+    model (``ppl.infer.compile.auto``), ``True`` (or a dict of options) always runs the
+    loss and gradients as one compiled graph (``ppl.infer.compile.step``), ``False``
+    never.
     """
 
     default_lr = 0.01
@@ -200,7 +206,7 @@ class _GuideInference(Inference):
         model_kwargs: Mapping[str, Any] | None = None,
         random_seed: int | None = None,
         fresh: bool = True,
-        compile: bool | dict[str, Any] = False,
+        compile: bool | str | dict[str, Any] = "auto",
         **kwargs: Any,
     ) -> None:
         super().__init__(model, args, _merge_kwargs(model_kwargs, kwargs), random_seed)
@@ -228,6 +234,9 @@ class _GuideInference(Inference):
 
     def _default_optimizer(self) -> Any:
         return Adam({"lr": self.default_lr})
+
+    def _plan(self, n: int) -> None:
+        self.svi.plan(n)
 
     def _step(self) -> float:
         return self.svi.step(*self.args, **self.kwargs)

@@ -1,0 +1,391 @@
+"""``AutoStep``: compile an SVI run automatically when it pays off and is safe.
+
+What ``SVI(..., compile="auto")`` (the default) runs each step.
+
+Design notes
+------------
+**When.** Compiling a step costs seconds (inductor: about 3 s with a warm cache, 20 s
+or more cold), so it pays off only for long runs. A run announces its length
+(``SVI.run``, ``fit``: :meth:`AutoStep.plan`); its first step runs eagerly (it may
+create params), the next ``probe_steps`` are timed, and if the rest of the run would
+take at least ``min_seconds`` eagerly (default 15 s; the ``auto_compile_seconds``
+setting of :mod:`ppl.settings`), the run switches to
+:class:`~ppl.infer.compile.step.CompiledStep` for good. Single ``SVI.step`` calls
+announce nothing and stay eager. The decision (the step it was taken at, the mode, the
+reason) is part of ``state_dict``, so a run resumed from a checkpoint taken after it
+continues in the same mode from its first step (the graph is built at once, without
+an eager step first), and is bit-exact with the uninterrupted run.
+
+**Safe.** The compiled step must give the answer the eager step gives: the same
+random draws and losses and gradients to rounding (inductor may reorder reductions;
+draws stay in ATen). A trace freezes what is not a graph input, so the automatic mode
+keeps a run eager, silently, and records why in ``reason``, when
+
+* the model or guide branches on a tensor value (the trace cannot read it: it fails);
+* the graph reads a tensor that is not a scalar and is neither an argument nor a param
+  (data from a closure, a global or a module buffer would be frozen at its traced
+  value); pass such data as an argument instead (tensors the step makes from Python
+  data, ``torch.tensor([...])``, are allowed: the audits catch ones made from numpy
+  or Python randomness);
+* the params the traced run touched differ from the eager run's twice in a row;
+* a value the model or guide reads from its closure cells or module globals (numbers,
+  strings, tensors by identity and in-place version) changes after the trace;
+* an **audit** disagrees: the 1st, 2nd, 4th, 8th, ... compiled step is replayed
+  eagerly under the same random state and loss and gradients compared (relative
+  tolerance ``1e-4`` on the loss, ``1e-3`` on each gradient's norm). On a mismatch
+  that step keeps the eager result, the run stays eager, and a ``RuntimeWarning``
+  says so. Audits draw no random numbers of the run, so they change nothing when
+  they agree.
+
+Compiled steps use the same optimizer kernels as eager ones (``SVI(compile=True)``
+additionally prefers fused kernels), so the two modes differ only by rounding.
+
+Example:
+    >>> from ppl.infer.trace_elbo import Trace_ELBO
+    >>> step = AutoStep(Trace_ELBO())
+    >>> step.mode, step.reason
+    ('eager', 'no run announced its length yet')
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import types
+import warnings
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+
+from ... import settings
+from ..elbo import ELBO
+from ..step import EagerStep, StepLoss
+from ..util import unconstrained_params
+from .elbo import eager_evaluate
+from .step import CompiledStep, CompiledStepLoss
+
+__all__ = ["AutoStep", "frozen_inputs", "graph_constants_reason"]
+
+_EAGER, _COMPILED, _REFUSED = "eager", "compiled", "refused"
+_LOSS_RTOL, _GRAD_RTOL = 1e-4, 1e-3
+
+
+def graph_constants_reason(graph: Any) -> str | None:
+    """Why a traced step graph must not replace eager steps, judged by its constants.
+
+    A tensor constant with more than one element is data the step did not receive as
+    an argument or a param (a closure, a global, a module buffer, numpy-made indices):
+    compiled, it would keep its traced value.
+
+    Example:
+        >>> from torch.fx.experimental.proxy_tensor import make_fx
+        >>> data = torch.ones(3)
+        >>> graph_constants_reason(make_fx(lambda x: x * data)(torch.ones(3)))[:37]
+        'the step reads a tensor of shape (3,)'
+    """
+    fresh = torch.ops.aten.lift_fresh_copy.default
+    for node in graph.graph.nodes:
+        if node.op != "get_attr":
+            continue
+        value = getattr(graph, str(node.target), None)
+        if not isinstance(value, torch.Tensor) or value.numel() <= 1:
+            continue
+        if node.users and all(user.target is fresh for user in node.users):
+            continue  # ``torch.tensor(python data)`` made inside the step (audits check it)
+        return (
+            f"the step reads a tensor of shape {tuple(value.shape)} that is neither an "
+            "argument nor a param (a closure, a global or a module buffer); compiled, "
+            "it would keep its traced value (pass it to run/step as an argument to let "
+            "the run compile)"
+        )
+    return None
+
+
+def _functions(fn: Any) -> list[types.FunctionType]:
+    """The plain functions behind a model or guide (methods, partials), if any."""
+    out: list[types.FunctionType] = []
+    seen: set[int] = set()
+    todo = [fn]
+    while todo:
+        f = todo.pop()
+        if id(f) in seen:
+            continue
+        seen.add(id(f))
+        if isinstance(f, types.MethodType):
+            todo.append(f.__func__)
+        elif isinstance(f, types.FunctionType):
+            out.append(f)
+        elif hasattr(f, "func") and callable(f.func):  # functools.partial
+            todo.append(f.func)
+    return out
+
+
+def _fingerprint(value: Any) -> Any:
+    """What must stay equal for a frozen read of ``value`` to stay right."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", id(value), value._version)
+    if value is None or isinstance(value, (bool, int, float, complex, str, bytes)):
+        return ("value", value)
+    return ("object", id(value))
+
+
+def frozen_inputs(model: Any, guide: Any) -> dict[str, Any]:
+    """Fingerprints of the values ``model`` and ``guide`` read from closure cells and
+    module globals: a trace freezes those reads, so a change means the graph is stale.
+
+    Example:
+        >>> scale = 2.0
+        >>> def model(): return scale
+        >>> frozen_inputs(model, model)["model.scale"]
+        ('value', 2.0)
+    """
+    out: dict[str, Any] = {}
+    for fn in _functions(model) + _functions(guide):
+        code = fn.__code__
+        for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            try:
+                value = cell.cell_contents
+            except ValueError:  # an empty cell
+                continue
+            if not callable(value) or isinstance(value, torch.Tensor):
+                out[f"{fn.__name__}.{name}"] = _fingerprint(value)
+        for name in code.co_names:
+            if name in fn.__globals__:
+                value = fn.__globals__[name]
+                if not isinstance(value, types.ModuleType) and (
+                    not callable(value) or isinstance(value, torch.Tensor)
+                ):
+                    out[f"{fn.__name__}.{name}"] = _fingerprint(value)
+    return out
+
+
+class AutoStep:
+    """Eager steps that turn into compiled ones for long, static runs (see the notes).
+
+    Args:
+        elbo: any ppl ELBO (not a compiling one).
+        min_seconds: compile when the rest of a run is predicted to take at least this
+            long eagerly (None: the ``auto_compile_seconds`` setting, default 15).
+        probe_steps: eager steps timed before deciding.
+        **compile_options: passed to :class:`~ppl.infer.compile.step.CompiledStep`.
+
+    Attributes:
+        mode: ``"eager"`` (undecided or a short run), ``"compiled"`` or ``"refused"``.
+        reason: why the current mode was chosen.
+        since: the step (1-based count of this estimator's steps) compiled steps began.
+    """
+
+    def __init__(
+        self,
+        elbo: ELBO,
+        min_seconds: float | None = None,
+        probe_steps: int = 5,
+        **compile_options: Any,
+    ) -> None:
+        self.elbo = elbo
+        self.min_seconds = min_seconds
+        self.probe_steps = probe_steps
+        self.eager = EagerStep(elbo)
+        self.compiled = CompiledStep(elbo, guard=self._guard, quiet=True, **compile_options)
+        self.mode = _EAGER
+        self.reason = "no run announced its length yet"
+        self.since: int | None = None
+        self.steps = 0  # steps taken through this estimator
+        self.compiled_steps = 0  # of which ran the compiled graph (audits count them)
+        self._horizon: int | None = None  # steps left in the announced run
+        self._times: list[float] = []
+        self._frozen: dict[str, Any] | None = None
+        self._names: tuple[str, ...] = ()  # params of the compiled layout
+        self._prime = False  # build at the next step, without an eager one first
+        self._retraces = 0
+
+    # ------------------------------------------------------------------ the run
+    def plan(self, num_steps: int) -> None:
+        """A run of ``num_steps`` steps starts: time a few, then decide."""
+        if self.mode == _EAGER:
+            self._horizon = int(num_steps)
+            self._times = []
+
+    # ------------------------------------------------------------------ StepEstimator
+    def step_loss(
+        self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> StepLoss:
+        self.steps += 1
+        if self.mode == _COMPILED:
+            return self._compiled_step(model, guide, args, kwargs)
+        start = time.perf_counter()
+        out = self.eager.step_loss(model, guide, args, kwargs)
+        self._names = tuple(out.param_names)
+        if self.mode == _EAGER and self._horizon is not None:
+            self._probe(time.perf_counter() - start)
+        return out
+
+    def verdict(self, out: StepLoss, params: Mapping[str, torch.Tensor]) -> tuple[float, bool]:
+        return self.compiled.verdict(out, params)
+
+    def explain(
+        self,
+        out: StepLoss,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+    ) -> StepLoss:
+        return self.compiled.explain(out, model, guide, args, kwargs)
+
+    # ------------------------------------------------------------------ deciding
+    def _probe(self, seconds: float) -> None:
+        assert self._horizon is not None
+        self._horizon -= 1
+        self._times.append(seconds)
+        if len(self._times) <= self.probe_steps:  # the first one (param creation) is dropped
+            return
+        per_step = sorted(self._times[1:])[len(self._times[1:]) // 2]
+        predicted = per_step * self._horizon
+        limit = (
+            self.min_seconds
+            if self.min_seconds is not None
+            else float(settings.get("auto_compile_seconds"))
+        )
+        if predicted >= limit:
+            self.mode, self.since = _COMPILED, self.steps + 1
+            self._prime = True  # build the graph at the first compiled step
+            self.reason = (
+                f"compiled from step {self.since}: the remaining {self._horizon} steps "
+                f"would take {predicted:.1f} s eagerly (>= {limit:g} s)"
+            )
+        else:
+            self.reason = (
+                f"eager: the remaining {self._horizon} steps take {predicted:.1f} s eagerly "
+                f"(< {limit:g} s, not worth compiling)"
+            )
+        self._horizon = None
+
+    def _refuse(self, why: str) -> None:
+        self.mode, self.reason = _REFUSED, f"eager: {why}"
+
+    # ------------------------------------------------------------------ compiled steps
+    def _guard(self, graph: Any) -> str | None:
+        return graph_constants_reason(graph)
+
+    def _compiled_step(
+        self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
+    ) -> StepLoss:
+        frozen = frozen_inputs(model, guide)
+        if self._frozen is not None and frozen != self._frozen:
+            changed = sorted(k for k in frozen.keys() | self._frozen.keys()
+                             if frozen.get(k) != self._frozen.get(k))
+            self._refuse(f"{', '.join(changed)} changed after the step was traced")
+            return self.eager.step_loss(model, guide, args, kwargs)
+        if self._prime:
+            self._prime = False
+            self.compiled.graphs.expect(self.compiled.layout(model, guide, args, kwargs),
+                                        self._names)
+        before = self.compiled.graphs.states()
+        out = self.compiled.step_loss(model, guide, args, kwargs)
+        if not isinstance(out, CompiledStepLoss):
+            self._names = tuple(out.param_names)
+            after = self.compiled.graphs.states()
+            if "failed" in after:
+                self._refuse(self.compiled.failure or "the step could not be compiled")
+            elif before.count("pending") and after.count("pending"):
+                self._retraces += 1
+                if self._retraces >= 2:
+                    self._refuse("the traced steps touched other params than the eager ones")
+            return out
+        self._frozen = frozen
+        self.compiled_steps += 1
+        if self.compiled_steps & (self.compiled_steps - 1) == 0:  # 1, 2, 4, 8, ...
+            return self._audit(out, model, guide, args, kwargs)
+        return out
+
+    def _audit(
+        self,
+        out: CompiledStepLoss,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+    ) -> StepLoss:
+        """Replay a compiled step eagerly under the same draws; keep eager's on a mismatch."""
+        if out.snapshot is None:
+            return out
+        leaves = unconstrained_params(out.param_names)
+        with out.snapshot.replay(), torch.enable_grad():
+            loss, traces, names = eager_evaluate(self.elbo)(model, guide, args, kwargs)
+            wrt = [leaf for leaf in leaves.values()]
+            grads: tuple[torch.Tensor | None, ...] = (None,) * len(wrt)
+            if isinstance(loss, torch.Tensor) and loss.requires_grad and wrt:
+                grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+        loss = loss.detach() if isinstance(loss, torch.Tensor) else torch.tensor(float(loss))
+        mismatch = _mismatch(out.loss, loss, [leaf.grad for leaf in wrt], list(grads))
+        if mismatch is None:
+            return out
+        for leaf, grad in zip(wrt, grads):
+            leaf.grad = None if grad is None else grad.detach()
+        self._refuse(f"compiled step {self.steps} differed from eager ({mismatch})")
+        warnings.warn(
+            f"SVI: the automatically compiled step {self.steps} differed from the eager step "
+            f"({mismatch}); the model or guide reads something the trace froze (Python state, "
+            "a value changed between steps). This step keeps the eager result and the run "
+            "continues eagerly; pass compile=False to skip compiling.",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return StepLoss(loss, dict.fromkeys(names), traces)
+
+    # ------------------------------------------------------------------ state
+    def state_dict(self) -> dict[str, Any]:
+        """The mode decision, for checkpoints: a resumed run continues in the same mode."""
+        return {
+            "mode": self.mode,
+            "reason": self.reason,
+            "since": self.since,
+            "steps": self.steps,
+            "compiled_steps": self.compiled_steps,
+            "param_names": list(self._names),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (a compiled run rebuilds its graph on its next step).
+
+        Raises:
+            ValueError: a malformed state.
+        """
+        mode = state.get("mode")
+        if mode not in (_EAGER, _COMPILED, _REFUSED) or not isinstance(state.get("steps"), int):
+            raise ValueError(f"AutoStep.load_state_dict: malformed state {dict(state)!r}")
+        self.mode = mode
+        self.reason = str(state.get("reason", ""))
+        self.since = state.get("since")
+        self.steps = int(state["steps"])
+        self.compiled_steps = int(state.get("compiled_steps", 0))
+        self._names = tuple(state.get("param_names", ()))
+        self._horizon, self._times, self._frozen, self._retraces = None, [], None, 0
+        self.compiled.graphs.clear()
+        self._prime = mode == _COMPILED
+
+
+def _mismatch(
+    loss_c: torch.Tensor,
+    loss_e: torch.Tensor,
+    grads_c: list[torch.Tensor | None],
+    grads_e: list[torch.Tensor | None],
+) -> str | None:
+    """A description of how a compiled step differs from its eager replay, or None."""
+    a, b = float(loss_c), float(loss_e)
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return None if (a == b or (math.isnan(a) and math.isnan(b))) else f"loss {a} vs {b}"
+    if abs(a - b) > _LOSS_RTOL * max(1.0, abs(b)):
+        return f"loss {a:.6g} vs {b:.6g}"
+    for i, (gc, ge) in enumerate(zip(grads_c, grads_e)):
+        if (gc is None) != (ge is None):
+            return f"gradient {i} present in one mode only"
+        if gc is None or ge is None:
+            continue
+        diff = float(torch.linalg.vector_norm((gc - ge).double()))
+        scale = float(torch.linalg.vector_norm(ge.double()))
+        if diff > _GRAD_RTOL * scale + 1e-6:
+            return f"gradient {i} off by {diff:.3g} (norm {scale:.3g})"
+    return None
