@@ -36,9 +36,9 @@ def __getattr__(name: str):
     """Import ``ppl.infer`` etc. on first use, so ``import ppl as pyro; pyro.infer.SVI`` works
     without loading inference code for users who only need the primitives."""
     if name == "render_model":  # pyro.render_model; lazy, so importing ppl stays cheap
-        from .infer.inspect import render_model
+        import importlib  # absolute import: a relative one warns under Pyro's alias
 
-        return render_model
+        return importlib.import_module(f"{__name__}.infer.inspect").render_model
     if name in _LAZY_SUBMODULES:
         import importlib
 
