@@ -283,3 +283,15 @@ def test_render_model_merges_runs_of_a_semisupervised_model():
     assert 'y [label=y fillcolor="gray:white"' in src  # observed in one run of two
     assert "x [label=x fillcolor=gray" in src
     assert "y -> x" in src
+
+
+def test_render_model_with_filename_renders_in_the_suffix_format(monkeypatch, tmp_path):
+    graphviz = pytest.importorskip("graphviz")
+    calls = []
+
+    def fake_render(self, filename, **kwargs):  # the real one needs the dot program
+        calls.append((filename, kwargs))
+
+    monkeypatch.setattr(graphviz.Digraph, "render", fake_render)
+    render_model(hierarchical, model_args=(DATA,), filename=str(tmp_path / "model.png"))
+    assert calls == [(str(tmp_path / "model"), {"view": False, "cleanup": True, "format": "png"})]
