@@ -35,6 +35,10 @@ _LAZY_SUBMODULES += ("util",)  # pyro.util.optional(...) in Pyro's tests and scr
 def __getattr__(name: str):
     """Import ``ppl.infer`` etc. on first use, so ``import ppl as pyro; pyro.infer.SVI`` works
     without loading inference code for users who only need the primitives."""
+    if name == "render_model":  # pyro.render_model; lazy, so importing ppl stays cheap
+        import importlib  # absolute import: a relative one warns under Pyro's alias
+
+        return importlib.import_module(f"{__name__}.infer.inspect").render_model
     if name in _LAZY_SUBMODULES:
         import importlib
 
@@ -60,6 +64,7 @@ __all__ = [
     "plate",
     "plate_stack",
     "poutine",
+    "render_model",
     "sample",
     "set_rng_seed",
     "subsample",

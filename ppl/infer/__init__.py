@@ -157,6 +157,9 @@ _SUBMODULES = _SUBMODULES + ("tracetmc_elbo",)
 _EXPORTS.update({"to_inference_data": ".arviz"})
 _SUBMODULES = _SUBMODULES + ("arviz",)
 
+# --- model inspection and rendering (appended block) ---
+_SUBMODULES = _SUBMODULES + ("inspect",)  # pyro.infer.inspect; ppl.render_model at top level
+
 __all__ = sorted(_EXPORTS) + list(_SUBMODULES)
 
 if TYPE_CHECKING:  # let type checkers and IDEs see the real objects
