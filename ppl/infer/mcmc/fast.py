@@ -174,6 +174,9 @@ class CompiledPotential:
             return potential_grad(self.potential_fn, z)
         layout = _layout(z)
         if self._layout != layout:
+            if len({(dtype, device) for _, _, dtype, device in layout}) > 1:
+                self._fall_back("latent sites of several dtypes or devices share no flat vector")
+                return potential_grad(self.potential_fn, z)
             if self._layout is not None:  # a new layout: trace again
                 self._graph = None
             self._layout = layout

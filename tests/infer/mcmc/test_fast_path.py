@@ -108,3 +108,17 @@ def test_compiled_nuts_recovers_conjugate_posterior():
     n_eff_sq = min(float(effective_sample_size(sq)), draws.numel())
     mcse_std = float(sq.std()) / math.sqrt(n_eff_sq) / (2 * exact_std)
     assert abs(float(draws.std()) - exact_std) < 4 * mcse_std
+
+
+def test_mixed_dtypes_run_eagerly():
+    def energy(z):
+        return (z["a"] ** 2).sum() + (z["b"] ** 2).sum().float()
+
+    pe = CompiledPotential(energy)
+    z = {"a": torch.tensor([1.0, 2.0]), "b": torch.tensor([3.0], dtype=torch.float64)}
+    with pytest.warns(RuntimeWarning, match="several dtypes"):
+        grads, value = pe.grad_and_value(z)
+    assert not pe.compiled
+    assert grads["b"].dtype == torch.float64
+    assert grads["a"].tolist() == [2.0, 4.0] and grads["b"].tolist() == [6.0]
+    assert float(value) == 14.0
