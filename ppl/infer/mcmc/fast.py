@@ -194,6 +194,25 @@ class CompiledPotential:
             return potential_grad(self.potential_fn, z)
         return self.unpack(grad), energy
 
+    def accepts(self, z: Params) -> bool:
+        """Is the graph in use, and laid out for sites like ``z``'s (see :meth:`flat_grad`)?"""
+        return self.compiled and self._layout == _layout(z)
+
+    def flat_grad(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(d energy / d flat, energy)`` for a flat vector in this potential's layout.
+
+        The graph when possible; eager mode (and :meth:`pack` of its gradients) after a
+        fallback or when the graph raises."""
+        if self._graph is not None and not self._failed:
+            try:
+                energy, grad = self._graph(flat)
+                return grad, energy
+            except Exception as e:
+                if not any(handler(e) for handler in _EXCEPTION_HANDLERS.values()):
+                    self._fall_back(f"the graph raised {type(e).__name__}: {e}")
+        grads, energy = potential_grad(self.potential_fn, self.unpack(flat))
+        return self.pack(grads), energy
+
     def __repr__(self) -> str:
         state = "compiled" if self.compiled else ("eager" if self._failed else "untraced")
         return f"CompiledPotential({state})"
