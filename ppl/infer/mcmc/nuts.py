@@ -38,9 +38,8 @@ import torch
 from torch.distributions import Transform
 
 from ppl.infer.autoguide.initialization import init_to_uniform
-from ppl.infer.mcmc.adaptation import BlockMassMatrix, _matvec
-from ppl.infer.mcmc.fast import CompiledPotential
-from ppl.infer.mcmc.hmc import HMC
+from ppl.infer.mcmc.adaptation import _matvec
+from ppl.infer.mcmc.hmc import HMC, _FlatOps
 from ppl.ops.context import optional
 from ppl.ops.integrator import velocity_verlet
 from ppl.settings import validation_enabled
@@ -100,16 +99,6 @@ class _FlatTree:
     diverging: bool
     sum_accept_probs: torch.Tensor
     num_proposals: int
-
-
-@dataclass
-class _FlatOps:
-    """The compiled potential and the one mass-matrix block of the fast path."""
-
-    potential: CompiledPotential
-    inv_mass: torch.Tensor
-    sqrt: torch.Tensor
-    sqrt_inverse: torch.Tensor
 
 
 class NUTS(HMC):
@@ -242,23 +231,6 @@ class NUTS(HMC):
         )  # fmt: skip
 
     # ------------------------------------------------------------------ fast path
-    def _flat_ops(self, z: Params) -> _FlatOps | None:
-        """What the flat fast path needs, or None when it does not apply.
-
-        It applies when the potential is a compiled graph laid out like ``z`` and one
-        block of the mass matrix covers every site in the graph's (name) order; then a
-        tree is built on flat vectors and the draws equal those of the per-site path."""
-        pe = self.potential_fn
-        adapter = self.mass_matrix_adapter
-        if not isinstance(pe, CompiledPotential) or type(adapter) is not BlockMassMatrix:
-            return None
-        if not pe.accepts(z):
-            return None
-        single = adapter.single_block()
-        if single is None or single[0] != tuple(sorted(z)):
-            return None
-        return _FlatOps(pe, *single[1:])
-
     def _flat_leaf(
         self,
         ops: _FlatOps,
@@ -267,12 +239,9 @@ class NUTS(HMC):
         direction: int,
         energy_current: torch.Tensor,
     ) -> _FlatTree:
-        step = self.step_size * direction
-        half = 0.5 * step
-        r = edge.r - half * edge.z_grads
-        z = edge.z + step * _matvec(ops.inv_mass, r)
-        z_grads, pe = ops.potential.flat_grad(z)
-        r = r - half * z_grads
+        z, r, z_grads, pe = self._flat_leapfrog(
+            ops, edge.z, edge.r, edge.z_grads, self.step_size * direction, 1
+        )
         r_unscaled = _matvec(ops.sqrt_inverse, r)
         energy = pe + 0.5 * r_unscaled.dot(r_unscaled)
         if torch.isnan(energy):

@@ -47,24 +47,25 @@ def _draws(kernel_cls, model, args, jit, num_samples=60, warmup_steps=40, **kw):
 @pytest.mark.parametrize(
     "kernel_cls, kw",
     [(NUTS, {}), (NUTS, {"full_mass": True}), (NUTS, {"full_mass": [("mu", "tau")]}),
-     (NUTS, {"use_multinomial_sampling": False}), (HMC, {"num_steps": 5})],
+     (NUTS, {"use_multinomial_sampling": False}), (HMC, {"num_steps": 5}),
+     (HMC, {"num_steps": 3, "full_mass": [("mu",)]})],
 )  # fmt: skip
 def test_compiled_draws_equal_eager(kernel_cls, kw, monkeypatch):
     size = {"num_samples": 25, "warmup_steps": 25}
     _, eager = _draws(kernel_cls, schools, (SIGMA, Y), False, **size, **kw)
     flat_steps = []
-    flat_sample = NUTS._flat_sample
+    flat_sample = kernel_cls._flat_sample
 
     def counted(self, *args):
         flat_steps.append(1)
         return flat_sample(self, *args)
 
-    monkeypatch.setattr(NUTS, "_flat_sample", counted)
+    monkeypatch.setattr(kernel_cls, "_flat_sample", counted)
     kernel, fast = _draws(kernel_cls, schools, (SIGMA, Y), True, **size, **kw)
     assert isinstance(kernel.potential_fn, CompiledPotential)
     assert kernel.potential_fn.compiled
-    # NUTS builds its trees on flat vectors when one mass-matrix block covers all sites
-    one_block = kernel_cls is NUTS and kw.get("full_mass") in (None, True)
+    # trajectories run on flat vectors when one mass-matrix block covers all sites
+    one_block = kw.get("full_mass") in (None, True)
     assert len(flat_steps) == (50 if one_block else 0)
     for name in eager:
         assert torch.allclose(eager[name], fast[name], rtol=1e-5, atol=1e-6), name
