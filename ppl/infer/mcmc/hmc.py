@@ -12,6 +12,11 @@ towards ``target_accept_prob``) and the mass matrix (Welford windows); when it r
 step-size adaptation it calls :meth:`HMC._find_reasonable_step_size`, which doubles or
 halves the step until one leapfrog step crosses an acceptance of 0.8.
 
+With ``jit_compile=True`` the potential is a
+:class:`~ppl.infer.mcmc.fast.CompiledPotential` (energy and gradient in one graph); when
+one mass-matrix block covers every site, the leapfrog runs on one flat vector of all
+sites instead of per-site dicts (``_flat_sample``), with the same arithmetic and draws.
+
 Randomness comes from torch's global generator (``ppl.set_rng_seed`` fixes it).
 
 Example:
@@ -90,8 +95,10 @@ class HMC(MCMCKernel):
         transforms: site -> bijection to real space (default: ``biject_to(support).inv``).
         max_plate_nesting: the number of plate dims the model uses; discrete latent sites
             are enumerated (summed out of the potential) left of them. Guessed when None.
-        jit_compile: trace the potential energy with ``torch.jit.trace``.
-        jit_options: keyword arguments for ``torch.jit.trace``.
+        jit_compile: the fast path: energy and gradient as one traced graph of the flat
+            latent vector (:mod:`ppl.infer.mcmc.fast`), and, when one mass-matrix block
+            covers all sites, trajectories on flat vectors; eager if tracing fails.
+        jit_options: accepted for Pyro compatibility (its ``torch.jit.trace`` options).
         ignore_jit_warnings: silence tracer warnings.
         target_accept_prob: the acceptance probability step-size adaptation aims for.
         init_strategy: per-site initialization (``ppl.infer.autoguide`` strategies).

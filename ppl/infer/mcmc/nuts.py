@@ -17,6 +17,9 @@ when a new subtree joins the trajectory it replaces the current draw with probab
 The acceptance statistic for step-size adaptation is the mean over the new leaves of
 ``min(1, exp(-delta_energy))``.
 
+The ``_flat_*`` methods are the same tree on flat vectors of all sites, used with
+``jit_compile=True`` when one mass-matrix block covers every site (see :class:`HMC`).
+
 Example:
     >>> import torch, ppl, ppl.distributions as dist
     >>> from ppl.infer import MCMC

@@ -271,9 +271,10 @@ def initialize_model(
             by default ``biject_to(support).inv`` for every latent site.
         max_plate_nesting: the number of plate dims the model uses (guessed from one run
             when None); discrete latent sites are enumerated left of them.
-        jit_compile: trace the potential energy with ``torch.jit.trace``.
-        jit_options: keyword arguments for ``torch.jit.trace``
-            (default ``{"check_trace": False}``).
+        jit_compile: return the fast path, a
+            :class:`~ppl.infer.mcmc.fast.CompiledPotential` (energy and gradient traced
+            into one graph, eager when tracing fails).
+        jit_options: accepted for Pyro compatibility (its ``torch.jit.trace`` options).
         skip_jit_warnings: silence tracer warnings while compiling.
         num_chains: with more than one, every initial value gets a leading chain dim.
         init_strategy: per-site init function (see ``ppl.infer.autoguide``).
