@@ -116,13 +116,18 @@ def run_torch_ppl(
         # the compiled graph does not run the model: count its evaluations instead
         from ppl.infer.mcmc.fast import CompiledPotential
 
-        restore = CompiledPotential.grad_and_value
+        restore = (CompiledPotential.grad_and_value, CompiledPotential.flat_grad)
 
         def counted_grad(self, z):
             calls[0] += 1
-            return restore(self, z)
+            return restore[0](self, z)
+
+        def counted_flat_grad(self, flat):
+            calls[0] += 1
+            return restore[1](self, flat)
 
         CompiledPotential.grad_and_value = counted_grad  # type: ignore[method-assign]
+        CompiledPotential.flat_grad = counted_flat_grad  # type: ignore[method-assign]
 
     marks: dict[str, float] = {}
     grads_at: dict[str, int] = {}
@@ -143,7 +148,7 @@ def run_torch_ppl(
         mcmc.run(*args)
     finally:
         if restore is not None:
-            CompiledPotential.grad_and_value = restore  # type: ignore[method-assign]
+            CompiledPotential.grad_and_value, CompiledPotential.flat_grad = restore  # type: ignore[method-assign]
     end = time.perf_counter()
     draws = mcmc.get_samples(group_by_chain=True)
     n_eff = min(
