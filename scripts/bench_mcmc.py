@@ -13,6 +13,8 @@ draw counts, one chain, one torch thread (JAX on the CPU). For each run it repor
 Gradient evaluations are counted as model calls for ppl and Pyro (each potential-and-
 gradient evaluation runs the model once) and from NumPyro's ``num_steps`` extra field.
 Rows are medians over ``--seeds`` seeds; the last column is ppl's ratio to each anchor.
+``ppl-jit`` is ppl's fast path (``NUTS(..., jit_compile=True)``: energy and gradient in
+one traced graph); its gradient evaluations are counted as graph calls.
 
 Usage:
     python scripts/bench_mcmc.py --quick          # 200 + 200 draws, one seed
@@ -89,7 +91,9 @@ def torch_models(pyro, dist) -> dict[str, tuple[Callable, tuple]]:
     }
 
 
-def run_torch_ppl(name: str, workload: str, seed: int, warmup: int, samples: int) -> Result:
+def run_torch_ppl(
+    name: str, workload: str, seed: int, warmup: int, samples: int, jit: bool = False
+) -> Result:
     if name == "ppl":
         import ppl as pyro
         import ppl.distributions as dist
@@ -107,6 +111,24 @@ def run_torch_ppl(name: str, workload: str, seed: int, warmup: int, samples: int
         calls[0] += 1
         return model(*a)
 
+    restore = None
+    if jit:
+        # the compiled graph does not run the model: count its evaluations instead
+        from ppl.infer.mcmc.fast import CompiledPotential
+
+        restore = (CompiledPotential.grad_and_value, CompiledPotential.flat_grad)
+
+        def counted_grad(self, z):
+            calls[0] += 1
+            return restore[0](self, z)
+
+        def counted_flat_grad(self, flat):
+            calls[0] += 1
+            return restore[1](self, flat)
+
+        CompiledPotential.grad_and_value = counted_grad  # type: ignore[method-assign]
+        CompiledPotential.flat_grad = counted_flat_grad  # type: ignore[method-assign]
+
     marks: dict[str, float] = {}
     grads_at: dict[str, int] = {}
 
@@ -118,11 +140,15 @@ def run_torch_ppl(name: str, workload: str, seed: int, warmup: int, samples: int
     pyro.set_rng_seed(seed)
     pyro.clear_param_store()
     mcmc = MCMC(
-        NUTS(counted), num_samples=samples, warmup_steps=warmup, hook_fn=hook,
+        NUTS(counted, jit_compile=jit), num_samples=samples, warmup_steps=warmup, hook_fn=hook,
         disable_progbar=True,
     )
     start = time.perf_counter()
-    mcmc.run(*args)
+    try:
+        mcmc.run(*args)
+    finally:
+        if restore is not None:
+            CompiledPotential.grad_and_value, CompiledPotential.flat_grad = restore  # type: ignore[method-assign]
     end = time.perf_counter()
     draws = mcmc.get_samples(group_by_chain=True)
     n_eff = min(
@@ -190,7 +216,8 @@ def main() -> None:
         opts.warmup, opts.samples, opts.seeds = 200, 200, 1
     torch.set_num_threads(1)
     backends: list[tuple[str, Callable[[str, int], Result]]] = [
-        ("ppl", lambda w, s: run_torch_ppl("ppl", w, s, opts.warmup, opts.samples))
+        ("ppl", lambda w, s: run_torch_ppl("ppl", w, s, opts.warmup, opts.samples)),
+        ("ppl-jit", lambda w, s: run_torch_ppl("ppl", w, s, opts.warmup, opts.samples, True)),
     ]
     if importlib.util.find_spec("pyro") is not None:
         backends.append(
@@ -200,7 +227,7 @@ def main() -> None:
         backends.append(("NumPyro", lambda w, s: run_numpyro(w, s, opts.warmup, opts.samples)))
     print(f"NUTS, 1 chain, {opts.warmup} warm-up + {opts.samples} draws, "
           f"medians over {opts.seeds} seed(s), 1 torch thread")
-    if len(backends) == 1:
+    if len(backends) == 2:
         print("(Pyro / NumPyro not installed: pip install -e '.[bench]' to compare)")
     header = f"{'workload':14s} {'backend':8s} {'wall s':>8s} {'grad/s':>9s} " \
              f"{'neff/grad':>10s} {'neff/s':>8s}  ppl neff/s ratio"
@@ -216,6 +243,8 @@ def main() -> None:
         ours = medians["ppl"]["neff_per_s"]
         for name, m in medians.items():
             ratio = "" if name == "ppl" else f"{ours / m['neff_per_s']:.2f}x"
+            if name == "ppl-jit":  # the fast path against eager ppl
+                ratio = f"jit/eager {m['neff_per_s'] / ours:.2f}x"
             print(f"{workload:14s} {name:8s} {m['wall']:8.2f} {m['grad_per_s']:9.0f} "
                   f"{m['neff_per_grad']:10.4f} {m['neff_per_s']:8.1f}  {ratio}")
 

@@ -174,21 +174,29 @@ _T = TypeVar("_T")
 def ignore_jit_warnings(filter: list | None = None) -> Iterator[None]:
     """Silence ``torch.jit.TracerWarning`` (or the given filters) inside a block.
 
-    ``filter`` is a list of warning categories or ``(category, message_regex)`` pairs.
+    ``filter`` is a list whose items are a message regex (of a ``TracerWarning``), a
+    ``(message_regex, category)`` pair (Pyro's form) or a warning category.
     Defined here, at the distributions layer, so distributions can use it;
     ``ppl.util`` offers the same context manager for higher layers.
 
     Example:
         >>> with ignore_jit_warnings():
         ...     warnings.warn("x", torch.jit.TracerWarning)
+        >>> with ignore_jit_warnings([("Iterating over", RuntimeWarning)]):
+        ...     warnings.warn("Iterating over a tensor", RuntimeWarning)
     """
     with warnings.catch_warnings():
         if filter is None:
             warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         else:
             for item in filter:
-                if isinstance(item, tuple):
-                    warnings.filterwarnings("ignore", category=item[0], message=item[1])
+                if isinstance(item, tuple):  # (message regex, category), Pyro's order
+                    message, category = item
+                    warnings.filterwarnings("ignore", category=category, message=message)
+                elif isinstance(item, str):
+                    warnings.filterwarnings(
+                        "ignore", category=torch.jit.TracerWarning, message=item
+                    )
                 else:
                     warnings.filterwarnings("ignore", category=item)
         yield

@@ -48,7 +48,12 @@ def potential_grad(
 
     A site the energy does not depend on gets a zero gradient; an exception accepted by a
     registered handler (singular matrices by default) gives zero gradients and a NaN energy.
+    A potential with its own ``grad_and_value`` (the compiled fast path of
+    :class:`~ppl.infer.mcmc.fast.CompiledPotential`) computes both itself.
     """
+    own = getattr(potential_fn, "grad_and_value", None)
+    if own is not None:
+        return own(z)
     z_leaf = {k: v.detach().requires_grad_(True) for k, v in z.items()}
     try:
         value = potential_fn(z_leaf)

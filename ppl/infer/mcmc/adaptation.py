@@ -263,6 +263,17 @@ class BlockMassMatrix:
             self._mass_matrix_sqrt[block] = sqrt
             self._mass_matrix_sqrt_inverse[block] = sqrt_inverse
 
+    def single_block(self) -> tuple[Block, torch.Tensor, torch.Tensor, torch.Tensor] | None:
+        """``(block, M^{-1}, M^{1/2}, M^{-1/2})`` when one block covers all sites, else None.
+
+        What a sampler working on one flat vector of all sites needs (the roots are upper
+        triangular, or vectors for a diagonal block)."""
+        if len(self._inverse_mass_matrix) != 1:
+            return None
+        ((block, inv_mass),) = self._inverse_mass_matrix.items()
+        sqrt, sqrt_inverse = self._mass_matrix_sqrt[block], self._mass_matrix_sqrt_inverse[block]
+        return block, inv_mass, sqrt, sqrt_inverse
+
     def configure(
         self,
         mass_matrix_shape: Mapping[Block, tuple[int, ...]],

@@ -12,6 +12,11 @@ towards ``target_accept_prob``) and the mass matrix (Welford windows); when it r
 step-size adaptation it calls :meth:`HMC._find_reasonable_step_size`, which doubles or
 halves the step until one leapfrog step crosses an acceptance of 0.8.
 
+With ``jit_compile=True`` the potential is a
+:class:`~ppl.infer.mcmc.fast.CompiledPotential` (energy and gradient in one graph); when
+one mass-matrix block covers every site, the leapfrog runs on one flat vector of all
+sites instead of per-site dicts (``_flat_sample``), with the same arithmetic and draws.
+
 Randomness comes from torch's global generator (``ppl.set_rng_seed`` fixes it).
 
 Example:
@@ -32,13 +37,15 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch.distributions import Transform
 
 from ppl.infer.autoguide.initialization import init_to_uniform
-from ppl.infer.mcmc.adaptation import WarmupAdapter
+from ppl.infer.mcmc.adaptation import BlockMassMatrix, WarmupAdapter, _matvec
+from ppl.infer.mcmc.fast import CompiledPotential
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
 from ppl.infer.mcmc.util import initialize_model
 from ppl.ops.context import optional
@@ -56,6 +63,16 @@ def _check_positive(name: str, value: float | None, allow_none: bool = True) -> 
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValueError(f"{name} must be a positive number, got {value!r}")
+
+
+@dataclass
+class _FlatOps:
+    """The compiled potential and the one mass-matrix block of the fast path."""
+
+    potential: CompiledPotential
+    inv_mass: torch.Tensor
+    sqrt: torch.Tensor
+    sqrt_inverse: torch.Tensor
 
 
 class HMC(MCMCKernel):
@@ -78,8 +95,10 @@ class HMC(MCMCKernel):
         transforms: site -> bijection to real space (default: ``biject_to(support).inv``).
         max_plate_nesting: the number of plate dims the model uses; discrete latent sites
             are enumerated (summed out of the potential) left of them. Guessed when None.
-        jit_compile: trace the potential energy with ``torch.jit.trace``.
-        jit_options: keyword arguments for ``torch.jit.trace``.
+        jit_compile: the fast path: energy and gradient as one traced graph of the flat
+            latent vector (:mod:`ppl.infer.mcmc.fast`), and, when one mass-matrix block
+            covers all sites, trajectories on flat vectors; eager if tracing fails.
+        jit_options: accepted for Pyro compatibility (its ``torch.jit.trace`` options).
         ignore_jit_warnings: silence tracer warnings.
         target_accept_prob: the acceptance probability step-size adaptation aims for.
         init_strategy: per-site initialization (``ppl.infer.autoguide`` strategies).
@@ -354,6 +373,62 @@ class HMC(MCMCKernel):
     def cleanup(self) -> None:
         self._reset()
 
+    # ------------------------------------------------------------------ fast path
+    def _flat_ops(self, z: Params) -> _FlatOps | None:
+        """What the flat fast path needs, or None when it does not apply.
+
+        It applies when the potential is a compiled graph laid out like ``z`` and one
+        block of the mass matrix covers every site in the graph's (name) order; then a
+        tree is built on flat vectors and the draws equal those of the per-site path."""
+        pe = self.potential_fn
+        adapter = self.mass_matrix_adapter
+        if not isinstance(pe, CompiledPotential) or type(adapter) is not BlockMassMatrix:
+            return None
+        if not pe.accepts(z):
+            return None
+        single = adapter.single_block()
+        if single is None or single[0] != tuple(sorted(z)):
+            return None
+        return _FlatOps(pe, *single[1:])
+
+    @staticmethod
+    def _flat_leapfrog(
+        ops: _FlatOps,
+        z: torch.Tensor,
+        r: torch.Tensor,
+        z_grads: torch.Tensor,
+        step_size: float,
+        num_steps: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:func:`~ppl.ops.integrator.velocity_verlet` on flat vectors (same arithmetic)."""
+        half = 0.5 * step_size
+        potential_energy = z.new_zeros(())  # num_steps >= 1 replaces it
+        for _ in range(num_steps):
+            r = r - half * z_grads
+            z = z + step_size * _matvec(ops.inv_mass, r)
+            z_grads, potential_energy = ops.potential.flat_grad(z)
+            r = r - half * z_grads
+        return z, r, z_grads, potential_energy
+
+    def _flat_sample(
+        self, ops: _FlatOps, z: Params, potential_energy: torch.Tensor, z_grads: Params
+    ) -> Params:
+        """:meth:`sample` on flat vectors: one trajectory, then back to per-site values."""
+        pack, unpack = ops.potential.pack, ops.potential.unpack
+        size = next(iter(self.mass_matrix_adapter.mass_matrix_size.values()))
+        r_unscaled = torch.randn(size, **self._tensor_options())
+        energy_current = 0.5 * r_unscaled.dot(r_unscaled) + potential_energy
+        z_new, r_new, z_grads_new, potential_energy_new = self._flat_leapfrog(
+            ops, pack(z), _matvec(ops.sqrt, r_unscaled), pack(z_grads), self.step_size,
+            self.num_steps,
+        )  # fmt: skip
+        r_new_unscaled = _matvec(ops.sqrt_inverse, r_new)
+        energy_proposal = 0.5 * r_new_unscaled.dot(r_new_unscaled) + potential_energy_new
+        return self._accept(
+            z, z_grads, energy_proposal - energy_current,
+            lambda: (unpack(z_new), potential_energy_new, unpack(z_grads_new)),
+        )  # fmt: skip
+
     # ------------------------------------------------------------------ transition
     def _start(self, params: Params) -> tuple[Params, torch.Tensor, Params] | None:
         """The cached point (or ``params``), or None for a model without latent sites."""
@@ -390,6 +465,9 @@ class HMC(MCMCKernel):
         if start is None:
             return params
         z, potential_energy, z_grads = start
+        ops = self._flat_ops(z)
+        if ops is not None:
+            return self._flat_sample(ops, z, potential_energy, z_grads)
         r, r_unscaled = self._sample_r(f"r_t={self._t}")
         energy_current = self._kinetic_energy(r_unscaled) + potential_energy
         with optional(validation_enabled(False), self._t < (self._warmup_steps or 0)):
@@ -405,7 +483,19 @@ class HMC(MCMCKernel):
             energy_proposal = (
                 self._kinetic_energy(self.mass_matrix_adapter.unscale(r_new)) + potential_energy_new
             )
-        delta_energy = energy_proposal - energy_current
+        return self._accept(
+            z, z_grads, energy_proposal - energy_current,
+            lambda: (z_new, potential_energy_new, z_grads_new),
+        )  # fmt: skip
+
+    def _accept(
+        self,
+        z: Params,
+        z_grads: Params,
+        delta_energy: torch.Tensor,
+        proposal: Callable[[], tuple[Params, torch.Tensor, Params]],
+    ) -> Params:
+        """Metropolis step on ``delta_energy``: move to ``proposal()`` or stay at ``z``."""
         if torch.isnan(delta_energy):
             delta_energy = torch.full_like(delta_energy, float("inf"))
         if delta_energy > self._max_sliced_energy and self._t >= (self._warmup_steps or 0):
@@ -415,7 +505,7 @@ class HMC(MCMCKernel):
             torch.rand((), dtype=accept_prob.dtype, device=accept_prob.device) < accept_prob
         )
         if accepted:
-            z, z_grads = z_new, z_grads_new
+            z, potential_energy_new, z_grads = proposal()
             self._cache(z, potential_energy_new, z_grads)
         self._finish(z, z_grads, accept_prob, accepted)
         return z.copy()

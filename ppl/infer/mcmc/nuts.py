@@ -17,6 +17,9 @@ when a new subtree joins the trajectory it replaces the current draw with probab
 The acceptance statistic for step-size adaptation is the mean over the new leaves of
 ``min(1, exp(-delta_energy))``.
 
+The ``_flat_*`` methods are the same tree on flat vectors of all sites, used with
+``jit_compile=True`` when one mass-matrix block covers every site (see :class:`HMC`).
+
 Example:
     >>> import torch, ppl, ppl.distributions as dist
     >>> from ppl.infer import MCMC
@@ -38,7 +41,8 @@ import torch
 from torch.distributions import Transform
 
 from ppl.infer.autoguide.initialization import init_to_uniform
-from ppl.infer.mcmc.hmc import HMC
+from ppl.infer.mcmc.adaptation import _matvec
+from ppl.infer.mcmc.hmc import HMC, _FlatOps
 from ppl.ops.context import optional
 from ppl.ops.integrator import velocity_verlet
 from ppl.settings import validation_enabled
@@ -69,6 +73,31 @@ class _Tree:
     z_proposal_grads: Params
     r_sum: Flat
     weight: torch.Tensor  # log-weight (multinomial) or number of slice points
+    turning: bool
+    diverging: bool
+    sum_accept_probs: torch.Tensor
+    num_proposals: int
+
+
+@dataclass
+class _FlatEdge:
+    """An :class:`_Edge` on the fast path: every field one flat vector of all sites."""
+
+    z: torch.Tensor
+    r: torch.Tensor
+    r_unscaled: torch.Tensor
+    z_grads: torch.Tensor
+
+
+@dataclass
+class _FlatTree:
+    left: _FlatEdge
+    right: _FlatEdge
+    z_proposal: torch.Tensor
+    z_proposal_pe: torch.Tensor
+    z_proposal_grads: torch.Tensor
+    r_sum: torch.Tensor
+    weight: torch.Tensor
     turning: bool
     diverging: bool
     sum_accept_probs: torch.Tensor
@@ -204,12 +233,138 @@ class NUTS(HMC):
             first.num_proposals + second.num_proposals,
         )  # fmt: skip
 
+    # ------------------------------------------------------------------ fast path
+    def _flat_leaf(
+        self,
+        ops: _FlatOps,
+        edge: _FlatEdge,
+        log_slice: torch.Tensor,
+        direction: int,
+        energy_current: torch.Tensor,
+    ) -> _FlatTree:
+        z, r, z_grads, pe = self._flat_leapfrog(
+            ops, edge.z, edge.r, edge.z_grads, self.step_size * direction, 1
+        )
+        r_unscaled = _matvec(ops.sqrt_inverse, r)
+        energy = pe + 0.5 * r_unscaled.dot(r_unscaled)
+        if torch.isnan(energy):
+            energy = torch.full_like(energy, float("inf"))
+        sliced_energy = energy + log_slice
+        accept_prob = (energy_current - energy).exp().clamp(max=1.0)
+        if self.use_multinomial_sampling:
+            weight = -sliced_energy
+        else:
+            weight = torch.full_like(sliced_energy, 1.0 if sliced_energy <= 0 else 0.0)
+        new = _FlatEdge(z, r, r_unscaled, z_grads)
+        return _FlatTree(
+            new, new, z, pe, z_grads, r_unscaled, weight, False,
+            bool(sliced_energy > self._max_sliced_energy), accept_prob, 1,
+        )  # fmt: skip
+
+    @staticmethod
+    def _flat_turning(left: torch.Tensor, right: torch.Tensor, r_sum: torch.Tensor) -> bool:
+        rho = r_sum - (left + right) / 2
+        return bool(left.dot(rho) <= 0) or bool(right.dot(rho) <= 0)
+
+    def _flat_build_tree(
+        self,
+        ops: _FlatOps,
+        edge: _FlatEdge,
+        log_slice: torch.Tensor,
+        direction: int,
+        depth: int,
+        energy_current: torch.Tensor,
+    ) -> _FlatTree:
+        """:meth:`_build_tree` on flat vectors (same draws, same arithmetic)."""
+        if depth == 0:
+            return self._flat_leaf(ops, edge, log_slice, direction, energy_current)
+        first = self._flat_build_tree(ops, edge, log_slice, direction, depth - 1, energy_current)
+        if first.turning or first.diverging:
+            return first
+        outer = first.right if direction == 1 else first.left
+        second = self._flat_build_tree(
+            ops, outer, log_slice, direction, depth - 1, energy_current
+        )
+        weight = self._combine_weights(first.weight, second.weight)
+        if self.use_multinomial_sampling:
+            prob_second = (second.weight - weight).exp()
+        else:
+            prob_second = second.weight / weight if weight > 0 else torch.zeros_like(weight)
+        take_second = bool(torch.rand((), dtype=weight.dtype, device=weight.device) < prob_second)
+        chosen = second if take_second else first
+        left, right = (first.left, second.right) if direction == 1 else (second.left, first.right)
+        r_sum = first.r_sum + second.r_sum
+        turning = second.turning or self._flat_turning(left.r_unscaled, right.r_unscaled, r_sum)
+        return _FlatTree(
+            left, right, chosen.z_proposal, chosen.z_proposal_pe, chosen.z_proposal_grads, r_sum,
+            weight, turning, second.diverging, first.sum_accept_probs + second.sum_accept_probs,
+            first.num_proposals + second.num_proposals,
+        )  # fmt: skip
+
+    def _flat_sample(
+        self, ops: _FlatOps, z: Params, potential_energy: torch.Tensor, z_grads: Params
+    ) -> Params:
+        """:meth:`sample` on flat vectors: one tree, then back to per-site values."""
+        pack = ops.potential.pack
+        options = self._tensor_options()
+        size = next(iter(self.mass_matrix_adapter.mass_matrix_size.values()))
+        r_unscaled = torch.randn(size, **options)
+        r = _matvec(ops.sqrt, r_unscaled)
+        energy_current = 0.5 * r_unscaled.dot(r_unscaled) + potential_energy
+        if self.use_multinomial_sampling:
+            log_slice = -energy_current
+        else:
+            log_slice = -energy_current - torch.empty_like(energy_current).exponential_()
+        left = right = _FlatEdge(pack(z), r, r_unscaled, pack(z_grads))
+        r_sum = r_unscaled
+        tree_weight = torch.full_like(energy_current, 0.0 if self.use_multinomial_sampling else 1.0)
+        sum_accept_probs: Any = 0.0
+        num_proposals = 0
+        accepted = False
+        for depth in range(self._max_tree_depth):
+            direction = 1 if bool(torch.rand(()) < 0.5) else -1
+            new = self._flat_build_tree(
+                ops, right if direction == 1 else left, log_slice, direction, depth,
+                energy_current,
+            )  # fmt: skip
+            if direction == 1:
+                right = new.right
+            else:
+                left = new.left
+            sum_accept_probs = sum_accept_probs + new.sum_accept_probs
+            num_proposals += new.num_proposals
+            if new.diverging:
+                if self._t >= (self._warmup_steps or 0):
+                    self._divergences.append(self._t - (self._warmup_steps or 0))
+                break
+            if new.turning:
+                break
+            if self.use_multinomial_sampling:
+                prob_new = (new.weight - tree_weight).exp()
+            else:
+                prob_new = new.weight / tree_weight
+            if bool(torch.rand((), dtype=tree_weight.dtype, device=tree_weight.device) < prob_new):
+                accepted = True
+                z = ops.potential.unpack(new.z_proposal)
+                z_grads = ops.potential.unpack(new.z_proposal_grads)
+                self._cache(z, new.z_proposal_pe, z_grads)
+            r_sum = r_sum + new.r_sum
+            if self._flat_turning(left.r_unscaled, right.r_unscaled, r_sum):
+                break
+            tree_weight = self._combine_weights(tree_weight, new.weight)
+        accept_prob = sum_accept_probs / num_proposals
+        self._finish(z, z_grads, torch.as_tensor(accept_prob), accepted)
+        return z.copy()
+
     # ------------------------------------------------------------------ transition
     def sample(self, params: Params) -> Params:
         start = self._start(params)
         if start is None:
             return params
         z, potential_energy, z_grads = start
+        ops = self._flat_ops(z)
+        if ops is not None:
+            return self._flat_sample(ops, z, potential_energy, z_grads)
         r, r_unscaled = self._sample_r(f"r_t={self._t}")
         energy_current = self._kinetic_energy(r_unscaled) + potential_energy
         if self.use_multinomial_sampling:

@@ -15,6 +15,10 @@ Design notes
   this process, or the worker cannot rebuild it (e.g. the model's module is not
   importable there), the chain is run in this process after the others, with a
   warning. With ``fork`` nothing is pickled on the way in.
+* **Module aliases travel with the job.** A process that registered ppl's modules under
+  other names (``sys.modules["pyro"] = ppl``, an import shim) has models whose modules
+  import those names; a spawned worker registers the same aliases before rebuilding the
+  job, so such models run there too.
 
 Example:
     >>> import torch
@@ -28,8 +32,10 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import pickle
 import queue as queue_module
+import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -53,9 +59,29 @@ def chain_seeds(num_chains: int) -> list[int]:
     return [int(torch.randint(0, 2**62, ())) for _ in range(num_chains + 1)]
 
 
-def _worker(run_job: JobRunner, job: Any, chain: int, seed: int, out: Any) -> None:
+def _module_aliases() -> dict[str, str]:
+    """``{alias: real name}`` of ppl modules registered in ``sys.modules`` under other names."""
+    aliases = {}
+    for name, module in list(sys.modules.items()):
+        real = getattr(module, "__name__", None)
+        if isinstance(real, str) and real != name and real.split(".")[0] == "ppl":
+            aliases[name] = real
+    return aliases
+
+
+def _worker(
+    run_job: JobRunner,
+    job: Any,
+    chain: int,
+    seed: int,
+    out: Any,
+    aliases: dict[str, str] | None = None,
+) -> None:
     """Process target: rebuild the job, seed, run it, ship every item as pickled bytes."""
     try:
+        for alias, real in (aliases or {}).items():
+            if alias not in sys.modules:
+                sys.modules[alias] = importlib.import_module(real)
         if isinstance(job, bytes):
             job = pickle.loads(job)
     except Exception:
@@ -104,6 +130,7 @@ def run_in_processes(
     by_value = ctx.get_start_method() != "fork"
     processes: dict[int, Any] = {}
     local: list[int] = []
+    aliases = _module_aliases() if by_value else {}
     for chain, job in enumerate(jobs):
         try:
             payload = pickle.dumps(job) if by_value else job
@@ -117,7 +144,9 @@ def run_in_processes(
             local.append(chain)
             continue
         proc = ctx.Process(  # type: ignore[attr-defined]
-            target=_worker, args=(run_job, payload, chain, seeds[chain], out), daemon=True
+            target=_worker,
+            args=(run_job, payload, chain, seeds[chain], out, aliases),
+            daemon=True,
         )
         proc.start()
         processes[chain] = proc

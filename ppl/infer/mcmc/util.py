@@ -43,7 +43,6 @@ from typing import Any
 import torch
 from torch.distributions import Transform, biject_to
 
-from ppl.distributions.util import ignore_jit_warnings
 from ppl.infer.autoguide.initialization import InitMessenger, init_to_uniform
 from ppl.infer.enum import config_enumerate
 from ppl.infer.traceenum_elbo import ordinal, pack_site
@@ -51,11 +50,9 @@ from ppl.infer.util import check_site_shape, guess_max_plate_nesting
 from ppl.ops import stats
 from ppl.ops.contract import Packed, contract_tensor_tree
 from ppl.ops.integrator import potential_grad
-from ppl.params.param_store import get_param_store
 from ppl.poutine import condition, enum, trace
 from ppl.poutine.trace_struct import Trace, is_subsample_site
 from ppl.settings import is_validation_enabled as validation_enabled_now
-from ppl.settings import validation_enabled
 
 __all__ = [
     "diagnostics",
@@ -129,7 +126,6 @@ class _PotentialEnergy:
         self.model_args = model_args
         self.model_kwargs = dict(model_kwargs)
         self.transforms = transforms
-        self._compiled: Callable[..., torch.Tensor] | None = None
 
     def __call__(self, params: Params) -> torch.Tensor:
         constrained = {name: self.transforms[name].inv(u) for name, u in params.items()}
@@ -147,45 +143,21 @@ class _PotentialEnergy:
                 )
         return -log_joint
 
-    def jit(
-        self, skip_jit_warnings: bool, jit_options: Mapping[str, Any], params: Params
-    ) -> torch.Tensor:
-        """The same energy through a ``torch.jit.trace`` of the values in name order."""
-        if not params:
-            return self(params)
-        names, values = zip(*sorted(params.items()))
-        if self._compiled is None:
-            # params of the store must not be captured as graph inputs needing grad
-            frozen = [p for _, p in get_param_store().named_parameters() if p.requires_grad]
-            for p in frozen:
-                p.requires_grad_(False)
-            try:
-
-                def energy_of_values(*vals: torch.Tensor) -> torch.Tensor:
-                    return self(dict(zip(names, vals)))
-
-                with validation_enabled(False):
-                    if skip_jit_warnings:
-                        with ignore_jit_warnings():
-                            self._compiled = torch.jit.trace(
-                                energy_of_values, values, **jit_options
-                            )
-                    else:
-                        self._compiled = torch.jit.trace(energy_of_values, values, **jit_options)
-            finally:
-                for p in frozen:
-                    p.requires_grad_(True)
-        return self._compiled(*values)
-
     def get_potential_fn(
         self,
         jit_compile: bool = False,
         skip_jit_warnings: bool = True,
         jit_options: Mapping[str, Any] | None = None,
     ) -> PotentialFn:
+        """The potential HMC/NUTS use: ``jit_compile`` gives the fast path, whose
+        energy and gradient are one traced graph of the flat latent vector
+        (:class:`~ppl.infer.mcmc.fast.CompiledPotential`, eager when the model's
+        structure defeats tracing). ``skip_jit_warnings`` and ``jit_options`` (Pyro's
+        ``torch.jit.trace`` options) are accepted; the graph is made with ``make_fx``."""
         if jit_compile:
-            options = {"check_trace": False} if jit_options is None else dict(jit_options)
-            return functools.partial(self.jit, skip_jit_warnings, options)
+            from ppl.infer.mcmc.fast import CompiledPotential
+
+            return CompiledPotential(self)
         return self
 
 
@@ -299,9 +271,10 @@ def initialize_model(
             by default ``biject_to(support).inv`` for every latent site.
         max_plate_nesting: the number of plate dims the model uses (guessed from one run
             when None); discrete latent sites are enumerated left of them.
-        jit_compile: trace the potential energy with ``torch.jit.trace``.
-        jit_options: keyword arguments for ``torch.jit.trace``
-            (default ``{"check_trace": False}``).
+        jit_compile: return the fast path, a
+            :class:`~ppl.infer.mcmc.fast.CompiledPotential` (energy and gradient traced
+            into one graph, eager when tracing fails).
+        jit_options: accepted for Pyro compatibility (its ``torch.jit.trace`` options).
         skip_jit_warnings: silence tracer warnings while compiling.
         num_chains: with more than one, every initial value gets a leading chain dim.
         init_strategy: per-site init function (see ``ppl.infer.autoguide``).

@@ -83,3 +83,43 @@ def test_four_chains_recover_beta_13_9_and_converge():
     mean, std = a / (a + b), math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
     assert abs(float(p.mean()) - mean) < 4 * std / math.sqrt(n_eff)
     assert float(mcmc.diagnostics()["p"]["r_hat"]) < 1.01
+
+
+ALIASED_MODEL = """
+import ppl_alias_for_test as pp
+import ppl_alias_for_test.distributions as dist
+
+
+def model():
+    pp.sample("x", dist.Normal(0.0, 1.0))
+"""
+
+
+@pytest.mark.slow
+def test_spawn_workers_resolve_module_aliases(tmp_path, monkeypatch):
+    # a model whose module imports ppl under another name (an import shim) runs in
+    # spawned workers, which register the same aliases before rebuilding the kernel
+    import importlib
+    import sys
+    import warnings
+
+    import ppl.distributions
+    from ppl.infer.mcmc.parallel import _module_aliases
+
+    (tmp_path / "aliased_model_for_test.py").write_text(ALIASED_MODEL)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(sys.modules, "ppl_alias_for_test", ppl)
+    monkeypatch.setitem(sys.modules, "ppl_alias_for_test.distributions", ppl.distributions)
+    module = importlib.import_module("aliased_model_for_test")
+    monkeypatch.setitem(sys.modules, "aliased_model_for_test", module)
+    assert _module_aliases()["ppl_alias_for_test.distributions"] == "ppl.distributions"
+    monkeypatch.setattr(mp, "cpu_count", lambda: 3)  # two workers, whatever the machine
+    ppl.set_rng_seed(0)
+    mcmc = MCMC(
+        NUTS(module.model), num_samples=20, warmup_steps=10, num_chains=2,
+        mp_context="spawn", disable_progbar=True,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no fallback to this process
+        mcmc.run()
+    assert mcmc.get_samples(group_by_chain=True)["x"].shape == (2, 20)
