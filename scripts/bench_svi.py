@@ -8,11 +8,14 @@ that machine noise hits all of them alike. ``torch.set_num_threads(1)`` is used
 unless ``--threads`` says otherwise: with 2 threads, any other busy process slows
 small-tensor torch work badly.
 
-ppl runs eagerly (``Trace_ELBO``), with ``JitTrace_ELBO`` (torch.jit.trace),
+ppl runs eagerly (``Trace_ELBO``, ``compile=False``), with ``JitTrace_ELBO`` (torch.jit.trace),
 ``CompiledTrace_ELBO`` (forward under torch.compile, autograd backward) and
 ``SVI(..., compile=True)`` (loss and gradients in one compiled graph, fused Adam).
 The "vs Pyro" column divides each ppl row by Pyro's eager ``Trace_ELBO`` with the
-same validation setting.
+same validation setting. The last section times what a user gets by default: one
+``svi.run(n)`` of a freshly built ``SVI`` with no option (``compile="auto"``, which
+compiles only a run predicted to take >= 15 s eagerly), wall time including any compile,
+beside the same run eagerly and in Pyro (``--only default``).
 
 Workloads: ``coin`` (seed 002's coin flip, 1 particle), ``coin32`` (32 vectorized
 particles), ``logreg`` (Bayesian logistic regression, N=40000, D=100, minibatch 500 by
@@ -48,11 +51,15 @@ LR = 0.0005
 COIN_DATA = torch.cat([torch.ones(12), torch.zeros(8)])
 
 Runner = Callable[[int], None]  # run n steps
+_last_reason = ""  # the automatic compile mode's decision in the last coin run
 
 
 # --------------------------------------------------------------------------- coin flip
 def ppl_coin(
-    num_particles: int, validation: bool, elbo_class: type = Trace_ELBO, compile: bool = False
+    num_particles: int,
+    validation: bool,
+    elbo_class: type = Trace_ELBO,
+    compile: bool | str = False,
 ) -> Runner:
     def model(data):
         f = ppl.sample("latent_fairness", dist.Uniform(0.0, 1.0))
@@ -70,8 +77,10 @@ def ppl_coin(
     svi = SVI(model, guide, Adam({"lr": LR}), elbo, compile=compile)
 
     def run(n: int) -> None:
+        global _last_reason
         with ppl.validation_enabled(validation):
             svi.run(n, COIN_DATA, progress_bar=False)
+        _last_reason = getattr(svi.estimator, "reason", "")
 
     return run
 
@@ -340,6 +349,35 @@ def memory_check(short: int, long: int) -> tuple[float, float]:
     return after_short, rss_mb()
 
 
+def default_mode(lengths: tuple[int, ...]) -> None:
+    """Wall time of one ``svi.run(n)`` from a fresh SVI: the default (auto) vs eager vs
+    Pyro; the first default run of the process pays inductor's start-up (cold)."""
+    print("\ndefault mode: wall time of one svi.run(n) of a new SVI, coin flip, validation on")
+    print(f"  {'n':>7}{'ppl default':>14}{'ppl eager':>12}{'pyro':>10}{'steps/s default':>18}"
+          f"{'default/pyro':>14}  decision")
+    for n in lengths:
+        times = {}
+        decision = ""
+        for key, compile in (("default", "auto"), ("eager", False)):
+            start = time.perf_counter()
+            run = ppl_coin(1, True, compile=compile)
+            run(n)
+            times[key] = time.perf_counter() - start
+            if key == "default":
+                decision = _last_reason
+        pyro_run = None
+        start = time.perf_counter()
+        pyro_run = pyro_coin(1, True)
+        if pyro_run is not None:
+            pyro_run(n)
+            times["pyro"] = time.perf_counter() - start
+        pyro = times.get("pyro")
+        ratio = f"{pyro / times['default']:.2f}x" if pyro else "-"
+        print(f"  {n:>7}{times['default']:>13.2f}s{times['eager']:>11.2f}s"
+              f"{(f'{pyro:.2f}s' if pyro else '-'):>10}{n / times['default']:>18.0f}"
+              f"{ratio:>14}  {decision}")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="SVI steps/s benchmark")
     parser.add_argument("--quick", action="store_true", help="few steps, for a smoke run")
@@ -347,7 +385,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--autonormal", action="store_true", help="AutoNormal guide for logreg")
     parser.add_argument(
-        "--only", default="coin,coin32,logreg,heavy,memory", help="comma-separated workloads"
+        "--only",
+        default="coin,coin32,logreg,heavy,memory,default",
+        help="comma-separated workloads",
     )
     args = parser.parse_args(argv)
     if args.repeats < 3:
@@ -417,6 +457,8 @@ def main(argv: list[str] | None = None) -> None:
             steps,
             args.repeats,
         )
+    if "default" in only:
+        default_mode((1000, 3000) if q else (1000, 30000))
     if "memory" in only:
         short, long = (1000, 10000) if q else (1000, 100000)
         a, b = memory_check(short, long)
