@@ -19,8 +19,8 @@ One module per concept:
   :class:`AutoRegressiveMessenger`; :mod:`.discrete` -- :class:`AutoDiscreteParallel`.
 * :mod:`.structured` -- :class:`AutoStructured` (per-site Delta/Normal/MVN/custom
   conditionals sheared by linear or custom dependencies between sites).
-* :mod:`.gaussian` -- placeholder for Pyro's ``AutoGaussian`` (raises
-  ``NotImplementedError``: not built yet).
+* :mod:`.gaussian` -- :class:`AutoGaussian` (a joint Gaussian whose sparse precision
+  follows the model's factors; dense backend, ``AutoGaussianDense``).
 * :mod:`.initialization` -- ``init_to_*`` strategies, their ``register`` registry
   and ``InitMessenger``; :mod:`.affine` -- the ``LowerCholeskyAffine`` transform.
 

@@ -22,7 +22,7 @@ from ppl.poutine.messenger import Messenger
 from ppl.poutine.runtime import Message
 from ppl.poutine.trace_struct import is_subsample_site
 
-__all__ = ["posterior_edges"]
+__all__ = ["posterior_edges", "prior_parents"]
 
 
 def _fn_provenance(fn: Any) -> frozenset[str]:
@@ -43,6 +43,7 @@ class _FactorRecorder(Messenger):
         super().__init__()
         self.order: list[str] = []
         self.factors: list[frozenset[str]] = []
+        self.sites: list[tuple[str, bool, frozenset[str]]] = []  # name, observed, parents
 
     def postprocess_message(self, msg: Message) -> None:
         if msg.type != "sample" or is_subsample_site(msg):
@@ -52,6 +53,7 @@ class _FactorRecorder(Messenger):
             parents = get_provenance(msg.fn.log_prob(msg.value))
         except Exception:  # a log_prob refusing tagged tensors: read the parameters
             parents = _fn_provenance(msg.fn)
+        self.sites.append((name, bool(msg.is_observed), parents - {name}))
         factor = set(parents)
         if not msg.is_observed:
             self.order.append(name)
@@ -86,3 +88,26 @@ def posterior_edges(
             for v in members[i + 1 :]:
                 edges.add(frozenset((u, v)))
     return recorder.order, edges
+
+
+def prior_parents(
+    model: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, list[str]]:
+    """``{site: [site, *latent parents in sampling order]}`` for every sample site.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> def model():
+        ...     a = ppl.sample("a", dist.Normal(0.0, 1.0))
+        ...     ppl.sample("y", dist.Normal(a, 1.0), obs=torch.tensor(0.0))
+        >>> prior_parents(model, (), {})
+        {'a': ['a'], 'y': ['y', 'a']}
+    """
+    recorder = _FactorRecorder()
+    with torch.no_grad(), BlockMessenger(), recorder:
+        model(*args, **kwargs)
+    rank = {name: i for i, name in enumerate(recorder.order)}
+    return {
+        name: [name] + sorted((p for p in parents if p in rank), key=rank.__getitem__)
+        for name, _, parents in recorder.sites
+    }
