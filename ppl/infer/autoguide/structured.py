@@ -325,14 +325,11 @@ class AutoStructured(AutoGuide):
                     )
                 aux = aux + _deep_get(self.deps, f"{name}.{up}")(aux_values[up])
             aux_values[name] = aux
-            sample_shape = aux.shape[:-1]
-            unconstrained = (aux + loc).reshape(
-                sample_shape + self._batch_shapes[name] + self._event_shapes[name]
-            )
+            # particle dims (from outer vectorized plates) broadcast with the plates
+            batch_shape = torch.broadcast_shapes(aux.shape[:-1], self._batch_shapes[name])
+            unconstrained = (aux + loc).reshape(batch_shape + self._event_shapes[name])
             if isinstance(log_density, torch.Tensor):
-                log_density = log_density.reshape(
-                    sample_shape + self._batch_shapes[name] + (-1,)
-                ).sum(-1)
+                log_density = log_density.reshape(batch_shape + (-1,)).sum(-1)
             value = info.transform(unconstrained)
             if compute_density and cond != "delta":
                 log_density = log_density + log_density_of(info, value, unconstrained)
