@@ -132,7 +132,7 @@ class AutoGaussian(AutoGuide):
         init_scale = check_init_scale(type(self).__name__, init_scale)
         super().__init__(model, init_loc_fn=init_loc_fn)
         self._init_scale = init_scale
-        self.dependencies: dict[str, list[str]] = {}
+        self.dependencies: dict[str, dict[str, set[str]]] = {}
         self._observed: dict[str, bool] = {}
         self._plates: dict[str, Plates] = {}
         self._event_numel: dict[str, int] = {}
@@ -158,7 +158,7 @@ class AutoGaussian(AutoGuide):
                     f"{tuple(_plates_to_shape(plates))}; are you missing a ppl.plate() "
                     "or .to_event()?"
                 )
-            self.dependencies[d] = ups
+            self.dependencies[d] = {u: set() for u in ups}
             self._observed[d] = bool(site.is_observed)
             if site.is_observed:
                 plates = plates & frozenset().union(*(self._plates[u] for u in ups if u != d))
@@ -321,6 +321,11 @@ class AutoGaussianDense(AutoGaussian):
             raise NotImplementedError(
                 f"{type(self).__name__}: temperature must be 0 or 1, got {temperature}"
             )
+        return self._dense_unflatten(flat)
+
+    def _dense_unflatten(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Split flat auxiliary values into per-site tensors (particle dims broadcast
+        with each site's plates)."""
         sample_shape = flat.shape[:-1]
         out = {}
         pos = 0
@@ -330,6 +335,15 @@ class AutoGaussianDense(AutoGaussian):
             out[d] = flat[..., pos:end].reshape(shape)
             pos = end
         return out
+
+    def _dense_flatten(self, samples: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The inverse of :meth:`_dense_unflatten`."""
+        parts = []
+        for d, (batch_shape, event_shape) in self._dense_shapes.items():
+            shape = samples[d].shape
+            sample_shape = shape[: len(shape) - len(batch_shape) - len(event_shape)]
+            parts.append(samples[d].reshape(sample_shape + (-1,)))
+        return torch.cat(parts, dim=-1)
 
 
 def _import_funsor() -> Any:
