@@ -112,7 +112,13 @@ def full_size(frame: CondIndepStackFrame) -> int:
     return frame.full_size if frame.full_size is not None else frame.size
 
 
-def no_bijection_error(name: str, support: Any, err: Exception) -> ValueError:
+class NoBijectionError(ValueError, NotImplementedError):
+    """A latent site's support has no bijection from the reals. A ``ValueError`` for
+    users (as Pyro's), and a ``NotImplementedError`` for handlers that fall back when
+    an init strategy cannot handle a family (``poutine.reparam``)."""
+
+
+def no_bijection_error(name: str, support: Any, err: Exception) -> NoBijectionError:
     """The error for a latent site whose support has no bijection from the reals
     (e.g. ``ProjectedNormal``'s sphere), naming the site and the reparametrization."""
     hint = ""
@@ -121,7 +127,7 @@ def no_bijection_error(name: str, support: Any, err: Exception) -> ValueError:
             " For a ProjectedNormal site, reparametrize it first: poutine.reparam(model, "
             f"config={{{name!r}: ProjectedNormalReparam()}}) (ppl.infer.reparam)."
         )
-    return ValueError(
+    return NoBijectionError(
         f"autoguide: latent site {name!r} has the support {support}, which has no bijection "
         f"from the real line, so an autoguide cannot cover it ({err}).{hint}"
     )

@@ -9,8 +9,9 @@ import ppl
 import ppl.distributions as dist
 from ppl import poutine
 from ppl.infer import Trace_ELBO
-from ppl.infer.autoguide import AutoGaussian
+from ppl.infer.autoguide import AutoGaussian, AutoNormal, AutoStructured
 from ppl.infer.autoguide.gaussian import AutoGaussianDense
+from ppl.infer.reparam import ProjectedNormalReparam
 
 from .test_structured import conjugate_model, exact_posterior
 
@@ -101,3 +102,21 @@ def test_backend_errors() -> None:
     except ImportError:
         with pytest.raises(ImportError, match="requires the funsor package"):
             AutoGaussian(conjugate_model, backend="funsor")
+
+
+def _sphere_model() -> None:
+    x = ppl.sample("x", dist.Normal(0.0, 1.0).expand([3]).to_event(1))
+    y = ppl.sample("y", dist.ProjectedNormal(x))
+    ppl.sample("obs", dist.Normal(y, 1.0).to_event(1), obs=torch.tensor([1.0, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("auto_class", [AutoGaussian, AutoStructured, AutoNormal])
+def test_sphere_site_needs_reparam(auto_class: type) -> None:
+    ppl.clear_param_store()
+    with pytest.raises(ValueError, match="site 'y' .*ProjectedNormalReparam"):
+        auto_class(_sphere_model)()
+    ppl.clear_param_store()
+    model = poutine.reparam(_sphere_model, {"y": ProjectedNormalReparam()})
+    tr = poutine.trace(auto_class(model)).get_trace()
+    tr.compute_log_prob()
+    assert tr.nodes["y_normal"]["value"].shape == (3,)
