@@ -9,7 +9,7 @@ import ppl
 import ppl.distributions as dist
 from ppl import poutine
 from ppl.infer import Trace_ELBO
-from ppl.infer.autoguide import AutoGaussian, AutoNormal, AutoStructured
+from ppl.infer.autoguide import AutoGaussian, AutoNormal, AutoNormalMessenger, AutoStructured
 from ppl.infer.autoguide.gaussian import AutoGaussianDense
 from ppl.infer.reparam import ProjectedNormalReparam
 
@@ -110,7 +110,9 @@ def _sphere_model() -> None:
     ppl.sample("obs", dist.Normal(y, 1.0).to_event(1), obs=torch.tensor([1.0, 0.0, 0.0]))
 
 
-@pytest.mark.parametrize("auto_class", [AutoGaussian, AutoStructured, AutoNormal])
+@pytest.mark.parametrize(
+    "auto_class", [AutoGaussian, AutoStructured, AutoNormal, AutoNormalMessenger]
+)
 def test_sphere_site_needs_reparam(auto_class: type) -> None:
     ppl.clear_param_store()
     with pytest.raises(ValueError, match="site 'y' .*ProjectedNormalReparam"):
