@@ -17,8 +17,10 @@ One module per concept:
 * :mod:`.effect` -- effect-based guides on :class:`ppl.poutine.guide.GuideMessenger`:
   :class:`AutoNormalMessenger`, :class:`AutoHierarchicalNormalMessenger`,
   :class:`AutoRegressiveMessenger`; :mod:`.discrete` -- :class:`AutoDiscreteParallel`.
-* :mod:`.gaussian` / :mod:`.structured` -- placeholders for Pyro's ``AutoGaussian``
-  and ``AutoStructured`` (they raise ``NotImplementedError``: not built yet).
+* :mod:`.structured` -- :class:`AutoStructured` (per-site Delta/Normal/MVN/custom
+  conditionals sheared by linear or custom dependencies between sites).
+* :mod:`.gaussian` -- :class:`AutoGaussian` (a joint Gaussian whose sparse precision
+  follows the model's factors; dense backend, ``AutoGaussianDense``).
 * :mod:`.initialization` -- ``init_to_*`` strategies, their ``register`` registry
   and ``InitMessenger``; :mod:`.affine` -- the ``LowerCholeskyAffine`` transform.
 

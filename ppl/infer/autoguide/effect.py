@@ -29,7 +29,7 @@ from torch.distributions import Distribution, biject_to
 from ppl.distributions import Normal, TransformedDistribution, constraints
 from ppl.distributions.transforms import AffineTransform
 from ppl.infer.autoguide.initialization import init_to_feasible, init_to_mean
-from ppl.infer.autoguide.utils import check_init_scale
+from ppl.infer.autoguide.utils import check_init_scale, no_bijection_error
 from ppl.nn import PyroModule, PyroParam
 from ppl.ops.tensor_utils import periodic_repeat
 from ppl.poutine.guide import GuideMessenger
@@ -65,11 +65,7 @@ def _support_transform(name: str, prior: Distribution) -> Any:
     try:
         return biject_to(support)
     except NotImplementedError as err:
-        raise ValueError(
-            f"latent site {name!r} has the support {support}, which has no bijection from "
-            f"the reals ({err}); effect autoguides handle continuous latents only: hide the "
-            "site with poutine.block and guide it yourself, or marginalize it out"
-        ) from err
+        raise no_bijection_error(name, support, err) from err
 
 
 class AutoMessenger(GuideMessenger, PyroModule):
@@ -279,16 +275,12 @@ class AutoHierarchicalNormalMessenger(AutoNormalMessenger):
         base = Normal(loc, scale).to_event(transform.domain.event_dim)
         return TransformedDistribution(base, transform.with_cache())
 
-    def _loc_scale_weight(
-        self, name: str, prior: Distribution, transform: Any
-    ) -> tuple[Any, ...]:
+    def _loc_scale_weight(self, name: str, prior: Distribution, transform: Any) -> tuple[Any, ...]:
         found = self._params(name, ("locs", "scales", "weights"))
         if found is not None:
             return found
         event_dim = transform.domain.event_dim
-        init_loc = self._adjust_plates(
-            self._init_unconstrained(name, prior, transform), event_dim
-        )
+        init_loc = self._adjust_plates(self._init_unconstrained(name, prior, transform), event_dim)
         with torch.no_grad():
             if self.weight_type == "scalar":
                 init_weight = torch.full((), self._init_weight, dtype=init_loc.dtype)

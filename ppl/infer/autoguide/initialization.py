@@ -32,6 +32,7 @@ from typing import Any
 import torch
 from torch.distributions import Distribution, biject_to
 
+from ppl.infer.autoguide.utils import no_bijection_error
 from ppl.poutine.messenger import Messenger
 from ppl.poutine.runtime import Message, broadcast_to_plates
 
@@ -425,8 +426,10 @@ class InitMessenger(Messenger):
             value = self.init_fn(msg)
         except NotImplementedError as err:
             support = getattr(msg.fn, "support", None)
-            if support is None or not getattr(support, "is_discrete", False):
+            if support is None:
                 raise
+            if not getattr(support, "is_discrete", False):
+                raise no_bijection_error(str(msg.name), support, err) from err
             raise ValueError(
                 f"latent site {msg.name!r} has the discrete support {support}, which the "
                 f"init strategy cannot handle ({err}); autoguides handle continuous latents "

@@ -112,10 +112,34 @@ def full_size(frame: CondIndepStackFrame) -> int:
     return frame.full_size if frame.full_size is not None else frame.size
 
 
+class NoBijectionError(ValueError, NotImplementedError):
+    """A latent site's support has no bijection from the reals. A ``ValueError`` for
+    users (as Pyro's), and a ``NotImplementedError`` for handlers that fall back when
+    an init strategy cannot handle a family (``poutine.reparam``)."""
+
+
+def no_bijection_error(name: str, support: Any, err: Exception) -> NoBijectionError:
+    """The error for a latent site whose support has no bijection from the reals
+    (e.g. ``ProjectedNormal``'s sphere), naming the site and the reparametrization."""
+    hint = ""
+    if "sphere" in type(support).__name__.lower():
+        hint = (
+            " For a ProjectedNormal site, reparametrize it first: poutine.reparam(model, "
+            f"config={{{name!r}: ProjectedNormalReparam()}}) (ppl.infer.reparam)."
+        )
+    return NoBijectionError(
+        f"autoguide: latent site {name!r} has the support {support}, which has no bijection "
+        f"from the real line, so an autoguide cannot cover it ({err}).{hint}"
+    )
+
+
 def site_info(site: Message) -> SiteInfo:
     """Build the :class:`SiteInfo` of a latent prototype site."""
     fn = site.fn
-    transform = biject_to(fn.support)
+    try:
+        transform = biject_to(fn.support)
+    except NotImplementedError as err:
+        raise no_bijection_error(str(site.name), fn.support, err) from err
     event_dim = len(fn.event_shape)
     value = site.value.detach()
     frames = tuple(f for f in site.cond_indep_stack if f.vectorized)
