@@ -78,7 +78,7 @@ class Trace:
                 )
             if msg.type != "param":
                 raise DuplicateSiteError(
-                    f"multiple {msg.type} sites named {name!r} in one trace. Each sample "
+                    f"Multiple {msg.type} sites named {name!r} in one trace. Each sample "
                     "site needs a unique name (e.g. f'{name}_{i}' inside a loop)."
                 )
         self.nodes[name] = msg

@@ -62,7 +62,7 @@ def test_duplicate_sample_site_is_an_error_naming_it():
         ppl.sample("x", dist.Normal(0.0, 1.0))
         ppl.sample("x", dist.Normal(0.0, 1.0))
 
-    with pytest.raises(ValueError, match="multiple sample sites named 'x'"):
+    with pytest.raises(ValueError, match="Multiple sample sites named 'x'"):
         poutine.trace(m).get_trace()
     with pytest.raises(RuntimeError):  # Pyro raises RuntimeError: still catchable as such
         poutine.trace(m).get_trace()
