@@ -143,13 +143,23 @@ def _sample_partly_observed(
         raise ValueError(f"at site {name!r}: obs_mask needs obs as well")
     if not (isinstance(obs_mask, torch.Tensor) and obs_mask.dtype == torch.bool):
         raise TypeError(f"at site {name!r}: obs_mask must be a bool tensor, got {obs_mask!r}")
+    event_dim = len(fn.event_shape)
+    obs_batch = torch.as_tensor(obs).shape
+    obs_batch = obs_batch[: max(len(obs_batch) - event_dim, 0)]
+    try:  # the mask covers batch dims only (one flag per event), as in Pyro
+        torch.broadcast_shapes(obs_mask.shape, obs_batch, fn.batch_shape)
+    except RuntimeError:
+        raise ValueError(
+            f"at site {name!r}: Invalid obs_mask shape {tuple(obs_mask.shape)}; it must "
+            f"broadcast with the batch shape {tuple(obs_batch)} of obs (event dims "
+            f"{event_dim} excluded: the mask has one entry per event, not per element)"
+        ) from None
     from .poutine.mask_messenger import MaskMessenger
 
     with MaskMessenger(obs_mask):
         observed = sample(f"{name}_observed", fn, obs=obs, infer=infer)
     with MaskMessenger(~obs_mask):
         unobserved = sample(f"{name}_unobserved", fn, infer=infer)
-    event_dim = len(fn.event_shape)
     mask = obs_mask.reshape(obs_mask.shape + (1,) * event_dim)
     value = torch.where(mask, observed, unobserved)
     return deterministic(name, value, event_dim=event_dim)

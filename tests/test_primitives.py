@@ -117,3 +117,16 @@ def test_pyro_style_script_runs_unchanged():
     data = torch.tensor([1.0, 0.0, 1.0])
     tr = pyro.poutine.trace(model).get_trace(data)
     assert tr.nodes["obs"]["fn"].batch_shape == (3,)
+
+
+def test_obs_mask_over_event_dims_is_refused():
+    data = torch.zeros(3, 2)
+    bad_mask = torch.tensor([[True, False], [True, True], [False, True]])
+    mvn = dist.MultivariateNormal(torch.zeros(2), torch.eye(2))
+    with pytest.raises(ValueError, match=r"site 'y'.*Invalid obs_mask shape \(3, 2\).*\(3,\)"):
+        with ppl.plate("rows", 3):
+            ppl.sample("y", mvn, obs=data, obs_mask=bad_mask)
+    tr = ppl.poutine.trace(
+        lambda: ppl.sample("y", mvn.expand([3]), obs=data, obs_mask=bad_mask[:, 0])
+    ).get_trace()
+    assert tr.nodes["y_observed"]["mask"].tolist() == [True, True, False]

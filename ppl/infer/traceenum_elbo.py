@@ -470,6 +470,8 @@ class TraceEnum_ELBO(ELBO):
         model_trace = _run_traced(
             model, args, kwargs, ReplayMessenger(trace=guide_trace), EnumMessenger(), *particles
         )
+        if settings._VALIDATION_ENABLED:  # before the plates' subsample sites are dropped
+            check_plates_and_factors(model_trace, guide_trace)
         for tr in (model_trace, guide_trace):
             for name in [
                 n for n, s in tr.nodes.items() if s.type == "sample" and is_subsample_site(s)
@@ -596,7 +598,6 @@ def check_enum_model_guide_match(model_trace: Trace, guide_trace: Trace, nesting
             ``"sequential"`` that the guide does not have.
         ValueError: naming the site, when shapes disagree within the plate dims.
     """
-    check_plates_and_factors(model_trace, guide_trace)
     guide_vars = {n for n, s in guide_trace.nodes.items() if _is_sample(s)}
     aux_vars = {n for n in guide_vars if guide_trace.nodes[n].infer.get("is_auxiliary")}
     model_vars = {n for n, s in model_trace.nodes.items() if _is_sample(s) and not s.is_observed}

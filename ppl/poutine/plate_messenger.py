@@ -430,7 +430,7 @@ def block_plate(
     if strict and len(matches) != 1:
         which = f"name={name!r}" if name is not None else f"dim={dim}"
         raise ValueError(
-            f"block_plate({which}) matched {len(matches)} messengers (enclosing plates), "
+            f"block_plate matched {len(matches)} messengers (enclosing plates with {which}), "
             "expected 1; "
             "remove the block_plate or pass strict=False"
         )
