@@ -523,3 +523,15 @@ def test_guide_factor_must_state_has_rsample():
 
     # the guide's factor enters as a guide log-density term: loss = -(0 - 0.5)
     assert Trace_ELBO().loss(model, stated_guide) == pytest.approx(0.5)
+
+
+def test_guide_sites_marked_for_enumeration_warn_under_trace_elbo():
+    def model():
+        ppl.sample("x", dist.Bernoulli(0.5))
+
+    def guide():
+        ppl.sample("x", dist.Bernoulli(0.5), infer={"enumerate": "parallel"})
+
+    with pytest.warns(UserWarning, match="configured for enumeration: x"):
+        loss = Trace_ELBO().loss(model, guide)
+    assert loss == pytest.approx(0.0)  # guide == prior, so log p - log q = 0 per draw
