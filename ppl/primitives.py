@@ -210,6 +210,13 @@ def _validate_observation(name: str, fn: Distribution, obs: Any, mask: Any) -> N
     support = fn.support
     if support is None or isinstance(support, _DEPENDENT):
         return
+    if obs.dim() < support.event_dim:
+        # a low-dim obs broadcasts against the event (Pyro accepts a scalar obs on a
+        # .to_event() site): check its broadcast instead
+        try:
+            obs = obs.expand(fn.batch_shape + fn.event_shape)
+        except RuntimeError:
+            return  # left for log_prob to report
     inside = support.check(obs)
     if mask is not None and mask is not True:
         if mask is False:

@@ -130,3 +130,14 @@ def test_obs_mask_over_event_dims_is_refused():
         lambda: ppl.sample("y", mvn.expand([3]), obs=data, obs_mask=bad_mask[:, 0])
     ).get_trace()
     assert tr.nodes["y_observed"]["mask"].tolist() == [True, True, False]
+
+
+def test_scalar_obs_on_an_event_site_broadcasts_as_in_pyro():
+    fn = dist.Normal(torch.zeros(3), 1.0).to_event(1)
+    tr = ppl.poutine.trace(lambda: ppl.sample("y", fn, obs=torch.tensor(1.0))).get_trace()
+    tr.compute_log_prob()
+    expected = 3 * dist.Normal(0.0, 1.0).log_prob(torch.tensor(1.0))
+    assert torch.allclose(tr.nodes["y"]["log_prob"], expected)
+    with pytest.raises(ValueError, match="outside the support"):
+        beta = dist.Beta(torch.ones(3), 1.0).to_event(1)
+        ppl.poutine.trace(lambda: ppl.sample("y", beta, obs=torch.tensor(2.0))).get_trace()
