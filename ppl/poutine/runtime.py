@@ -331,7 +331,12 @@ def broadcast_to_plates(msg: Message) -> None:
             target = list(shape)
         target[dim] = frame.size
     if target is not None:
-        msg.fn = fn.expand(torch.Size(target))
+        expanded = fn.expand(torch.Size(target))
+        # expand() builds a fresh instance: keep a per-instance has_rsample_(...) choice
+        has_rsample = getattr(fn, "has_rsample", None)
+        if has_rsample is not None and getattr(expanded, "has_rsample", None) != has_rsample:
+            expanded.has_rsample = has_rsample
+        msg.fn = expanded
 
 
 def effectful(fn: Callable[..., Any], type: str) -> Callable[..., Any]:

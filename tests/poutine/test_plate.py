@@ -181,3 +181,16 @@ def test_local_param_of_wrong_size_is_refused_even_without_subsampling():
         tr = poutine.trace(guide).get_trace()
     assert tr.nodes["p"]["value"].shape == (5,)
     ppl.clear_param_store()
+
+
+@pytest.mark.parametrize("has_rsample", [False, True])
+def test_plate_expansion_keeps_has_rsample_choice(has_rsample):
+    loc = torch.tensor(0.0, requires_grad=True)
+    with ppl.plate_stack("plates", (2, 2)):
+        tr = poutine.trace(
+            lambda: ppl.sample("x", dist.Normal(loc, 1.0).has_rsample_(has_rsample))
+        ).get_trace()
+    site = tr.nodes["x"]
+    assert site["fn"].batch_shape == (2, 2)
+    assert site["fn"].has_rsample is has_rsample
+    assert site["value"].requires_grad is has_rsample
