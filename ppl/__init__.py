@@ -20,6 +20,7 @@ from .primitives import (
     param,
     plate,
     plate_stack,
+    random_module,
     sample,
     subsample,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "param",
     "params",
     "plate",
+    "random_module",
     "plate_stack",
     "poutine",
     "sample",
