@@ -29,7 +29,7 @@ from torch.distributions import Distribution, biject_to
 from ppl.distributions import Normal, TransformedDistribution, constraints
 from ppl.distributions.transforms import AffineTransform
 from ppl.infer.autoguide.initialization import init_to_feasible, init_to_mean
-from ppl.infer.autoguide.utils import check_init_scale
+from ppl.infer.autoguide.utils import check_init_scale, spherical_site_error
 from ppl.nn import PyroModule, PyroParam
 from ppl.ops.tensor_utils import periodic_repeat
 from ppl.poutine.guide import GuideMessenger
@@ -65,6 +65,8 @@ def _support_transform(name: str, prior: Distribution) -> Any:
     try:
         return biject_to(support)
     except NotImplementedError as err:
+        if "sphere" in repr(support).lower():
+            raise spherical_site_error(name) from err
         raise ValueError(
             f"latent site {name!r} has the support {support}, which has no bijection from "
             f"the reals ({err}); effect autoguides handle continuous latents only: hide the "

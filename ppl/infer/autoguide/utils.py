@@ -160,3 +160,18 @@ def _product(shape: Any) -> int:
     for size in shape:
         result *= int(size)
     return result
+
+
+def spherical_site_error(name: str) -> ValueError:
+    """The error for a latent site on the unit sphere, which no continuous autoguide can
+    parameterize from the reals: it names the reparameterizer that makes it one.
+
+    Example:
+        >>> "ProjectedNormalReparam" in str(spherical_site_error("y"))
+        True
+    """
+    return ValueError(
+        f"latent site {name!r} lives on the unit sphere, which continuous inference cannot "
+        "parameterize; sample it from a ProjectedNormal and reparameterize it, e.g. "
+        f"poutine.reparam(model, config={{{name!r}: ProjectedNormalReparam()}})"
+    )
