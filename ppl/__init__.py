@@ -20,6 +20,7 @@ from .primitives import (
     param,
     plate,
     plate_stack,
+    random_module,
     sample,
     subsample,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "param",
     "params",
     "plate",
+    "random_module",
     "plate_stack",
     "poutine",
     "render_model",

@@ -20,6 +20,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
+from copy import deepcopy
 from typing import Any, TypeVar
 
 import torch
@@ -34,6 +35,7 @@ from .params.param_store import (
     get_param_store,
     param_with_module_name,
 )
+from .poutine.lift_messenger import lift
 from .poutine.plate_messenger import PlateMessenger
 from .poutine.runtime import Message, am_i_wrapped, apply_stack
 
@@ -45,6 +47,7 @@ __all__ = [
     "deterministic",
     "factor",
     "module",
+    "random_module",
     "param",
     "plate",
     "plate_stack",
@@ -143,13 +146,23 @@ def _sample_partly_observed(
         raise ValueError(f"at site {name!r}: obs_mask needs obs as well")
     if not (isinstance(obs_mask, torch.Tensor) and obs_mask.dtype == torch.bool):
         raise TypeError(f"at site {name!r}: obs_mask must be a bool tensor, got {obs_mask!r}")
+    event_dim = len(fn.event_shape)
+    obs_batch = torch.as_tensor(obs).shape
+    obs_batch = obs_batch[: max(len(obs_batch) - event_dim, 0)]
+    try:  # the mask covers batch dims only (one flag per event), as in Pyro
+        torch.broadcast_shapes(obs_mask.shape, obs_batch, fn.batch_shape)
+    except RuntimeError:
+        raise ValueError(
+            f"at site {name!r}: Invalid obs_mask shape {tuple(obs_mask.shape)}; it must "
+            f"broadcast with the batch shape {tuple(obs_batch)} of obs (event dims "
+            f"{event_dim} excluded: the mask has one entry per event, not per element)"
+        ) from None
     from .poutine.mask_messenger import MaskMessenger
 
     with MaskMessenger(obs_mask):
         observed = sample(f"{name}_observed", fn, obs=obs, infer=infer)
     with MaskMessenger(~obs_mask):
         unobserved = sample(f"{name}_unobserved", fn, infer=infer)
-    event_dim = len(fn.event_shape)
     mask = obs_mask.reshape(obs_mask.shape + (1,) * event_dim)
     value = torch.where(mask, observed, unobserved)
     return deterministic(name, value, event_dim=event_dim)
@@ -202,6 +215,13 @@ def _validate_observation(name: str, fn: Distribution, obs: Any, mask: Any) -> N
     support = fn.support
     if support is None or isinstance(support, _DEPENDENT):
         return
+    if obs.dim() < support.event_dim:
+        # a low-dim obs broadcasts against the event (Pyro accepts a scalar obs on a
+        # .to_event() site): check its broadcast instead
+        try:
+            obs = obs.expand(fn.batch_shape + fn.event_shape)
+        except RuntimeError:
+            return  # left for log_prob to report
     inside = support.check(obs)
     if mask is not None and mask is not True:
         if mask is False:
@@ -444,3 +464,40 @@ def _install(root: torch.nn.Module, param_name: str, value: torch.Tensor, full_n
     else:
         # A substituted or constrained value (not a leaf): install it as Pyro does.
         owner._parameters[leaf_name] = value  # type: ignore[assignment]
+
+
+def random_module(
+    name: str, nn_module: torch.nn.Module, prior: Any, *args: Any, **kwargs: Any
+) -> Callable[[], torch.nn.Module]:
+    """A prior over ``nn_module``'s parameters (Pyro's deprecated ``random_module``).
+
+    Returns a function that, on each call, registers a fresh copy of the module under
+    ``name`` with its parameters lifted to sample sites drawn from ``prior`` (a
+    distribution, a dict from parameter name to distribution or stochastic function,
+    or one stochastic function), and returns that copy. Warns ``FutureWarning``: build
+    Bayesian modules with :class:`ppl.nn.PyroModule` instead.
+
+    Example:
+        >>> import warnings, torch, ppl, ppl.distributions as dist
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore", FutureWarning)
+        ...     draw = random_module("lin", torch.nn.Linear(2, 1), dist.Normal(0.0, 1.0))
+        >>> tr = ppl.poutine.trace(draw).get_trace()
+        >>> sorted(n for n, s in tr.nodes.items() if s["type"] == "sample")
+        ['lin$$$bias', 'lin$$$weight']
+    """
+    warnings.warn(
+        "random_module is deprecated (as in Pyro) and will be removed; use "
+        "ppl.nn.PyroModule to create Bayesian modules from torch.nn.Module instances.",
+        FutureWarning,
+        stacklevel=2,
+    )
+    if not hasattr(nn_module, "parameters"):
+        raise TypeError(f"random_module {name!r}: expected an nn.Module, got {nn_module!r}")
+    lifted = lift(module, prior=prior)
+
+    def draw() -> torch.nn.Module:
+        # update_module_params: the copy must take the lifted (sampled) values
+        return lifted(name, deepcopy(nn_module), *args, update_module_params=True, **kwargs)
+
+    return draw

@@ -161,7 +161,7 @@ def check_site_shape(site: Any, max_plate_nesting: int) -> None:
         extra = actual[: len(actual) - max_plate_nesting]
         if any(size != 1 for size in extra):
             raise ValueError(
-                f"at site {site['name']!r}, log_prob shape {actual} has batch dims left of "
+                f"at site {site['name']!r}, invalid log_prob shape {actual}: batch dims left of "
                 f"max_plate_nesting={max_plate_nesting}; declare them with a plate"
             )
     for dim in range(-min(len(actual), max_plate_nesting), 0):
@@ -169,13 +169,13 @@ def check_site_shape(site: Any, max_plate_nesting: int) -> None:
         if want is None:
             if size != 1:
                 raise ValueError(
-                    f"at site {site['name']!r}, dim {dim} of log_prob shape {actual} has size "
-                    f"{size} but no plate is declared at that dim"
+                    f"at site {site['name']!r}, invalid log_prob shape: dim {dim} of {actual} "
+                    f"has size {size} but no plate is declared at that dim"
                 )
         elif size not in (1, want):
             raise ValueError(
-                f"at site {site['name']!r}, dim {dim} of log_prob shape {actual} has size "
-                f"{size}, expected {want} from its plate"
+                f"at site {site['name']!r}, invalid log_prob shape: dim {dim} of {actual} "
+                f"has size {size}, expected {want} from its plate"
             )
 
 

@@ -127,3 +127,27 @@ def test_pyro_style_script_runs_unchanged():
     data = torch.tensor([1.0, 0.0, 1.0])
     tr = pyro.poutine.trace(model).get_trace(data)
     assert tr.nodes["obs"]["fn"].batch_shape == (3,)
+
+
+def test_obs_mask_over_event_dims_is_refused():
+    data = torch.zeros(3, 2)
+    bad_mask = torch.tensor([[True, False], [True, True], [False, True]])
+    mvn = dist.MultivariateNormal(torch.zeros(2), torch.eye(2))
+    with pytest.raises(ValueError, match=r"site 'y'.*Invalid obs_mask shape \(3, 2\).*\(3,\)"):
+        with ppl.plate("rows", 3):
+            ppl.sample("y", mvn, obs=data, obs_mask=bad_mask)
+    tr = ppl.poutine.trace(
+        lambda: ppl.sample("y", mvn.expand([3]), obs=data, obs_mask=bad_mask[:, 0])
+    ).get_trace()
+    assert tr.nodes["y_observed"]["mask"].tolist() == [True, True, False]
+
+
+def test_scalar_obs_on_an_event_site_broadcasts_as_in_pyro():
+    fn = dist.Normal(torch.zeros(3), 1.0).to_event(1)
+    tr = ppl.poutine.trace(lambda: ppl.sample("y", fn, obs=torch.tensor(1.0))).get_trace()
+    tr.compute_log_prob()
+    expected = 3 * dist.Normal(0.0, 1.0).log_prob(torch.tensor(1.0))
+    assert torch.allclose(tr.nodes["y"]["log_prob"], expected)
+    with pytest.raises(ValueError, match="outside the support"):
+        beta = dist.Beta(torch.ones(3), 1.0).to_event(1)
+        ppl.poutine.trace(lambda: ppl.sample("y", beta, obs=torch.tensor(2.0))).get_trace()

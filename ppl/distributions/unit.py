@@ -60,6 +60,8 @@ class Unit(TorchDistribution):
             )
         self.log_factor = log_factor
         self._has_rsample = True if has_rsample is None else bool(has_rsample)
+        # whether the caller stated has_rsample (a guide-side factor must: see ELBO checks)
+        self._has_rsample_given = has_rsample is not None
         super().__init__(log_factor.shape, torch.Size((0,)), validate_args=validate_args)
 
     @property
@@ -71,6 +73,7 @@ class Unit(TorchDistribution):
         batch_shape = torch.Size(batch_shape)
         new.log_factor = self.log_factor.expand(batch_shape)
         new._has_rsample = self._has_rsample
+        new._has_rsample_given = self._has_rsample_given
         super(Unit, new).__init__(batch_shape, self.event_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new

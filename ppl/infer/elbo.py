@@ -42,10 +42,11 @@ from typing import Any
 import torch
 
 from .. import settings
+from ..distributions.unit import Unit
 from ..poutine.plate_messenger import PlateMessenger
 from ..poutine.replay_messenger import ReplayMessenger
 from ..poutine.trace_messenger import TraceMessenger
-from ..poutine.trace_struct import Trace
+from ..poutine.trace_struct import Trace, is_subsample_site
 from .step import StepLoss
 from .util import check_site_shape, collect_param_names, guess_max_plate_nesting, is_sample_site
 
@@ -338,6 +339,7 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
         ValueError: naming the site, when a site latent in the guide is observed in the
             model, or model and guide values of one site have different shapes.
     """
+    check_plates_and_factors(model_trace, guide_trace)
     model_latent = {
         n for n, s in model_trace.nodes.items() if is_sample_site(s) and not s.is_observed
     }
@@ -355,11 +357,20 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
                 f"at site {name!r}: latent in the guide but observed in the model. Remove "
                 "the site from the guide (or mark it infer={'is_auxiliary': True})."
             )
+        guide_event = getattr(guide_trace.nodes[name].fn, "event_shape", None)
+        model_event = getattr(model_site.fn, "event_shape", None)
+        if guide_event is not None and model_event is not None:
+            if len(guide_event) != len(model_event):
+                raise ValueError(
+                    f"Model and guide event_dims disagree at site {name!r}: model "
+                    f"{len(model_event)} vs guide {len(guide_event)}. Give both the same "
+                    "event dims (e.g. .to_event(...) on one side)."
+                )
         guide_shape = _dist_shape(guide_trace.nodes[name].fn)
         model_shape = _dist_shape(model_site.fn)
         if guide_shape is not None and model_shape is not None and guide_shape != model_shape:
             raise ValueError(
-                f"at site {name!r}: model and guide shapes disagree: model {model_shape}, guide "
+                f"Model and guide shapes disagree at site {name!r}: model {model_shape}, guide "
                 f"{guide_shape} (batch + event shape). Make the guide's distribution give the "
                 "model's shape (e.g. .to_event(...) or the same plates)."
             )
@@ -381,6 +392,49 @@ def check_model_guide_match(model_trace: Trace, guide_trace: Trace) -> None:
             "are drawn from the prior, so the ELBO has no guide term for them",
             stacklevel=4,
         )
+
+
+def check_plates_and_factors(model_trace: Trace, guide_trace: Trace) -> None:
+    """Checks shared by every ELBO's model/guide match (as in Pyro).
+
+    Warns (``UserWarning``) when the guide opens a plate the model lacks (the plate's
+    subsample site is then in the guide's trace only), and refuses a guide-side
+    ``factor`` that does not say whether it is reparameterized: its gradient estimator
+    depends on that.
+
+    Raises:
+        ValueError: naming the guide's factor site, when ``has_rsample`` is not given.
+
+    Example:
+        >>> import ppl, torch
+        >>> from ppl.poutine import trace
+        >>> model = trace(lambda: None).get_trace()
+        >>> guide = trace(lambda: ppl.factor("f", torch.tensor(0.0))).get_trace()
+        >>> check_plates_and_factors(model, guide)
+        Traceback (most recent call last):
+        ...
+        ValueError: At guide site ppl.factor('f', ...), missing specification of has_rsample; ...
+    """
+    model_plates = {
+        n for n, s in model_trace.nodes.items() if s.type == "sample" and is_subsample_site(s)
+    }
+    guide_plates = {
+        n for n, s in guide_trace.nodes.items() if s.type == "sample" and is_subsample_site(s)
+    }
+    if not guide_plates <= model_plates:
+        warnings.warn(
+            f"Found plate statements in guide but not model: {sorted(guide_plates - model_plates)}",
+            stacklevel=4,
+        )
+    for name, site in guide_trace.nodes.items():
+        if site.type != "sample" or not site.infer.get("is_auxiliary"):
+            continue
+        if isinstance(site.fn, Unit) and not getattr(site.fn, "_has_rsample_given", True):
+            raise ValueError(
+                f"At guide site ppl.factor({name!r}, ...), missing specification of "
+                "has_rsample; pass has_rsample=True if the factor comes from "
+                "reparameterized sampling, else has_rsample=False"
+            )
 
 
 def _dist_shape(fn: Any) -> tuple[int, ...] | None:

@@ -41,6 +41,7 @@ Example:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -122,6 +123,22 @@ class Trace_ELBO(ELBO):
     Example:
         >>> elbo = Trace_ELBO(num_particles=32, vectorize_particles=True)
     """
+
+    def _validate(self, model_trace: Trace, guide_trace: Trace) -> None:
+        super()._validate(model_trace, guide_trace)
+        # sites marked for enumeration are only sampled here: say so, as Pyro does
+        marked = [
+            n
+            for n, s in guide_trace.nodes.items()
+            if s.type == "sample" and s.infer.get("enumerate")
+        ]
+        if marked:
+            warnings.warn(
+                "Found sample sites configured for enumeration: "
+                + ", ".join(marked)
+                + "\nIf you want to enumerate sites, you need to use TraceEnum_ELBO instead.",
+                stacklevel=5,
+            )
 
     def _particle_loss(
         self, model_trace: Trace, guide_trace: Trace

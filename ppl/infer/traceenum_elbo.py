@@ -62,7 +62,7 @@ from ..poutine.enum_messenger import EnumMessenger
 from ..poutine.handlers import queue as poutine_queue
 from ..poutine.runtime import Message
 from ..poutine.trace_struct import Trace, is_subsample_site
-from .elbo import ELBO, _run_traced
+from .elbo import ELBO, _run_traced, check_plates_and_factors
 from .enum import iter_discrete_escape, iter_discrete_extend
 from .trace_elbo import site_score_terms
 from .util import check_site_shape
@@ -470,6 +470,8 @@ class TraceEnum_ELBO(ELBO):
         model_trace = _run_traced(
             model, args, kwargs, ReplayMessenger(trace=guide_trace), EnumMessenger(), *particles
         )
+        if settings._VALIDATION_ENABLED:  # before the plates' subsample sites are dropped
+            check_plates_and_factors(model_trace, guide_trace)
         for tr in (model_trace, guide_trace):
             for name in [
                 n for n, s in tr.nodes.items() if s.type == "sample" and is_subsample_site(s)
@@ -616,7 +618,7 @@ def check_enum_model_guide_match(model_trace: Trace, guide_trace: Trace, nesting
     for name in sorted(missing):
         if model_trace.nodes[name].infer.get("enumerate") == "sequential":
             raise NotImplementedError(
-                f"at site {name!r}: sequential enumeration in the model is not implemented; "
+                f"At site {name!r}, model-side sequential enumeration is not implemented; "
                 "use parallel enumeration or enumerate the site in the guide"
             )
     if missing:
@@ -627,7 +629,7 @@ def check_enum_model_guide_match(model_trace: Trace, guide_trace: Trace, nesting
         g_event = len(getattr(g_fn, "event_shape", ()))
         if m_event != g_event:
             raise ValueError(
-                f"at site {name!r}: model and guide event dims disagree: {m_event} vs {g_event}"
+                f"Model and guide event_dims disagree at site {name!r}: {m_event} vs {g_event}"
             )
         m_shape, g_shape = _full_shape(m_fn), _full_shape(g_fn)
         if m_shape is None or g_shape is None or m_shape == g_shape:
@@ -639,7 +641,7 @@ def check_enum_model_guide_match(model_trace: Trace, guide_trace: Trace, nesting
         g_tail = (1,) * (width - len(g_tail)) + tuple(g_tail)
         if m_tail != g_tail:
             raise ValueError(
-                f"at site {name!r}: model and guide shapes disagree within the plate and "
+                f"Model and guide shapes disagree at site {name!r} within the plate and "
                 f"event dims: model {m_shape}, guide {g_shape}"
             )
 

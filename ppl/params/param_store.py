@@ -135,6 +135,18 @@ class ParamStoreDict:
         self._transforms: dict[str, Transform] = {}
         self._names_by_id: dict[int, str] = {}
 
+    @property
+    def _param_to_name(self) -> dict[torch.Tensor, str]:
+        """Unconstrained leaf -> name (Pyro's attribute; a fresh dict, tensors hash by id).
+
+        Example:
+            >>> store = ParamStoreDict()
+            >>> _ = store.setdefault("w", torch.zeros(2))
+            >>> list(store._param_to_name.values())
+            ['w']
+        """
+        return {leaf: name for name, leaf in self._params.items()}
+
     # ------------------------------------------------------------------ activation
 
     def __enter__(self) -> ParamStoreDict:

@@ -247,7 +247,7 @@ class EnumMessenger(Messenger):
         if actual_dim < target_dim:
             if value.size(target_dim - event_dim) != 1:
                 raise ValueError(
-                    f"at site {name!r}: markov dim conflict at dim {target_dim}: the "
+                    f"at site {name!r}: Enumeration dim conflict at dim {target_dim}: the "
                     f"distribution's batch shape {tuple(fn.batch_shape)} already uses it; "
                     "check the markov history or max_plate_nesting"
                 )

@@ -75,8 +75,8 @@ class DimAllocator:
             i = -dim - 1
             if i < len(self._names) and self._names[i] is not None:
                 raise ValueError(
-                    f"plate {name!r} asks for dim {dim}, but plate {self._names[i]!r} "
-                    "already uses it; give the nested plates different dims"
+                    f"plates {self._names[i]!r} and {name!r} collide at dim={dim}: plate "
+                    f"{name!r} asks for a dim already in use; give nested plates different dims"
                 )
         while len(self._names) <= i:
             self._names.append(None)
@@ -333,9 +333,8 @@ class PlateMessenger(Messenger):
         if self._blocked:
             return
         # a local param (event_dim given) or ppl.subsample(data) is sliced to the minibatch
+        # (the size check runs under validation even without subsampling, as Pyro's does)
         if msg.type not in ("param", "subsample") or self.dim is None:
-            return
-        if self.subsample_size == self.size:
             return
         event_dim = msg.kwargs.get("event_dim")
         value = msg.value
@@ -343,13 +342,19 @@ class PlateMessenger(Messenger):
             return
         dim = self.dim - event_dim
         if value.dim() >= -dim and value.shape[dim] != 1:
-            if value.shape[dim] != self.size:
-                what = f"param {msg.name!r}" if msg.type == "param" else "subsampled data"
-                raise ValueError(
-                    f"{what} inside plate {self.name!r}: expected size {self.size} "
-                    f"at dim {dim} (plate dim {self.dim} left of event_dim={event_dim}), got "
-                    f"shape {tuple(value.shape)}"
+            if value.shape[dim] != self.size and _settings.is_validation_enabled():
+                what = (
+                    f"pyro.param({msg.name}, ..., event_dim={event_dim})"
+                    if msg.type == "param"
+                    else f"pyro.subsample(..., event_dim={event_dim})"
                 )
+                raise ValueError(
+                    f"Inside plate {self.name!r} of size {self.size} (dim={self.dim}) "
+                    f"invalid shape of {what}: expected size {self.size} at dim {dim}, "
+                    f"got shape {tuple(value.shape)}"
+                )
+            if self.subsample_size == self.size:
+                return
             indices = self.indices.to(value.device)
             msg.value = value.index_select(dim, indices)
             if msg.type == "param":
@@ -425,7 +430,8 @@ def block_plate(
     if strict and len(matches) != 1:
         which = f"name={name!r}" if name is not None else f"dim={dim}"
         raise ValueError(
-            f"block_plate({which}) matched {len(matches)} enclosing plates, expected 1; "
+            f"block_plate matched {len(matches)} messengers (enclosing plates with {which}), "
+            "expected 1; "
             "remove the block_plate or pass strict=False"
         )
     for plate in matches:

@@ -321,7 +321,8 @@ def broadcast_to_plates(msg: Message) -> None:
             continue
         if current != 1:
             raise ValueError(
-                f"at site {msg.name!r}: batch shape {tuple(batch_shape)} of "
+                f"Shape mismatch inside plate({frame.name!r}) at site {msg.name!r} dim {dim}, "
+                f"{frame.size} vs {current}: batch shape {tuple(batch_shape)} of "
                 f"{type(fn).__name__} has size {current} at dim {dim}, but plate "
                 f"{frame.name!r} at dim {dim} has size {frame.size}. Make the distribution's "
                 f"size at dim {dim} either 1 or {frame.size}, or move the site out of the plate."
@@ -330,7 +331,12 @@ def broadcast_to_plates(msg: Message) -> None:
             target = list(shape)
         target[dim] = frame.size
     if target is not None:
-        msg.fn = fn.expand(torch.Size(target))
+        expanded = fn.expand(torch.Size(target))
+        # expand() builds a fresh instance: keep a per-instance has_rsample_(...) choice
+        has_rsample = getattr(fn, "has_rsample", None)
+        if has_rsample is not None and getattr(expanded, "has_rsample", None) != has_rsample:
+            expanded.has_rsample = has_rsample
+        msg.fn = expanded
 
 
 def effectful(fn: Callable[..., Any], type: str) -> Callable[..., Any]:

@@ -78,7 +78,7 @@ class Trace:
                 )
             if msg.type != "param":
                 raise DuplicateSiteError(
-                    f"multiple {msg.type} sites named {name!r} in one trace. Each sample "
+                    f"Multiple {msg.type} sites named {name!r} in one trace. Each sample "
                     "site needs a unique name (e.g. f'{name}_{i}' inside a loop)."
                 )
         self.nodes[name] = msg
@@ -185,7 +185,8 @@ class Trace:
 
     # --- densities ----------------------------------------------------------------
     def compute_log_prob(self, site_filter: SiteFilter = _always) -> None:
-        """Cache ``log_prob`` (scaled, masked) and ``unscaled_log_prob`` on each sample site.
+        """Cache ``log_prob`` (scaled, masked), its ``log_prob_sum`` and ``unscaled_log_prob``
+        on each sample site.
 
         Raises:
             ValueError: naming the site, when its distribution cannot score its value
@@ -208,6 +209,7 @@ class Trace:
                 ) from e
             site["unscaled_log_prob"] = lp
             site["log_prob"] = scale_and_mask(lp, site.scale, site.mask)
+            site["log_prob_sum"] = total(site["log_prob"])  # as Pyro: set with log_prob
 
     def log_prob_sum(self, site_filter: SiteFilter = _always) -> torch.Tensor | float:
         """Sum of the scaled, masked log-densities of all (filtered) sample sites."""

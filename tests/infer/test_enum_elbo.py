@@ -345,3 +345,19 @@ def test_matches_live_pyro_on_mixed_model():
     torch.manual_seed(5)
     actual = TraceEnum_ELBO(max_plate_nesting=1).loss(mm, mg)
     assert actual == pytest.approx(expected, abs=1e-4)
+
+
+def test_plate_only_in_guide_warns_before_the_no_enumeration_warning():
+    def model():
+        ppl.sample("x", dist.Bernoulli(0.5))
+
+    def guide():
+        for _ in ppl.plate("extra", 4):
+            pass
+        ppl.sample("x", dist.Bernoulli(0.5))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        TraceEnum_ELBO(max_plate_nesting=0).loss(model, guide)
+    messages = [str(w.message) for w in caught]
+    assert "plate statements in guide but not model: ['extra']" in messages[0]

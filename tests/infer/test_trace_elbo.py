@@ -335,7 +335,7 @@ def test_model_guide_shape_mismatch():
     def guide():
         ppl.sample("x", dist.Normal(torch.zeros(2), 1.0).to_event(1))
 
-    with pytest.raises(ValueError, match="model and guide shapes disagree"):
+    with pytest.raises(ValueError, match="Model and guide shapes disagree"):
         Trace_ELBO().loss(model, guide)
 
 
@@ -475,3 +475,63 @@ def test_vectorized_particles_with_subsampled_plate():
     assert model_tr.nodes["data"]["value"].shape == (5,)
     assert model_tr.nodes["obs"]["fn"].batch_shape == (4, 5)
     assert torch.isfinite(elbo.differentiable_loss(model, guide))
+
+
+def test_model_guide_event_dim_mismatch():
+    def model():
+        with ppl.plate("p", 2):
+            ppl.sample("x", dist.Normal(torch.zeros(2), 1.0).to_event(1))
+
+    def guide():
+        with ppl.plate("p", 2):
+            ppl.sample("x", dist.Normal(torch.zeros(2), 1.0))
+
+    with pytest.raises(ValueError, match="event_dims disagree at site 'x': model 1 vs guide 0"):
+        Trace_ELBO().loss(model, guide)
+
+
+def test_plate_in_guide_but_not_model_warns_only_under_validation():
+    def model():
+        ppl.sample("x", dist.Normal(0.0, 1.0))
+
+    def guide():
+        for _ in ppl.plate("extra", 4, 2):
+            pass
+        ppl.sample("x", dist.Normal(0.0, 1.0))
+
+    with pytest.warns(UserWarning, match=r"plate statements in guide but not model: \['extra'\]"):
+        Trace_ELBO().loss(model, guide)
+    with ppl.validation_enabled(False), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ppl.set_rng_seed(0)
+        loss = Trace_ELBO().loss(model, guide)
+    assert loss == pytest.approx(0.0)  # guide == prior: log p - log q = 0 exactly
+
+
+def test_guide_factor_must_state_has_rsample():
+    def model():
+        pass
+
+    def guide():
+        ppl.factor("f", torch.tensor(0.5))
+
+    with pytest.raises(ValueError, match=r"factor\('f', ...\), missing specification"):
+        Trace_ELBO().loss(model, guide)
+
+    def stated_guide():
+        ppl.factor("f", torch.tensor(0.5), has_rsample=True)
+
+    # the guide's factor enters as a guide log-density term: loss = -(0 - 0.5)
+    assert Trace_ELBO().loss(model, stated_guide) == pytest.approx(0.5)
+
+
+def test_guide_sites_marked_for_enumeration_warn_under_trace_elbo():
+    def model():
+        ppl.sample("x", dist.Bernoulli(0.5))
+
+    def guide():
+        ppl.sample("x", dist.Bernoulli(0.5), infer={"enumerate": "parallel"})
+
+    with pytest.warns(UserWarning, match="configured for enumeration: x"):
+        loss = Trace_ELBO().loss(model, guide)
+    assert loss == pytest.approx(0.0)  # guide == prior, so log p - log q = 0 per draw

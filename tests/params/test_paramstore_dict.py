@@ -349,3 +349,16 @@ def test_global_store_functions():
     get_param_store().setdefault("g", torch.tensor(1.0))
     clear_param_store()
     assert len(get_param_store()) == 0
+
+
+def test_param_to_name_maps_leaves_to_names_and_follows_clear():
+    ppl.clear_param_store()
+    store = ppl.get_param_store()
+    ppl.param("a", torch.ones(2))
+    ppl.param("s", torch.ones(1), constraint=ppl.distributions.constraints.positive)
+    mapping = store._param_to_name
+    assert sorted(mapping.values()) == ["a", "s"]
+    leaves = dict(store.named_parameters())
+    assert mapping[leaves["s"]] == "s"  # keyed by the unconstrained leaf itself
+    ppl.clear_param_store()
+    assert len(ppl.get_param_store()._param_to_name) == 0

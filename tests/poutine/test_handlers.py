@@ -165,6 +165,49 @@ def test_lift_turns_params_into_samples():
     assert tr.nodes["v"]["type"] == "param"
 
 
+def test_lift_stochastic_function_priors_and_repeated_reads():
+    def m():
+        a = ppl.param("a", torch.full((2,), 3.0))
+        return a, ppl.param("a"), ppl.param("b", torch.zeros(2))
+
+    def a_prior(init, *args, **kwargs):  # called with the param's initial tensor
+        return init + 1.0
+
+    tr = poutine.trace(poutine.lift(m, prior={"a": a_prior})).get_trace()
+    assert tr.nodes["a"]["type"] == "sample" and tr.nodes["a"]["fn"] is a_prior
+    assert tr.nodes["a"]["value"].tolist() == [4.0, 4.0]
+    assert tr.nodes["b"]["type"] == "param"
+    a1, a2, _ = tr.nodes["_RETURN"]["value"]
+    assert a2 is a1  # the second read of "a" reuses the first draw
+    # a bare function prior lifts every param and hides the sites from outer handlers
+    tr = poutine.trace(poutine.lift(m, prior=a_prior)).get_trace()
+    assert "a" not in tr.nodes and "b" not in tr.nodes
+    assert tr.nodes["_RETURN"]["value"][2].tolist() == [1.0, 1.0]
+    ppl.clear_param_store()
+
+
+def test_lift_warns_about_unused_prior_keys():
+    with pytest.warns(UserWarning, match=r"did not find params \['c'\]"):
+        poutine.trace(poutine.lift(lambda: ppl.param("w", torch.zeros(1)), prior={"c": None}))()
+    ppl.clear_param_store()
+
+
+def test_random_module_samples_module_params():
+    ppl.clear_param_store()
+    net = torch.nn.Linear(3, 1)
+    with pytest.warns(FutureWarning, match="random_module is deprecated"):
+        draw = ppl.random_module(
+            "net", net, {"weight": dist.Normal(5.0, 1e-6), "bias": dist.Normal(-1.0, 1e-6)}
+        )
+    tr = poutine.trace(draw).get_trace()
+    sampled = tr.nodes["_RETURN"]["value"]
+    assert sampled is not net
+    assert torch.allclose(sampled.weight, torch.full((1, 3), 5.0), atol=1e-4)
+    assert torch.allclose(sampled(torch.ones(1, 3)), torch.tensor([[14.0]]), atol=1e-3)
+    assert tr.nodes["net$$$weight"]["type"] == "sample"
+    ppl.clear_param_store()
+
+
 def test_infer_config_adds_entries():
     cfg = poutine.infer_config(two_sites, config_fn=lambda msg: {"enumerate": None, "n": msg.name})
     tr = poutine.trace(cfg).get_trace()

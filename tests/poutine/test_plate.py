@@ -130,7 +130,7 @@ def test_plate_object_reentered_records_one_site():
 
 
 def test_plate_dim_conflict_and_bad_arguments():
-    with pytest.raises(ValueError, match="already uses it"):
+    with pytest.raises(ValueError, match="collide at dim=-1"):
         with ppl.plate("a", 2, dim=-1), ppl.plate("b", 3, dim=-1):
             pass
     with pytest.raises(ValueError, match="needs a size"):
@@ -167,3 +167,30 @@ def test_plate_without_size_takes_the_broadcast_size():
     assert tuple(site["fn"].batch_shape) == (3,)
     assert site["scale"] == 1.0
     assert site["cond_indep_stack"][0].size == -1
+
+
+def test_local_param_of_wrong_size_is_refused_even_without_subsampling():
+    def guide():
+        with ppl.plate("data", 10):
+            ppl.param("p", torch.ones(5), event_dim=0)
+
+    with pytest.raises(ValueError, match=r"invalid shape of pyro.param\(p, ..., event_dim=0\)"):
+        poutine.trace(guide).get_trace()
+    ppl.clear_param_store()
+    with ppl.validation_enabled(False):
+        tr = poutine.trace(guide).get_trace()
+    assert tr.nodes["p"]["value"].shape == (5,)
+    ppl.clear_param_store()
+
+
+@pytest.mark.parametrize("has_rsample", [False, True])
+def test_plate_expansion_keeps_has_rsample_choice(has_rsample):
+    loc = torch.tensor(0.0, requires_grad=True)
+    with ppl.plate_stack("plates", (2, 2)):
+        tr = poutine.trace(
+            lambda: ppl.sample("x", dist.Normal(loc, 1.0).has_rsample_(has_rsample))
+        ).get_trace()
+    site = tr.nodes["x"]
+    assert site["fn"].batch_shape == (2, 2)
+    assert site["fn"].has_rsample is has_rsample
+    assert site["value"].requires_grad is has_rsample

@@ -106,7 +106,7 @@ def test_block_plate_hides_one_plate():
             b = ppl.sample("b", dist.Normal(0.0, 1.0))
         c = ppl.sample("c", dist.Normal(0.0, 1.0))
     assert (a.shape, b.shape, c.shape) == ((2, 1), (3,), (2, 3))
-    with pytest.raises(ValueError, match="matched 0 enclosing plates"):
+    with pytest.raises(ValueError, match="matched 0 messengers"):
         with block_plate("nowhere"):
             pass
     with pytest.raises(ValueError, match="exactly one of name= or dim="):

@@ -62,7 +62,7 @@ def test_duplicate_sample_site_is_an_error_naming_it():
         ppl.sample("x", dist.Normal(0.0, 1.0))
         ppl.sample("x", dist.Normal(0.0, 1.0))
 
-    with pytest.raises(ValueError, match="multiple sample sites named 'x'"):
+    with pytest.raises(ValueError, match="Multiple sample sites named 'x'"):
         poutine.trace(m).get_trace()
     with pytest.raises(RuntimeError):  # Pyro raises RuntimeError: still catchable as such
         poutine.trace(m).get_trace()
@@ -117,3 +117,15 @@ def test_graph_edges_and_removal():
     assert order.index("a") < order.index("c") < order.index("d")
     tr.remove_node("c")
     assert sorted(tr.edges) == [("a", "b")] and tr.predecessors("d") == set()
+
+
+def test_compute_log_prob_sets_log_prob_sum_per_site():
+    def m():
+        with ppl.plate("p", 3):
+            ppl.sample("x", dist.Normal(0.0, 1.0), obs=torch.tensor([0.0, 1.0, 2.0]))
+
+    tr = poutine.trace(m).get_trace()
+    tr.compute_log_prob()
+    expected = dist.Normal(0.0, 1.0).log_prob(torch.tensor([0.0, 1.0, 2.0])).sum()
+    assert torch.allclose(tr.nodes["x"]["log_prob_sum"], expected)
+    assert torch.allclose(tr.log_prob_sum(), expected)

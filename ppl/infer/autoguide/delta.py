@@ -46,6 +46,8 @@ class AutoDelta(AutoGuide):
         1.0
     """
 
+    _needs_bijection = False  # its points live on the support itself (transform_to)
+
     def __init__(
         self,
         model: Callable[..., Any],

@@ -48,7 +48,7 @@ from torch import nn
 
 from ppl import primitives
 from ppl.infer.autoguide.initialization import InitMessenger, get_init_strategy, init_to_median
-from ppl.infer.autoguide.utils import SiteInfo, full_size, site_info
+from ppl.infer.autoguide.utils import SiteInfo, full_size, no_bijection_error, site_info
 from ppl.nn.module import PyroModule, _is_module_local_param_enabled, _local_param_statement
 from ppl.params.param_store import get_param_store, param_transform
 from ppl.poutine.block_messenger import BlockMessenger
@@ -123,6 +123,7 @@ class AutoGuide(PyroModule):
 
     #: whether the guide accepts discrete latent sites (only ``AutoGuideList`` does)
     _allows_discrete = False
+    _needs_bijection = True  # False for guides that keep a constrained point (AutoDelta)
 
     def __init__(
         self,
@@ -211,6 +212,10 @@ class AutoGuide(PyroModule):
                     f"hide=[{name!r}])) and cover it with your own guide in an "
                     f"AutoGuideList (guide.append(my_guide)), or marginalize it out "
                     "(see https://pyro.ai/examples/enumeration.html)."
+                )
+            if self._needs_bijection and "sphere" in repr(site.fn.support).lower():
+                raise no_bijection_error(
+                    name, site.fn.support, NotImplementedError("no bijection onto the sphere")
                 )
             sites[name] = site_info(site)
         self.prototype_trace = proto

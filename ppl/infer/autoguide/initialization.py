@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
-from torch.distributions import Distribution, biject_to
+from torch.distributions import Distribution, biject_to, transform_to
 
 from ppl.infer.autoguide.utils import no_bijection_error
 from ppl.poutine.messenger import Messenger
@@ -179,14 +179,15 @@ def _generic(value: torch.Tensor) -> torch.Tensor:
 # ------------------------------------------------------------------------ strategies
 @register("feasible")
 def init_to_feasible(site: Message | None = None) -> Any:
-    """The point of the support that ``biject_to(support)`` maps 0 to (e.g. 1 for positive).
+    """The point of the support that ``transform_to(support)`` maps 0 to (e.g. 1 for positive).
 
     Works for every continuous distribution, improper ones included.
     """
     if site is None:
         return init_to_feasible
     fn = _site_fn(site)
-    transform = biject_to(fn.support)
+    # transform_to (as Pyro): it also covers supports without a bijection (the sphere)
+    transform = transform_to(fn.support)
     device, dtype = site_device_dtype(fn)
     shape = transform.inverse_shape(fn.batch_shape + fn.event_shape)
     return _generic(transform(torch.zeros(shape, device=device, dtype=dtype)).detach())

@@ -184,3 +184,5 @@ def _product(shape: Any) -> int:
     for size in shape:
         result *= int(size)
     return result
+
+

@@ -6,7 +6,7 @@ import torch
 import ppl
 import ppl.distributions as dist
 from ppl.distributions import constraints
-from ppl.infer.autoguide import AutoNormal
+from ppl.infer.autoguide import AutoDiagonalNormal, AutoNormal
 from ppl.infer.autoguide import initialization as init
 from ppl.poutine import Message
 
@@ -141,3 +141,22 @@ def test_init_messenger_sets_latents_and_checks_shape():
     with pytest.raises(TypeError, match="at site 'a': the init strategy returned a float"):
         with init.InitMessenger(lambda site: 0.0):
             model()
+
+
+def _sphere_model():
+    x = ppl.sample("x", dist.Normal(0.0, 1.0).expand([2]).to_event(1))
+    ppl.sample("y", dist.ProjectedNormal(x))
+
+
+@pytest.mark.parametrize("auto_class", [AutoNormal, AutoDiagonalNormal])
+def test_spherical_latent_names_the_reparameterizer(auto_class):
+    ppl.clear_param_store()
+    with pytest.raises(ValueError, match=r"site 'y'.*\{'y': ProjectedNormalReparam\(\)\}"):
+        auto_class(_sphere_model)()
+
+
+def test_init_to_feasible_on_the_sphere_is_a_unit_vector():
+    site = {"fn": dist.ProjectedNormal(torch.zeros(3)), "name": "y", "type": "sample"}
+    value = init.init_to_feasible(Message(**site))
+    assert value.shape == (3,)
+    assert torch.allclose(value.norm(), torch.tensor(1.0))
