@@ -210,8 +210,6 @@ def _validate_observation(name: str, fn: Distribution, obs: Any, mask: Any) -> N
     """Check an observed value against the support where the site is not masked out."""
     if not isinstance(obs, torch.Tensor) or obs.device.type == "meta":
         return
-    if vars(fn).get("_validate_args") is False:  # validate_args=False: as Pyro, no check
-        return
     support = fn.support
     if support is None or isinstance(support, _DEPENDENT):
         return

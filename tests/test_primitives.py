@@ -71,16 +71,6 @@ def test_sample_needs_a_distribution():
         ppl.sample("x", 3.0)
 
 
-def test_validate_args_false_skips_the_observation_check():
-    # as Pyro (whose check lives in log_prob validation): the distribution opts out
-    def m():
-        fn = dist.Multinomial(logits=torch.zeros(2, 3), validate_args=False)
-        ppl.sample("y", fn, obs=torch.tensor([[1.0, 2.0, 0.0], [3.0, 0.0, 0.0]]))
-
-    tr = poutine.trace(m).get_trace()
-    assert tr.nodes["y"]["value"].sum().item() == 6.0
-
-
 def test_validation_names_site_for_bad_observation():
     def m():
         ppl.sample("y", dist.Bernoulli(0.5), obs=torch.tensor(2.0))
