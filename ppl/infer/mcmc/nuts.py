@@ -315,46 +315,17 @@ class NUTS(HMC):
             log_slice = -energy_current
         else:
             log_slice = -energy_current - torch.empty_like(energy_current).exponential_()
-        left = right = _FlatEdge(pack(z), r, r_unscaled, pack(z_grads))
-        r_sum = r_unscaled
-        tree_weight = torch.full_like(energy_current, 0.0 if self.use_multinomial_sampling else 1.0)
-        sum_accept_probs: Any = 0.0
-        num_proposals = 0
-        accepted = False
-        for depth in range(self._max_tree_depth):
-            direction = 1 if bool(torch.rand(()) < 0.5) else -1
-            new = self._flat_build_tree(
-                ops, right if direction == 1 else left, log_slice, direction, depth,
-                energy_current,
-            )  # fmt: skip
-            if direction == 1:
-                right = new.right
-            else:
-                left = new.left
-            sum_accept_probs = sum_accept_probs + new.sum_accept_probs
-            num_proposals += new.num_proposals
-            if new.diverging:
-                if self._t >= (self._warmup_steps or 0):
-                    self._divergences.append(self._t - (self._warmup_steps or 0))
-                break
-            if new.turning:
-                break
-            if self.use_multinomial_sampling:
-                prob_new = (new.weight - tree_weight).exp()
-            else:
-                prob_new = new.weight / tree_weight
-            if bool(torch.rand((), dtype=tree_weight.dtype, device=tree_weight.device) < prob_new):
-                accepted = True
-                z = ops.potential.unpack(new.z_proposal)
-                z_grads = ops.potential.unpack(new.z_proposal_grads)
-                self._cache(z, new.z_proposal_pe, z_grads)
-            r_sum = r_sum + new.r_sum
-            if self._flat_turning(left.r_unscaled, right.r_unscaled, r_sum):
-                break
-            tree_weight = self._combine_weights(tree_weight, new.weight)
-        accept_prob = sum_accept_probs / num_proposals
-        self._finish(z, z_grads, torch.as_tensor(accept_prob), accepted)
-        return z.copy()
+        left = _FlatEdge(pack(z), r, r_unscaled, pack(z_grads))
+        unpack = ops.potential.unpack
+        return self._grow_trajectory(
+            z, z_grads, left, r_unscaled, energy_current, log_slice,
+            build=lambda edge, direction, depth: self._flat_build_tree(
+                ops, edge, log_slice, direction, depth, energy_current
+            ),
+            proposal=lambda new: (unpack(new.z_proposal), unpack(new.z_proposal_grads)),
+            add=lambda a, b: a + b,
+            turning=self._flat_turning,
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ transition
     def sample(self, params: Params) -> Params:
@@ -371,8 +342,35 @@ class NUTS(HMC):
             log_slice = -energy_current
         else:
             log_slice = -energy_current - torch.empty_like(energy_current).exponential_()
-        left = right = _Edge(z, r, r_unscaled, z_grads)
-        r_sum = dict(r_unscaled)
+        left = _Edge(z, r, r_unscaled, z_grads)
+        return self._grow_trajectory(
+            z, z_grads, left, dict(r_unscaled), energy_current, log_slice,
+            build=lambda edge, direction, depth: self._build_tree(
+                edge, log_slice, direction, depth, energy_current
+            ),
+            proposal=lambda new: (new.z_proposal, new.z_proposal_grads),
+            add=lambda a, b: {block: a[block] + b[block] for block in a},
+            turning=self._is_turning,
+        )  # fmt: skip
+
+    def _grow_trajectory(
+        self,
+        z: Params,
+        z_grads: Params,
+        start: Any,
+        r_sum: Any,
+        energy_current: torch.Tensor,
+        log_slice: torch.Tensor,
+        build: Callable[[Any, int, int], Any],
+        proposal: Callable[[Any], tuple[Params, Params]],
+        add: Callable[[Any, Any], Any],
+        turning: Callable[[Any, Any, Any], bool],
+    ) -> Params:
+        """Double the trajectory from ``start`` in random directions until it turns,
+        diverges or reaches ``max_tree_depth``, taking each new subtree's proposal with
+        its (multinomial or slice) weight; the same loop for per-site dicts and flat
+        vectors, which differ only in ``build``, ``proposal``, ``add`` and ``turning``."""
+        left = right = start
         tree_weight = torch.full_like(energy_current, 0.0 if self.use_multinomial_sampling else 1.0)
         sum_accept_probs: Any = 0.0
         num_proposals = 0
@@ -380,9 +378,7 @@ class NUTS(HMC):
         with optional(validation_enabled(False), self._t < (self._warmup_steps or 0)):
             for depth in range(self._max_tree_depth):
                 direction = 1 if bool(torch.rand(()) < 0.5) else -1
-                new = self._build_tree(
-                    right if direction == 1 else left, log_slice, direction, depth, energy_current
-                )
+                new = build(right if direction == 1 else left, direction, depth)
                 if direction == 1:
                     right = new.right
                 else:
@@ -403,10 +399,10 @@ class NUTS(HMC):
                     torch.rand((), dtype=tree_weight.dtype, device=tree_weight.device) < prob_new
                 ):
                     accepted = True
-                    z, z_grads = new.z_proposal, new.z_proposal_grads
+                    z, z_grads = proposal(new)
                     self._cache(z, new.z_proposal_pe, z_grads)
-                r_sum = {block: r_sum[block] + new.r_sum[block] for block in r_sum}
-                if self._is_turning(left.r_unscaled, right.r_unscaled, r_sum):
+                r_sum = add(r_sum, new.r_sum)
+                if turning(left.r_unscaled, right.r_unscaled, r_sum):
                     break
                 tree_weight = self._combine_weights(tree_weight, new.weight)
         accept_prob = sum_accept_probs / num_proposals
