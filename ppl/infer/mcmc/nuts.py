@@ -56,22 +56,23 @@ Flat = dict[Block, torch.Tensor]
 
 @dataclass
 class _Edge:
-    """One end of a trajectory: position, momentum (per site and whitened), gradient."""
+    """One end of a trajectory: position, momentum (scaled and whitened), gradient; per
+    site dicts, or on the fast path one flat vector of all sites each."""
 
-    z: Params
-    r: Params
-    r_unscaled: Flat
-    z_grads: Params
+    z: Any
+    r: Any
+    r_unscaled: Any
+    z_grads: Any
 
 
 @dataclass
 class _Tree:
     left: _Edge
     right: _Edge
-    z_proposal: Params
+    z_proposal: Any
     z_proposal_pe: torch.Tensor
-    z_proposal_grads: Params
-    r_sum: Flat
+    z_proposal_grads: Any
+    r_sum: Any
     weight: torch.Tensor  # log-weight (multinomial) or number of slice points
     turning: bool
     diverging: bool
@@ -79,29 +80,17 @@ class _Tree:
     num_proposals: int
 
 
-@dataclass
-class _FlatEdge:
-    """An :class:`_Edge` on the fast path: every field one flat vector of all sites."""
+@dataclass(frozen=True)
+class _Space:
+    """How a trajectory moves in one representation of the state (per-site dicts or a
+    flat vector): the tree-building code is the same for both."""
 
-    z: torch.Tensor
-    r: torch.Tensor
-    r_unscaled: torch.Tensor
-    z_grads: torch.Tensor
-
-
-@dataclass
-class _FlatTree:
-    left: _FlatEdge
-    right: _FlatEdge
-    z_proposal: torch.Tensor
-    z_proposal_pe: torch.Tensor
-    z_proposal_grads: torch.Tensor
-    r_sum: torch.Tensor
-    weight: torch.Tensor
-    turning: bool
-    diverging: bool
-    sum_accept_probs: torch.Tensor
-    num_proposals: int
+    leapfrog: Callable[[_Edge, float], tuple[Any, Any, Any, torch.Tensor]]
+    unscale: Callable[[Any], Any]  # momentum -> whitened momentum
+    kinetic: Callable[[Any], torch.Tensor]  # of the whitened momentum
+    add: Callable[[Any, Any], Any]  # momentum sums
+    turning: Callable[[Any, Any, Any], bool]
+    proposal: Callable[[_Tree], tuple[Params, Params]]  # (z, grads) as per-site dicts
 
 
 class NUTS(HMC):
@@ -173,20 +162,17 @@ class NUTS(HMC):
         return torch.logaddexp(a, b) if self.use_multinomial_sampling else a + b
 
     def _leaf(
-        self, edge: _Edge, log_slice: torch.Tensor, direction: int, energy_current: torch.Tensor
+        self,
+        space: _Space,
+        edge: _Edge,
+        log_slice: torch.Tensor,
+        direction: int,
+        energy_current: torch.Tensor,
     ) -> _Tree:
         """One leapfrog step from ``edge`` in ``direction`` (+1 right, -1 left)."""
-        step = self.step_size * direction
-        z, r, z_grads, pe = velocity_verlet(
-            edge.z,
-            edge.r,
-            self.potential_fn,  # type: ignore[arg-type]
-            self.mass_matrix_adapter.kinetic_grad,
-            step,
-            z_grads=edge.z_grads,
-        )
-        r_unscaled = self.mass_matrix_adapter.unscale(r)
-        energy = pe + self._kinetic_energy(r_unscaled)
+        z, r, z_grads, pe = space.leapfrog(edge, self.step_size * direction)
+        r_unscaled = space.unscale(r)
+        energy = pe + space.kinetic(r_unscaled)
         if torch.isnan(energy):
             energy = torch.full_like(energy, float("inf"))
         sliced_energy = energy + log_slice
@@ -203,6 +189,7 @@ class NUTS(HMC):
 
     def _build_tree(
         self,
+        space: _Space,
         edge: _Edge,
         log_slice: torch.Tensor,
         direction: int,
@@ -211,12 +198,12 @@ class NUTS(HMC):
     ) -> _Tree:
         """A subtree of ``2 ** depth`` leaves grown from ``edge`` in ``direction``."""
         if depth == 0:
-            return self._leaf(edge, log_slice, direction, energy_current)
-        first = self._build_tree(edge, log_slice, direction, depth - 1, energy_current)
+            return self._leaf(space, edge, log_slice, direction, energy_current)
+        first = self._build_tree(space, edge, log_slice, direction, depth - 1, energy_current)
         if first.turning or first.diverging:
             return first
         outer = first.right if direction == 1 else first.left
-        second = self._build_tree(outer, log_slice, direction, depth - 1, energy_current)
+        second = self._build_tree(space, outer, log_slice, direction, depth - 1, energy_current)
         weight = self._combine_weights(first.weight, second.weight)
         if self.use_multinomial_sampling:
             prob_second = (second.weight - weight).exp()
@@ -225,81 +212,54 @@ class NUTS(HMC):
         take_second = bool(torch.rand((), dtype=weight.dtype, device=weight.device) < prob_second)
         chosen = second if take_second else first
         left, right = (first.left, second.right) if direction == 1 else (second.left, first.right)
-        r_sum = {block: first.r_sum[block] + second.r_sum[block] for block in first.r_sum}
-        turning = second.turning or self._is_turning(left.r_unscaled, right.r_unscaled, r_sum)
+        r_sum = space.add(first.r_sum, second.r_sum)
+        turning = second.turning or space.turning(left.r_unscaled, right.r_unscaled, r_sum)
         return _Tree(
             left, right, chosen.z_proposal, chosen.z_proposal_pe, chosen.z_proposal_grads, r_sum,
             weight, turning, second.diverging, first.sum_accept_probs + second.sum_accept_probs,
             first.num_proposals + second.num_proposals,
         )  # fmt: skip
 
-    # ------------------------------------------------------------------ fast path
-    def _flat_leaf(
-        self,
-        ops: _FlatOps,
-        edge: _FlatEdge,
-        log_slice: torch.Tensor,
-        direction: int,
-        energy_current: torch.Tensor,
-    ) -> _FlatTree:
-        z, r, z_grads, pe = self._flat_leapfrog(
-            ops, edge.z, edge.r, edge.z_grads, self.step_size * direction, 1
+    def _dict_space(self) -> _Space:
+        """Trajectories over per-site dicts (any mass-matrix block layout)."""
+        adapter = self.mass_matrix_adapter
+
+        def leapfrog(edge: _Edge, step: float) -> tuple[Any, Any, Any, torch.Tensor]:
+            return velocity_verlet(
+                edge.z, edge.r, self.potential_fn,  # type: ignore[arg-type]
+                adapter.kinetic_grad, step, z_grads=edge.z_grads,
+            )  # fmt: skip
+
+        return _Space(
+            leapfrog=leapfrog,
+            unscale=adapter.unscale,
+            kinetic=self._kinetic_energy,
+            add=lambda a, b: {block: a[block] + b[block] for block in a},
+            turning=self._is_turning,
+            proposal=lambda tree: (tree.z_proposal, tree.z_proposal_grads),
         )
-        r_unscaled = _matvec(ops.sqrt_inverse, r)
-        energy = pe + 0.5 * r_unscaled.dot(r_unscaled)
-        if torch.isnan(energy):
-            energy = torch.full_like(energy, float("inf"))
-        sliced_energy = energy + log_slice
-        accept_prob = (energy_current - energy).exp().clamp(max=1.0)
-        if self.use_multinomial_sampling:
-            weight = -sliced_energy
-        else:
-            weight = torch.full_like(sliced_energy, 1.0 if sliced_energy <= 0 else 0.0)
-        new = _FlatEdge(z, r, r_unscaled, z_grads)
-        return _FlatTree(
-            new, new, z, pe, z_grads, r_unscaled, weight, False,
-            bool(sliced_energy > self._max_sliced_energy), accept_prob, 1,
-        )  # fmt: skip
 
     @staticmethod
     def _flat_turning(left: torch.Tensor, right: torch.Tensor, r_sum: torch.Tensor) -> bool:
         rho = r_sum - (left + right) / 2
         return bool(left.dot(rho) <= 0) or bool(right.dot(rho) <= 0)
 
-    def _flat_build_tree(
-        self,
-        ops: _FlatOps,
-        edge: _FlatEdge,
-        log_slice: torch.Tensor,
-        direction: int,
-        depth: int,
-        energy_current: torch.Tensor,
-    ) -> _FlatTree:
-        """:meth:`_build_tree` on flat vectors (same draws, same arithmetic)."""
-        if depth == 0:
-            return self._flat_leaf(ops, edge, log_slice, direction, energy_current)
-        first = self._flat_build_tree(ops, edge, log_slice, direction, depth - 1, energy_current)
-        if first.turning or first.diverging:
-            return first
-        outer = first.right if direction == 1 else first.left
-        second = self._flat_build_tree(
-            ops, outer, log_slice, direction, depth - 1, energy_current
+    def _flat_space(self, ops: _FlatOps) -> _Space:
+        """Trajectories over one flat vector of all sites (the fast path): same draws,
+        same arithmetic as :meth:`_dict_space`."""
+        unpack = ops.potential.unpack
+
+        def leapfrog(edge: _Edge, step: float) -> tuple[Any, Any, Any, torch.Tensor]:
+            return self._flat_leapfrog(ops, edge.z, edge.r, edge.z_grads, step, 1)
+
+        return _Space(
+            leapfrog=leapfrog,
+            unscale=lambda r: _matvec(ops.sqrt_inverse, r),
+            kinetic=lambda r_unscaled: 0.5 * r_unscaled.dot(r_unscaled),
+            add=lambda a, b: a + b,
+            turning=self._flat_turning,
+            proposal=lambda tree: (unpack(tree.z_proposal), unpack(tree.z_proposal_grads)),
         )
-        weight = self._combine_weights(first.weight, second.weight)
-        if self.use_multinomial_sampling:
-            prob_second = (second.weight - weight).exp()
-        else:
-            prob_second = second.weight / weight if weight > 0 else torch.zeros_like(weight)
-        take_second = bool(torch.rand((), dtype=weight.dtype, device=weight.device) < prob_second)
-        chosen = second if take_second else first
-        left, right = (first.left, second.right) if direction == 1 else (second.left, first.right)
-        r_sum = first.r_sum + second.r_sum
-        turning = second.turning or self._flat_turning(left.r_unscaled, right.r_unscaled, r_sum)
-        return _FlatTree(
-            left, right, chosen.z_proposal, chosen.z_proposal_pe, chosen.z_proposal_grads, r_sum,
-            weight, turning, second.diverging, first.sum_accept_probs + second.sum_accept_probs,
-            first.num_proposals + second.num_proposals,
-        )  # fmt: skip
 
     def _flat_sample(
         self, ops: _FlatOps, z: Params, potential_energy: torch.Tensor, z_grads: Params
@@ -315,17 +275,10 @@ class NUTS(HMC):
             log_slice = -energy_current
         else:
             log_slice = -energy_current - torch.empty_like(energy_current).exponential_()
-        left = _FlatEdge(pack(z), r, r_unscaled, pack(z_grads))
-        unpack = ops.potential.unpack
+        left = _Edge(pack(z), r, r_unscaled, pack(z_grads))
         return self._grow_trajectory(
-            z, z_grads, left, r_unscaled, energy_current, log_slice,
-            build=lambda edge, direction, depth: self._flat_build_tree(
-                ops, edge, log_slice, direction, depth, energy_current
-            ),
-            proposal=lambda new: (unpack(new.z_proposal), unpack(new.z_proposal_grads)),
-            add=lambda a, b: a + b,
-            turning=self._flat_turning,
-        )  # fmt: skip
+            self._flat_space(ops), z, z_grads, left, r_unscaled, energy_current, log_slice
+        )
 
     # ------------------------------------------------------------------ transition
     def sample(self, params: Params) -> Params:
@@ -344,32 +297,22 @@ class NUTS(HMC):
             log_slice = -energy_current - torch.empty_like(energy_current).exponential_()
         left = _Edge(z, r, r_unscaled, z_grads)
         return self._grow_trajectory(
-            z, z_grads, left, dict(r_unscaled), energy_current, log_slice,
-            build=lambda edge, direction, depth: self._build_tree(
-                edge, log_slice, direction, depth, energy_current
-            ),
-            proposal=lambda new: (new.z_proposal, new.z_proposal_grads),
-            add=lambda a, b: {block: a[block] + b[block] for block in a},
-            turning=self._is_turning,
-        )  # fmt: skip
+            self._dict_space(), z, z_grads, left, dict(r_unscaled), energy_current, log_slice
+        )
 
     def _grow_trajectory(
         self,
+        space: _Space,
         z: Params,
         z_grads: Params,
-        start: Any,
+        start: _Edge,
         r_sum: Any,
         energy_current: torch.Tensor,
         log_slice: torch.Tensor,
-        build: Callable[[Any, int, int], Any],
-        proposal: Callable[[Any], tuple[Params, Params]],
-        add: Callable[[Any, Any], Any],
-        turning: Callable[[Any, Any, Any], bool],
     ) -> Params:
         """Double the trajectory from ``start`` in random directions until it turns,
         diverges or reaches ``max_tree_depth``, taking each new subtree's proposal with
-        its (multinomial or slice) weight; the same loop for per-site dicts and flat
-        vectors, which differ only in ``build``, ``proposal``, ``add`` and ``turning``."""
+        its (multinomial or slice) weight."""
         left = right = start
         tree_weight = torch.full_like(energy_current, 0.0 if self.use_multinomial_sampling else 1.0)
         sum_accept_probs: Any = 0.0
@@ -378,7 +321,8 @@ class NUTS(HMC):
         with optional(validation_enabled(False), self._t < (self._warmup_steps or 0)):
             for depth in range(self._max_tree_depth):
                 direction = 1 if bool(torch.rand(()) < 0.5) else -1
-                new = build(right if direction == 1 else left, direction, depth)
+                edge = right if direction == 1 else left
+                new = self._build_tree(space, edge, log_slice, direction, depth, energy_current)
                 if direction == 1:
                     right = new.right
                 else:
@@ -399,10 +343,10 @@ class NUTS(HMC):
                     torch.rand((), dtype=tree_weight.dtype, device=tree_weight.device) < prob_new
                 ):
                     accepted = True
-                    z, z_grads = proposal(new)
+                    z, z_grads = space.proposal(new)
                     self._cache(z, new.z_proposal_pe, z_grads)
-                r_sum = add(r_sum, new.r_sum)
-                if turning(left.r_unscaled, right.r_unscaled, r_sum):
+                r_sum = space.add(r_sum, new.r_sum)
+                if space.turning(left.r_unscaled, right.r_unscaled, r_sum):
                     break
                 tree_weight = self._combine_weights(tree_weight, new.weight)
         accept_prob = sum_accept_probs / num_proposals
