@@ -177,13 +177,7 @@ class AutoGaussian(AutoGuide):
 
     def _setup_params(self) -> None:
         like = next(iter(self._sites.values())).init_unconstrained if self._sites else None
-        for name, info in self._sites.items():
-            loc = info.init_unconstrained
-            self._add_param(f"locs.{name}", loc, None, info.unconstrained_event_dim)
-            scale = torch.full_like(loc, self._init_scale)
-            self._add_param(
-                f"scales.{name}", scale, self.scale_constraint, info.unconstrained_event_dim
-            )
+        self._add_loc_scale_params(self._init_scale, self.scale_constraint)
         if like is None:
             return
         for d in self.dependencies:

@@ -233,6 +233,16 @@ class AutoGuide(PyroModule):
         (a custom subclass may hold ``PyroParam`` / ``nn.Parameter`` attributes)."""
 
     # ------------------------------------------------------------------ parameters
+    def _add_loc_scale_params(self, init_scale: float, scale_constraint: Any) -> None:
+        """Pyro's mean-field params: ``locs.<site>`` at each site's unconstrained init and
+        ``scales.<site>`` at ``init_scale`` (AutoNormal, AutoGaussian)."""
+        for name, info in self._sites.items():
+            loc = info.init_unconstrained
+            event_dim = info.unconstrained_event_dim
+            self._add_param(f"locs.{name}", loc, None, event_dim)
+            scale = torch.full_like(loc, init_scale)
+            self._add_param(f"scales.{name}", scale, scale_constraint, event_dim)
+
     def _add_param(
         self,
         attr: str,

@@ -76,13 +76,7 @@ class AutoNormal(AutoGuide):
         self._init_scale = init_scale
 
     def _setup_params(self) -> None:
-        for name, info in self._sites.items():
-            loc = info.init_unconstrained
-            self._add_param(f"locs.{name}", loc, None, info.unconstrained_event_dim)
-            scale = torch.full_like(loc, self._init_scale)
-            self._add_param(
-                f"scales.{name}", scale, self.scale_constraint, info.unconstrained_event_dim
-            )
+        self._add_loc_scale_params(self._init_scale, self.scale_constraint)
 
     def _get_loc_and_scale(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         return self._param(f"locs.{name}"), self._param(f"scales.{name}")
