@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -60,15 +60,26 @@ class CompiledPotential:
     Args:
         potential_fn: the eager potential energy of unconstrained latent values.
         rtol: relative tolerance of the check of the graph against eager mode.
+        jit_options: keyword arguments of ``torch.jit.trace`` (Pyro's ``jit_options``;
+            ``check_trace`` defaults to False: the graph is checked against eager here).
+        skip_jit_warnings: silence the tracer's warnings.
 
     Attributes:
         compiled: True once a checked graph is in use; False after a fallback (or
             before the first :meth:`grad_and_value`).
     """
 
-    def __init__(self, potential_fn: Callable[[Params], torch.Tensor], rtol: float = 1e-5):
+    def __init__(
+        self,
+        potential_fn: Callable[[Params], torch.Tensor],
+        rtol: float = 1e-5,
+        jit_options: Mapping[str, Any] | None = None,
+        skip_jit_warnings: bool = True,
+    ):
         self.potential_fn = potential_fn
         self.rtol = rtol
+        self.jit_options = {"check_trace": False, **(jit_options or {})}
+        self.skip_jit_warnings = skip_jit_warnings
         self._graph: Callable[..., Any] | None = None
         self._layout: Layout | None = None
         self._failed = False
@@ -137,8 +148,9 @@ class CompiledPotential:
         # the ATen graph runs fastest in TorchScript's interpreter (no Python per op)
         try:
             with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                scripted = torch.jit.trace(graph, (flat.detach().clone(),), check_trace=False)
+                if self.skip_jit_warnings:
+                    warnings.simplefilter("ignore")
+                scripted = torch.jit.trace(graph, (flat.detach().clone(),), **self.jit_options)
         except Exception:
             scripted = graph
         if self._agrees(scripted, flat):

@@ -152,12 +152,15 @@ class _PotentialEnergy:
         """The potential HMC/NUTS use: ``jit_compile`` gives the fast path, whose
         energy and gradient are one traced graph of the flat latent vector
         (:class:`~ppl.infer.mcmc.fast.CompiledPotential`, eager when the model's
-        structure defeats tracing). ``skip_jit_warnings`` and ``jit_options`` (Pyro's
-        ``torch.jit.trace`` options) are accepted; the graph is made with ``make_fx``."""
+        structure defeats tracing). ``jit_options`` (Pyro's ``torch.jit.trace`` options)
+        go to the ``torch.jit.trace`` that runs the ``make_fx`` graph; ``skip_jit_warnings``
+        silences the tracer."""
         if jit_compile:
             from ppl.infer.mcmc.fast import CompiledPotential
 
-            return CompiledPotential(self)
+            return CompiledPotential(
+                self, jit_options=jit_options, skip_jit_warnings=skip_jit_warnings
+            )
         return self
 
 
@@ -274,7 +277,7 @@ def initialize_model(
         jit_compile: return the fast path, a
             :class:`~ppl.infer.mcmc.fast.CompiledPotential` (energy and gradient traced
             into one graph, eager when tracing fails).
-        jit_options: accepted for Pyro compatibility (its ``torch.jit.trace`` options).
+        jit_options: ``torch.jit.trace`` options of the fast path (Pyro's).
         skip_jit_warnings: silence tracer warnings while compiling.
         num_chains: with more than one, every initial value gets a leading chain dim.
         init_strategy: per-site init function (see ``ppl.infer.autoguide``).

@@ -103,6 +103,25 @@ def test_grad_and_value_matches_autograd():
     assert torch.allclose(grads2["b"], torch.full((2, 2), 0.5))
 
 
+def test_jit_options_reach_the_tracer(monkeypatch):
+    seen = {}
+    real_trace = torch.jit.trace
+
+    def spy(fn, example, **options):
+        seen.update(options)
+        return real_trace(fn, example, **options)
+
+    monkeypatch.setattr(torch.jit, "trace", spy)
+
+    def model():
+        ppl.sample("x", dist.Normal(0.0, 1.0))
+
+    kernel = NUTS(model, jit_compile=True, jit_options={"check_trace": True, "strict": False})
+    MCMC(kernel, num_samples=5, warmup_steps=5, disable_progbar=True).run()
+    assert seen == {"check_trace": True, "strict": False}
+    assert kernel.potential_fn.compiled
+
+
 def test_compiled_nuts_recovers_conjugate_posterior():
     # loc ~ N(0, 1), x_i ~ N(loc, 1): posterior N(sum x / (n + 1), 1 / (n + 1))
     data = torch.tensor([0.5, 1.5, 2.0, 1.0])
