@@ -54,6 +54,7 @@ import time
 import types
 import warnings
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import torch
@@ -65,7 +66,7 @@ from ..util import unconstrained_params
 from .elbo import eager_evaluate
 from .step import CompiledStep, CompiledStepLoss
 
-__all__ = ["AutoStep", "frozen_inputs", "graph_constants_reason"]
+__all__ = ["AutoStep", "frozen_inputs", "frozen_reads", "graph_constants_reason"]
 
 _EAGER, _COMPILED, _REFUSED = "eager", "compiled", "refused"
 _LOSS_RTOL, _GRAD_RTOL = 1e-4, 1e-3
@@ -130,9 +131,36 @@ def _fingerprint(value: Any) -> Any:
     return ("object", id(value))
 
 
-def frozen_inputs(model: Any, guide: Any) -> dict[str, Any]:
-    """Fingerprints of the values ``model`` and ``guide`` read from closure cells and
-    module globals: a trace freezes those reads, so a change means the graph is stale.
+_Read = tuple[str, Callable[[], Any]]  # (label, read the current value)
+_EMPTY = object()
+
+
+def frozen_reads(model: Any, guide: Any) -> list[_Read]:
+    """The values ``model`` and ``guide`` read from closure cells and module globals
+    (not callables or modules), as ``(label, getter)`` pairs: a trace freezes those
+    reads. Found once from the code objects; the getters read the current values."""
+    reads: list[_Read] = []
+    for fn in _functions(model) + _functions(guide):
+        code = fn.__code__
+        for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
+            reads.append((f"{fn.__name__}.{name}", partial(_cell_value, cell)))
+        namespace = fn.__globals__
+        for name in code.co_names:
+            if name in namespace and not isinstance(namespace[name], types.ModuleType):
+                reads.append((f"{fn.__name__}.{name}", partial(namespace.get, name, _EMPTY)))
+    return reads
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:  # an empty cell
+        return _EMPTY
+
+
+def frozen_inputs(model: Any, guide: Any, reads: list[_Read] | None = None) -> dict[str, Any]:
+    """Fingerprints of the data values ``model`` and ``guide`` read from closure cells
+    and module globals (:func:`frozen_reads`): a change means a traced graph is stale.
 
     Example:
         >>> scale = 2.0
@@ -141,22 +169,10 @@ def frozen_inputs(model: Any, guide: Any) -> dict[str, Any]:
         ('value', 2.0)
     """
     out: dict[str, Any] = {}
-    for fn in _functions(model) + _functions(guide):
-        code = fn.__code__
-        for name, cell in zip(code.co_freevars, fn.__closure__ or ()):
-            try:
-                value = cell.cell_contents
-            except ValueError:  # an empty cell
-                continue
-            if not callable(value) or isinstance(value, torch.Tensor):
-                out[f"{fn.__name__}.{name}"] = _fingerprint(value)
-        for name in code.co_names:
-            if name in fn.__globals__:
-                value = fn.__globals__[name]
-                if not isinstance(value, types.ModuleType) and (
-                    not callable(value) or isinstance(value, torch.Tensor)
-                ):
-                    out[f"{fn.__name__}.{name}"] = _fingerprint(value)
+    for label, read in frozen_reads(model, guide) if reads is None else reads:
+        value = read()
+        if value is not _EMPTY and (not callable(value) or isinstance(value, torch.Tensor)):
+            out[label] = _fingerprint(value)
     return out
 
 
@@ -187,7 +203,9 @@ class AutoStep:
         self.min_seconds = min_seconds
         self.probe_steps = probe_steps
         self.eager = EagerStep(elbo)
-        self.compiled = CompiledStep(elbo, guard=self._guard, quiet=True, **compile_options)
+        self.compiled = CompiledStep(
+            elbo, guard=graph_constants_reason, quiet=True, **compile_options
+        )
         self.mode = _EAGER
         self.reason = "no run announced its length yet"
         self.since: int | None = None
@@ -196,6 +214,7 @@ class AutoStep:
         self._horizon: int | None = None  # steps left in the announced run
         self._times: list[float] = []
         self._frozen: dict[str, Any] | None = None
+        self._reads: list[_Read] | None = None  # what the trace froze, found once
         self._names: tuple[str, ...] = ()  # params of the compiled layout
         self._prime = False  # build at the next step, without an eager one first
         self._retraces = 0
@@ -266,13 +285,12 @@ class AutoStep:
         self.mode, self.reason = _REFUSED, f"eager: {why}"
 
     # ------------------------------------------------------------------ compiled steps
-    def _guard(self, graph: Any) -> str | None:
-        return graph_constants_reason(graph)
-
     def _compiled_step(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
     ) -> StepLoss:
-        frozen = frozen_inputs(model, guide)
+        if self._reads is None:
+            self._reads = frozen_reads(model, guide)
+        frozen = frozen_inputs(model, guide, self._reads)
         if self._frozen is not None and frozen != self._frozen:
             changed = sorted(k for k in frozen.keys() | self._frozen.keys()
                              if frozen.get(k) != self._frozen.get(k))
@@ -282,14 +300,12 @@ class AutoStep:
             self._prime = False
             self.compiled.graphs.expect(self.compiled.layout(model, guide, args, kwargs),
                                         self._names)
-        before = self.compiled.graphs.states()
         out = self.compiled.step_loss(model, guide, args, kwargs)
-        if not isinstance(out, CompiledStepLoss):
+        if not isinstance(out, CompiledStepLoss):  # the graph was refused, failed or retraced
             self._names = tuple(out.param_names)
-            after = self.compiled.graphs.states()
-            if "failed" in after:
-                self._refuse(self.compiled.failure or "the step could not be compiled")
-            elif before.count("pending") and after.count("pending"):
+            if self.compiled.failure is not None:
+                self._refuse(self.compiled.failure)
+            else:
                 self._retraces += 1
                 if self._retraces >= 2:
                     self._refuse("the traced steps touched other params than the eager ones")
@@ -363,6 +379,7 @@ class AutoStep:
         self.compiled_steps = int(state.get("compiled_steps", 0))
         self._names = tuple(state.get("param_names", ()))
         self._horizon, self._times, self._frozen, self._retraces = None, [], None, 0
+        self._reads = None
         self.compiled.graphs.clear()
         self._prime = mode == _COMPILED
 
