@@ -8,14 +8,16 @@ that machine noise hits all of them alike. ``torch.set_num_threads(1)`` is used
 unless ``--threads`` says otherwise: with 2 threads, any other busy process slows
 small-tensor torch work badly.
 
-ppl runs eagerly (``Trace_ELBO``, ``compile=False``), with ``JitTrace_ELBO`` (torch.jit.trace),
-``CompiledTrace_ELBO`` (forward under torch.compile, autograd backward) and
-``SVI(..., compile=True)`` (loss and gradients in one compiled graph, fused Adam).
-The "vs Pyro" column divides each ppl row by Pyro's eager ``Trace_ELBO`` with the
-same validation setting. The last section times what a user gets by default: one
-``svi.run(n)`` of a freshly built ``SVI`` with no option (``compile="auto"``, which
-compiles only a run predicted to take >= 15 s eagerly), wall time including any compile,
-beside the same run eagerly and in Pyro (``--only default``).
+ppl runs eagerly (``Trace_ELBO``, ``compile=False``), with ``JitTrace_ELBO``
+(torch.jit.trace), ``CompiledTrace_ELBO`` (forward under torch.compile, autograd
+backward) and ``SVI(..., compile=True)`` (loss and gradients in one compiled graph,
+fused Adam) and ``compile={"steps_per_call": 16}`` (16 steps, the Adam update included,
+per compiled call; one host read per call). The "vs Pyro" column divides each ppl row by
+Pyro's eager ``Trace_ELBO`` with the same validation setting. The last section times
+what a user gets by default: one ``svi.run(n)`` of a freshly built ``SVI`` with no
+option (``compile="auto"``, which compiles only a run predicted to take >= 15 s
+eagerly), wall time including any compile, beside the same run eagerly and in Pyro
+(``--only default``).
 
 Workloads: ``coin`` (seed 002's coin flip, 1 particle), ``coin32`` (32 vectorized
 particles), ``logreg`` (Bayesian logistic regression, N=40000, D=100, minibatch 500 by
@@ -59,7 +61,7 @@ def ppl_coin(
     num_particles: int,
     validation: bool,
     elbo_class: type = Trace_ELBO,
-    compile: bool | str = False,
+    compile: bool | str | dict = False,
 ) -> Runner:
     def model(data):
         f = ppl.sample("latent_fairness", dist.Uniform(0.0, 1.0))
@@ -161,7 +163,7 @@ def ppl_logreg(
     validation: bool,
     autonormal: bool,
     elbo_class: type = Trace_ELBO,
-    compile: bool = False,
+    compile: bool | dict = False,
 ) -> Runner:
     n, d = x.shape
 
@@ -412,6 +414,9 @@ def main(argv: list[str] | None = None) -> None:
                 "ppl Compiled (val. on)": ppl_coin(k, True, CompiledTrace_ELBO),
                 "ppl SVI(compile=True) (val. off)": ppl_coin(k, False, compile=True),
                 "ppl SVI(compile=True) (val. on)": ppl_coin(k, True, compile=True),
+                "ppl SVI(steps_per_call=16) (val. on)": ppl_coin(
+                    k, True, compile={"steps_per_call": 16}
+                ),
                 "pyro (validation off)": pyro_coin(k, False),
                 "pyro (validation on)": pyro_coin(k, True),
                 "pyro JitTrace_ELBO (val. off)": pyro_coin(k, False, jit=True),
@@ -450,6 +455,9 @@ def main(argv: list[str] | None = None) -> None:
                 ),
                 "ppl SVI(compile=True) (val. on)": ppl_logreg(
                     x, y, batch, True, args.autonormal, compile=True
+                ),
+                "ppl SVI(steps_per_call=16) (val. on)": ppl_logreg(
+                    x, y, batch, True, args.autonormal, compile={"steps_per_call": 16}
                 ),
                 "pyro (validation off)": pyro_logreg(x, y, batch, False, args.autonormal),
                 "pyro (validation on)": pyro_logreg(x, y, batch, True, args.autonormal),

@@ -6,8 +6,9 @@ Design notes
 steps through :func:`run_steps`; they differ only in what one step is and how the
 bar describes progress. The loop owns:
 
-* **Steps.** ``step()`` takes one step and records its value (a loss; ``nan`` for a
-  skipped step) at the end of the caller's *history*, a sequence the loop reads back
+* **Steps.** ``step()`` takes one step (or several, as ``SVI``'s K-steps calls) and
+  records its value (a loss; ``nan`` for a skipped step) at the end of the caller's
+  *history*, a sequence the loop reads back
   through ``history()``. The loop counts this run's steps off that history, so a
   step that *rewinds* it (a NaN policy or a callback restoring an earlier state,
   which shortens or replaces the history) is noticed and the lost steps are redone.
@@ -221,17 +222,20 @@ def run_steps(
         while len(losses) < num_steps:
             step()
             now = history()
-            if now is not hist or len(now) != first + len(losses) + 1:
+            taken = len(now) - first - len(losses)  # 1, or K for a K-steps call
+            if now is not hist or taken < 1:
                 resync(now)
                 continue
-            losses.append(now[-1])
-            if bar is not None:
-                bar.update(losses, len(losses))
-            for cb in cbs:
-                cb(target, losses, len(losses))
-            now = history()
-            if now is not hist or len(now) != first + len(losses):
-                resync(now)  # a callback loaded a checkpoint
+            for value in now[len(now) - taken :]:
+                losses.append(value)
+                if bar is not None:
+                    bar.update(losses, len(losses))
+                for cb in cbs:
+                    cb(target, losses, len(losses))
+                now = history()
+                if now is not hist or len(now) < first + len(losses):
+                    resync(now)  # a callback loaded a checkpoint
+                    break
     except StopIteration as stop:
         stopped = str(stop)
     except KeyboardInterrupt:

@@ -120,6 +120,12 @@ class SVI:
             with a ``RuntimeWarning``, and a ``ppl.optim`` optimizer steps params it
             first sees with torch's fused kernel (``fused=True``) where torch has one,
             unless its ``optim_args`` set ``fused``/``foreach``. ``False``: eager.
+            ``{"steps_per_call": K}`` (with other ``compile=True`` options): ``run``
+            without callbacks takes ``K`` steps per compiled call, Adam's or SGD's
+            update inside the graph and one host read per call
+            (:mod:`~ppl.infer.compile.multistep`); results equal eager steps to
+            rounding, and a call meeting a non-finite step is undone and redone step
+            by step.
         num_samples, num_steps: Pyro's deprecated trace-posterior use: with
             ``num_samples > 0``, ``run(*args)`` takes ``num_steps`` steps and returns a
             :class:`~ppl.infer.abstract_infer.GuideTracePosterior` of ``num_samples``
@@ -328,12 +334,30 @@ class SVI:
         def on_nonfinite(out: StepLoss) -> None:
             policy(self, out, len(self._losses) - first + 1)
 
+        chunks = getattr(self.estimator, "steps_per_call", None)
+
+        def step() -> None:
+            # with compile={"steps_per_call": K} and no callbacks, K steps per call
+            remaining = num_steps - (len(self._losses) - first)
+            losses = (
+                None
+                if chunks is None or callbacks
+                else chunks.take(
+                    self.model, self.guide, self.optim, self._param_names, args, kwargs, remaining
+                )
+            )
+            if losses is None:
+                self._step(args, kwargs, on_nonfinite)
+            else:
+                self._losses.extend(losses)
+                self.step_count += len(losses)
+
         if start is not None:
             start(self)
         self.plan(num_steps)
         try:
             report = run_steps(
-                lambda: self._step(args, kwargs, on_nonfinite),
+                step,
                 num_steps,
                 history=lambda: self._losses,
                 callbacks=callbacks,

@@ -6,6 +6,8 @@
   turn any eager ELBO class into its ``torch.jit.trace`` / ``torch.compile`` variant;
 * :mod:`~ppl.infer.compile.step` -- ``CompiledStep``, loss and gradients as one graph
   (``SVI(compile=True)``);
+* :mod:`~ppl.infer.compile.multistep` -- ``StepsPerCall``, K steps with the optimizer
+  update per compiled call (``SVI(compile={"steps_per_call": K})``);
 * :mod:`~ppl.infer.compile.estimators` -- the variants under Pyro's names
   (``JitTrace_ELBO``, ...);
 * :mod:`~ppl.infer.compile.layout`, :mod:`~ppl.infer.compile.checks`,
@@ -39,6 +41,7 @@ from .estimators import (
     JitTraceMeanField_ELBO,
 )
 from .layout import cuda_devices, layout_key, strides, tensor_inputs, with_tensor_inputs
+from .multistep import OptimizerUpdate, StepsPerCall, optimizer_update
 from .options import inductor_options, warn_compile_fallback, without_cse
 from .step import CompiledStep, CompiledStepLoss
 
@@ -55,7 +58,9 @@ __all__ = [
     "JitTraceGraph_ELBO",
     "JitTraceMeanField_ELBO",
     "JitTrace_ELBO",
+    "OptimizerUpdate",
     "Retrace",
+    "StepsPerCall",
     "ValidationFailed",
     "all_of",
     "compiled_variant",
@@ -66,6 +71,7 @@ __all__ = [
     "is_compiling_elbo",
     "jit_variant",
     "layout_key",
+    "optimizer_update",
     "replay_traces",
     "strides",
     "tensor_inputs",

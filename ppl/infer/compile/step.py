@@ -51,6 +51,7 @@ from .cache import GraphCache, Retrace
 from .checks import ValidationFailed, all_of, deferred_checks
 from .elbo import eager_evaluate, replay_traces
 from .layout import cuda_devices, layout_key, strides, tensor_inputs, with_tensor_inputs
+from .multistep import StepsPerCall
 from .options import inductor_options
 
 __all__ = ["CompiledStep", "CompiledStepLoss"]
@@ -89,6 +90,9 @@ class CompiledStep:
             compiled; a returned reason (a str) refuses the graph, so the layout stays
             eager (the automatic mode's safety checks, :mod:`~ppl.infer.compile.auto`).
         quiet: fall back to eager without a warning (the reason is in ``failure``).
+        steps_per_call: with ``K >= 2``, ``SVI.run`` takes ``K`` steps per compiled call,
+            the optimizer update inside the graph (:mod:`~ppl.infer.compile.multistep`;
+            ``steps_per_call`` is then that object, else None).
     """
 
     def __init__(
@@ -99,14 +103,18 @@ class CompiledStep:
         options: dict[str, Any] | None = None,
         guard: Callable[[Any], str | None] | None = None,
         quiet: bool = False,
+        steps_per_call: int = 1,
     ) -> None:
         self.elbo = elbo
         self.backend = backend
         self.mode = mode
         self.options = inductor_options(backend, mode, options)
         self.guard = guard
-        self._graphs: GraphCache = GraphCache(
-            "SVI(compile=True)", "eager steps", quiet=quiet
+        self._graphs: GraphCache = GraphCache("SVI(compile=True)", "eager steps", quiet=quiet)
+        self.steps_per_call: StepsPerCall | None = (
+            None
+            if type(steps_per_call) is int and steps_per_call == 1
+            else StepsPerCall(elbo, steps_per_call, self.layout, backend, self.options, quiet=quiet)
         )
 
     @property

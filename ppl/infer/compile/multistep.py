@@ -1,0 +1,394 @@
+"""``StepsPerCall``: K steps of ``SVI.run`` -- loss, gradients *and* the optimizer update
+-- in one compiled call.
+
+Why
+---
+On a small model the compiled step's own work takes microseconds; what is left per step
+is Python: the cache lookup, the host read of the finiteness verdict, the optimizer's
+``step`` and the gradient bookkeeping. NumPyro removes that by running many steps inside
+one ``lax.scan``; this is the same idea for ``SVI(compile={"steps_per_call": K})``: one
+graph holds K unrolled steps, each evaluating the loss, its gradients and the optimizer's
+update of the params and the optimizer state, and the host reads the K losses once.
+
+Design notes
+------------
+* **Exactly the eager steps.** The graph draws what K eager steps draw (sampling ops are
+  ATen ops, ``fallback_random``), and writes the optimizer update as torch's
+  single-tensor Adam / SGD write it, op for op, with the bias corrections computed on the
+  host in double precision as torch computes them. Losses and params agree with eager
+  steps to rounding (inductor may fuse differently), not bitwise.
+* **Params unchanged on a non-finite step.** The params and optimizer state are copied
+  before each call; if any of the K steps has a non-finite loss or gradient (or a failed
+  validation check), the copies are put back, the random generators are rewound to
+  before the call, and the K steps are redone one at a time on the ordinary path, which
+  names the step and its sites and applies the run's ``on_nan`` policy exactly as an
+  eager run does.
+* **When it applies.** ``run`` without callbacks (a callback may read or stop at any
+  step), a ``ppl.optim`` wrapper around ``torch.optim.Adam`` (no amsgrad, maximize or
+  decoupled weight decay) or ``torch.optim.SGD`` (no momentum) without gradient
+  clipping, every param already stepped once (so the optimizer has its state), and
+  arguments a graph can take. Otherwise, or for the last ``< K`` steps of a run, the
+  steps are ordinary compiled steps; ``failure`` says why a layout could not be built.
+  The trace is frozen as ``compile=True``'s is (Python control flow on values,
+  closure tensors).
+
+Example:
+    >>> import torch, ppl, ppl.distributions as dist
+    >>> from ppl.infer import SVI, Trace_ELBO
+    >>> from ppl.optim import Adam
+    >>> ppl.clear_param_store(); ppl.set_rng_seed(0)
+    >>> model = lambda: ppl.sample("z", dist.Normal(3.0, 1.0))
+    >>> guide = lambda: ppl.sample("z", dist.Normal(ppl.param("m", torch.tensor(0.0)), 1.0))
+    >>> svi = SVI(model, guide, Adam({"lr": 0.1}), Trace_ELBO(),
+    ...           compile={"steps_per_call": 8, "backend": "aot_eager"})
+    >>> round(float(svi.run(400, progress_bar=False).params["m"]))
+    3
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ... import settings
+from ...optim.optim import PPLOptimizer
+from ...rng import RngSnapshot
+from ..util import unconstrained_params
+from .checks import all_of, deferred_checks
+from .elbo import eager_evaluate
+from .layout import cuda_devices, tensor_inputs, with_tensor_inputs
+
+__all__ = ["StepsPerCall", "OptimizerUpdate", "optimizer_update"]
+
+
+@dataclass(frozen=True)
+class OptimizerUpdate:
+    """One torch optimizer class's step, written as graph ops on one param.
+
+    Attributes:
+        state_keys: the per-param state tensors it reads and updates.
+        refuse: ``group -> reason`` when a param group's settings are not covered.
+        coefficients: ``(group, step number) -> (a, b)``, host-side scalars of that step.
+        apply: ``(param, grad, states, coef, group)``: update ``param`` and ``states`` in
+            place, with ``coef`` the step's ``(a, b)`` as a tensor.
+        lr_is_constant: the learning rate is baked into the graph (a new one builds a
+            new graph) rather than read from ``coef``.
+    """
+
+    state_keys: tuple[str, ...]
+    refuse: Callable[[Mapping[str, Any]], str | None]
+    coefficients: Callable[[Mapping[str, Any], int], tuple[float, float]]
+    apply: Callable[
+        [torch.Tensor, torch.Tensor, list[torch.Tensor], torch.Tensor, Mapping[str, Any]], None
+    ]
+    lr_is_constant: bool = False
+
+
+def _adam_refuse(group: Mapping[str, Any]) -> str | None:
+    for key in ("amsgrad", "maximize", "differentiable", "decoupled_weight_decay"):
+        if group.get(key):
+            return f"Adam with {key}=True"
+    if isinstance(group["lr"], torch.Tensor):
+        return "Adam with a tensor learning rate"
+    return None
+
+
+def _adam_coefficients(group: Mapping[str, Any], step: int) -> tuple[float, float]:
+    beta1, beta2 = group["betas"]
+    # torch's single-tensor Adam: step_size = lr / (1 - beta1^t), sqrt(1 - beta2^t)
+    return -group["lr"] / (1 - beta1**step), (1 - beta2**step) ** 0.5
+
+
+def _adam_apply(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    states: list[torch.Tensor],
+    coef: torch.Tensor,
+    group: Mapping[str, Any],
+) -> None:
+    exp_avg, exp_avg_sq = states
+    beta1, beta2 = group["betas"]
+    if group["weight_decay"] != 0:
+        grad = grad.add(param, alpha=group["weight_decay"])
+    exp_avg.copy_(torch.lerp(exp_avg, grad, 1 - beta1))
+    exp_avg_sq.copy_(exp_avg_sq * beta2 + (1 - beta2) * (grad * grad))
+    denom = exp_avg_sq.sqrt() / coef[1] + group["eps"]
+    param.copy_(param + coef[0] * (exp_avg / denom))
+
+
+def _sgd_refuse(group: Mapping[str, Any]) -> str | None:
+    if group.get("momentum", 0) != 0:
+        return "SGD with momentum"
+    if group.get("maximize") or group.get("differentiable"):
+        return "SGD with maximize/differentiable"
+    if isinstance(group["lr"], torch.Tensor):
+        return "SGD with a tensor learning rate"
+    return None
+
+
+def _sgd_apply(
+    param: torch.Tensor,
+    grad: torch.Tensor,
+    states: list[torch.Tensor],
+    coef: torch.Tensor,
+    group: Mapping[str, Any],
+) -> None:
+    if group["weight_decay"] != 0:
+        grad = grad.add(param, alpha=group["weight_decay"])
+    # torch's own op, with the learning rate a constant of the graph (part of its key)
+    param.copy_(param.add(grad, alpha=-group["lr"]))
+
+
+_UPDATES: dict[type, OptimizerUpdate] = {
+    torch.optim.Adam: OptimizerUpdate(
+        ("exp_avg", "exp_avg_sq"), _adam_refuse, _adam_coefficients, _adam_apply
+    ),
+    torch.optim.SGD: OptimizerUpdate(
+        (), _sgd_refuse, lambda group, step: (-group["lr"], 1.0), _sgd_apply, True
+    ),
+}
+
+
+def optimizer_update(optimizer_class: type) -> OptimizerUpdate | None:
+    """The graph form of ``optimizer_class``'s step, or None when there is none."""
+    return _UPDATES.get(optimizer_class)
+
+
+@dataclass
+class _Chunk:
+    fn: Callable[..., Any]  # (*leaves, *states, coef, *args) -> (status [K, 3],)
+    used: tuple[bool, ...]  # per leaf: does the loss depend on it
+
+
+class StepsPerCall:
+    """Run ``K`` SVI steps per compiled call (see the module notes).
+
+    Args:
+        elbo: the estimator (its eager form is traced).
+        steps_per_call: ``K`` (>= 2).
+        layout: ``(model, guide, args, kwargs) -> cache key`` (None: not graphable).
+        backend, options: how the graph is compiled (inductor by default).
+        quiet: fall back without a warning.
+    """
+
+    def __init__(
+        self,
+        elbo: Any,
+        steps_per_call: int,
+        layout: Callable[..., Any],
+        backend: str | Callable[..., Any] = "inductor",
+        options: dict[str, Any] | None = None,
+        quiet: bool = False,
+    ) -> None:
+        if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int):
+            raise TypeError(f"steps_per_call must be an int, got {steps_per_call!r}")
+        if steps_per_call < 2:
+            raise ValueError(f"steps_per_call must be >= 2, got {steps_per_call}")
+        self.elbo = elbo
+        self.k = steps_per_call
+        self.layout = layout
+        self.backend = backend
+        self.options = options
+        self.quiet = quiet
+        #: why the last layout could not be built into a K-step graph (None: it was)
+        self.failure: str | None = None
+        #: how many K-step calls ran (each took K steps)
+        self.calls = 0
+        self._chunks: dict[Any, _Chunk | str] = {}
+        self._eager_left = 0  # ordinary steps owed after a chunk with a non-finite step
+
+    def take(
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        optim: Any,
+        names: Iterable[str],
+        args: tuple,
+        kwargs: dict,
+        remaining: int,
+    ) -> list[float] | None:
+        """Take ``K`` steps in one call and return their losses; None when the caller
+        must take an ordinary step instead (see "When it applies")."""
+        if self._eager_left > 0:
+            self._eager_left -= 1
+            return None
+        if remaining < self.k or not isinstance(optim, PPLOptimizer):
+            return None
+        optimizer = optim.optimizer
+        update = optimizer_update(optim.optimizer_class)
+        if optimizer is None:
+            return None  # not created yet: the first ordinary step creates it
+        if update is None or optim._clips:
+            self.failure = (
+                f"{optim.optimizer_class.__name__} has no in-graph update (Adam and SGD do)"
+                if update is None
+                else "gradient clipping (clip_args) is not in the graph"
+            )
+            return None
+        leaves = unconstrained_params(names, distinct=True)
+        group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
+        groups, states = [], []
+        for leaf in leaves.values():
+            group, state = group_of.get(id(leaf)), optimizer.state.get(leaf)
+            if group is None or (update.state_keys and not state):
+                return None  # a param the optimizer has not stepped yet: an ordinary step
+            state = {} if state is None else state
+            if any(k not in state for k in update.state_keys):
+                return None
+            groups.append(group)
+            states.append(state)
+        key = self.layout(model, guide, args, kwargs)
+        if key is None or not leaves:
+            return None
+        key = (key, tuple(leaves), _static_settings(groups, update.lr_is_constant))
+        chunk = self._chunks.get(key)
+        if chunk is None:
+            reason = next((r for r in map(update.refuse, groups) if r), None)
+            chunk = reason or self._build(model, guide, args, kwargs, leaves, groups, update)
+            self._chunks[key] = chunk
+            if isinstance(chunk, str):
+                self.failure = chunk
+                if not self.quiet:
+                    warnings.warn(
+                        f"SVI(compile={{'steps_per_call': {self.k}}}): {chunk}; taking one "
+                        "step per call instead",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+        if isinstance(chunk, str):
+            return None
+        return self._call(chunk, leaves, groups, states, update, args, kwargs)
+
+    # ------------------------------------------------------------------ the call
+    def _call(
+        self,
+        chunk: _Chunk,
+        leaves: dict[str, torch.Tensor],
+        groups: Sequence[Mapping[str, Any]],
+        states: list[dict[str, Any]],
+        update: OptimizerUpdate,
+        args: tuple,
+        kwargs: dict,
+    ) -> list[float] | None:
+        k = self.k
+        steps = [int(state.get("step", 0)) for state in states]
+        coef = [
+            [update.coefficients(group, t + j + 1) for j in range(k)]
+            for group, t in zip(groups, steps)
+        ]
+        first = next(iter(leaves.values()))
+        coef_t = torch.tensor(coef, dtype=first.dtype).to(first.device)
+        params = [leaf.detach() for leaf in leaves.values()]
+        state_tensors = [state[key] for state in states for key in update.state_keys]
+        backups = [t.clone() for t in params + state_tensors]
+        snapshot = RngSnapshot.take()
+        (status,) = chunk.fn(*params, *state_tensors, coef_t, *tensor_inputs(args, kwargs))
+        rows = status.tolist()  # the K steps' one host read
+        if all(finite and ok for _, finite, ok in rows):
+            for state, used in zip(states, chunk.used):
+                if used and "step" in state:
+                    state["step"] += k
+            self.calls += 1
+            return [value for value, _, _ in rows]
+        with torch.no_grad():
+            for tensor, backup in zip(params + state_tensors, backups):
+                tensor.copy_(backup)
+        snapshot.restore()
+        self._eager_left = k - 1  # redo these K steps one by one (this call is the first)
+        return None
+
+    # ------------------------------------------------------------------ the graph
+    def _build(
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        leaves: dict[str, torch.Tensor],
+        groups: Sequence[Mapping[str, Any]],
+        update: OptimizerUpdate,
+    ) -> _Chunk | str:
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        k, n_leaves, n_states = self.k, len(leaves), len(update.state_keys)
+        evaluate = eager_evaluate(self.elbo)
+        traced_names: dict[str, None] = {}
+        used: list[bool] = []
+
+        def steps(*flat: torch.Tensor) -> tuple[torch.Tensor]:
+            params = flat[:n_leaves]
+            states = flat[n_leaves : n_leaves * (1 + n_states)]
+            coef = flat[n_leaves * (1 + n_states)]
+            new_args, new_kwargs = with_tensor_inputs(
+                args, kwargs, flat[n_leaves * (1 + n_states) + 1 :]
+            )
+            rows = []
+            for j in range(k):
+                with torch.enable_grad():
+                    with deferred_checks() as checks:
+                        loss, _, run_names = evaluate(model, guide, new_args, new_kwargs)
+                    traced_names.update(run_names)
+                    grads = torch.autograd.grad(loss, params, allow_unused=True)
+                if j == 0:
+                    used.extend(g is not None for g in grads)
+                finite = torch.isfinite(loss.detach())
+                with torch.no_grad():
+                    for i, (param, grad) in enumerate(zip(params, grads)):
+                        if grad is None:
+                            continue  # as eager: no gradient, no update
+                        finite = finite & torch.isfinite(grad).all()
+                        own = list(states[i * n_states : (i + 1) * n_states])
+                        update.apply(param, grad, own, coef[i, j], groups[i])
+                ok = all_of(checks)
+                ok = torch.ones_like(finite) if ok is None else ok.to(finite.device)
+                rows.append(torch.stack([loss.detach().double(), finite.double(), ok.double()]))
+            return (torch.stack(rows),)
+
+        params = list(leaves.values())
+        saved = [p.detach().clone() for p in params]
+        optimizer_states = [
+            torch.zeros_like(p) for p in params for _ in range(n_states)
+        ]  # trace-time stand-ins for the optimizer state (same shapes and dtypes)
+        coef = torch.ones(n_leaves, k, 2, dtype=params[0].dtype, device=params[0].device)
+        example = [*params, *optimizer_states, coef, *tensor_inputs(args, kwargs)]
+        static = settings.set_static_tracing(True)
+        try:
+            with torch.random.fork_rng(devices=cuda_devices(example)):
+                graph = make_fx(steps, tracing_mode="real")(*example)
+        except Exception as error:  # noqa: BLE001 - any failure keeps ordinary steps
+            return f"tracing failed ({type(error).__name__}: {error})"
+        finally:
+            settings.set_static_tracing(static)
+            with torch.no_grad():  # the tracing run really stepped the params: undo it
+                for p, value in zip(params, saved):
+                    p.copy_(value)
+        if set(traced_names) != set(leaves):
+            return f"the loss touches params {sorted(traced_names)}, not the run's {sorted(leaves)}"
+        example = [t.detach() for t in example]
+        try:
+            if self.backend == "inductor":
+                from torch._inductor import compile as inductor_compile
+
+                fn = inductor_compile(graph, list[Any](example), options=self.options)
+            else:
+                fn = torch.compile(graph, backend=self.backend, dynamic=False)
+        except Exception as error:  # noqa: BLE001
+            return f"compiling failed ({type(error).__name__}: {error})"
+        return _Chunk(fn, tuple(used))
+
+
+def _static_settings(groups: Sequence[Mapping[str, Any]], with_lr: bool) -> tuple:
+    """The group settings baked into a graph (the learning rate only ``with_lr``)."""
+    skip = ("params", "param_names") if with_lr else ("params", "param_names", "lr")
+    return tuple(
+        tuple(
+            sorted(
+                (k, v) for k, v in g.items() if k not in skip and not isinstance(v, torch.Tensor)
+            )
+        )
+        for g in groups
+    )
