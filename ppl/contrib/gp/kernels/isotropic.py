@@ -92,7 +92,9 @@ class RBF(Isotropy):
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
-        return self.variance * torch.exp(-0.5 * self._square_scaled_dist(X, Z))
+        # the distance first: sites are visited lengthscale, variance (Pyro's order)
+        r2 = self._square_scaled_dist(X, Z)
+        return self.variance * torch.exp(-0.5 * r2)
 
 
 class RationalQuadratic(Isotropy):
@@ -124,8 +126,10 @@ class RationalQuadratic(Isotropy):
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
+        r2 = self._square_scaled_dist(X, Z)
+        variance = self.variance
         a = self.scale_mixture
-        return self.variance * (1 + 0.5 * self._square_scaled_dist(X, Z) / a).pow(-a)
+        return variance * (1 + 0.5 * r2 / a).pow(-a)
 
 
 class Exponential(Isotropy):
@@ -136,7 +140,8 @@ class Exponential(Isotropy):
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
-        return self.variance * torch.exp(-self._scaled_dist(X, Z))
+        r = self._scaled_dist(X, Z)
+        return self.variance * torch.exp(-r)
 
 
 class Matern32(Isotropy):

@@ -30,7 +30,8 @@ class Cosine(Isotropy):
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
-        return self.variance * torch.cos(self._scaled_dist(X, Z))
+        r = self._scaled_dist(X, Z)  # lengthscale before variance, as Pyro visits them
+        return self.variance * torch.cos(r)
 
 
 class Periodic(Kernel):
