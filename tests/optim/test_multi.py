@@ -115,3 +115,10 @@ def test_base_class_get_step_is_abstract():
         NotImplementedError, match="PyroMultiOptimizer updates parameters only in place"
     ):
         PyroMultiOptimizer(ppl.optim.Adam({"lr": 0.1})).get_step(torch.tensor(0.0), {})
+
+
+def test_reachable_as_an_attribute_of_ppl_optim():
+    # Pyro code subclasses ``pyro.optim.multi.MultiOptimizer`` after ``import pyro.optim``
+    import ppl.optim
+
+    assert ppl.optim.multi.MultiOptimizer is MultiOptimizer
