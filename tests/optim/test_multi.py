@@ -9,6 +9,7 @@ import ppl.distributions as dist
 from ppl import poutine
 from ppl.optim.multi import (
     MixedMultiOptimizer,
+    MultiOptimizer,
     Newton,
     PyroMultiOptimizer,
     TorchMultiOptimizer,
