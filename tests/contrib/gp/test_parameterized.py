@@ -95,3 +95,18 @@ def test_kernel_reads_lengthscale_before_variance(kernel_name):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         gp.util.train(model, num_steps=2)
+
+
+def test_integer_hyperparameter_inits_become_float():
+    # Pyro's gp tutorial writes lengthscale=torch.tensor(1); Pyro's log bijection turns
+    # the integer into the default float dtype, so it must work here too
+    import ppl.contrib.gp as gp
+
+    X = torch.linspace(0.0, 1.0, 4)
+    k = gp.kernels.Periodic(1, variance=torch.tensor(6), lengthscale=torch.tensor(1))
+    model = GPRegression(X, X.cos(), k, noise=torch.tensor(1))
+    for value, expected in [(k.variance, 6.0), (k.lengthscale, 1.0), (model.noise, 1.0)]:
+        assert value.dtype == torch.get_default_dtype()
+        assert value.item() == pytest.approx(expected)
+    losses = gp.util.train(model, num_steps=3)
+    assert losses[-1] < losses[0]
