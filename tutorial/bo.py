@@ -17,7 +17,9 @@ The flow of Pyro's ``bo`` tutorial, in our own code:
    candidate with the lowest bound is evaluated next.
 
 After ``num_iterations`` evaluations the best point found is printed beside the known
-minimum. Run ``python tutorial/bo.py`` (about ten seconds on one core).
+minimum. Run ``python tutorial/bo.py`` (about 20 s of CPU; ``--steps 200 --lr 0.005``
+refits faster and finds the same minimum). The same script run with ``import pyro``
+(pyro-ppl 1.9.2) proposes the same eight points to three or four decimals.
 """
 
 from __future__ import annotations
