@@ -7,6 +7,7 @@ by parameter name and saves/loads safely (``state_dict``, ``get_state``/``set_st
 ``save``/``load``). See ``ppl.optim.optim`` for the design notes.
 """
 
+import ppl.optim.multi  # noqa: F401  (Pyro exposes ``pyro.optim.multi`` on import)
 from ppl.optim.lr_scheduler import PPLLRScheduler, PyroLRScheduler
 from ppl.optim.optim import PPLOptimizer, PyroOptim, is_scheduler
 from ppl.optim.pytorch_optimizers import (

@@ -43,6 +43,22 @@ _GUIDE_ARGS = {
 }
 
 
+def positive_param(value: torch.Tensor) -> PyroParam:
+    """``PyroParam(value, constraints.positive)`` for a kernel, likelihood or noise scale.
+
+    An integer tensor (``lengthscale=torch.tensor(1)``, as Pyro's ``gp`` tutorial
+    writes) becomes the default floating dtype: in Pyro the positive bijection's
+    ``log`` makes that conversion implicitly, so such code trains the same here.
+
+    Example:
+        >>> positive_param(torch.tensor(2)).init_value.dtype == torch.get_default_dtype()
+        True
+    """
+    if isinstance(value, torch.Tensor) and not (value.is_floating_point() or value.is_complex()):
+        value = value.to(torch.get_default_dtype())
+    return PyroParam(value, constraints.positive)
+
+
 def _is_real_support(support: constraints.Constraint) -> bool:
     while isinstance(support, constraints.independent):
         support = support.base_constraint

@@ -52,6 +52,8 @@ class EKFDistribution(TorchDistribution):
         "P0": constraints.positive_definite,
         "x0": constraints.real_vector,
     }
+    #: ``(time_steps, k)`` real measurements (declared so observed sites can be validated)
+    support = constraints.independent(constraints.real, 2)
     has_rsample = True
 
     def __init__(

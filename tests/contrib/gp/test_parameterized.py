@@ -73,3 +73,40 @@ def test_map_with_prior_moves_towards_prior_mode():
     assert float(gpr.kernel.lengthscale_map) == pytest.approx(
         torch.tensor(1.0).exp().item(), rel=0.1
     )
+
+
+@pytest.mark.parametrize("kernel_name", ["RBF", "RationalQuadratic", "Exponential", "Cosine"])
+def test_kernel_reads_lengthscale_before_variance(kernel_name):
+    # Pyro computes the scaled distance first; the model then visits the sites in the
+    # order the guide (_load_pyro_samples, assignment order) does, so TraceMeanField_ELBO
+    # can verify its mean-field restriction, and prior draws consume the RNG as in Pyro.
+    import warnings
+
+    import ppl.contrib.gp as gp
+
+    X = torch.linspace(0.0, 1.0, 5)
+    k = getattr(gp.kernels, kernel_name)(input_dim=1)
+    k.lengthscale = PyroSample(dist.LogNormal(0.0, 1.0))
+    k.variance = PyroSample(dist.LogNormal(0.0, 1.0))
+    model = GPRegression(X, X.sin(), k, noise=torch.tensor(0.1))
+    tr = ppl.poutine.trace(model.model).get_trace()
+    sites = [n for n, s in tr.nodes.items() if s["type"] == "sample" and not s["is_observed"]]
+    assert sites == ["kernel.lengthscale", "kernel.variance"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        gp.util.train(model, num_steps=2)
+
+
+def test_integer_hyperparameter_inits_become_float():
+    # Pyro's gp tutorial writes lengthscale=torch.tensor(1); Pyro's log bijection turns
+    # the integer into the default float dtype, so it must work here too
+    import ppl.contrib.gp as gp
+
+    X = torch.linspace(0.0, 1.0, 4)
+    k = gp.kernels.Periodic(1, variance=torch.tensor(6), lengthscale=torch.tensor(1))
+    model = GPRegression(X, X.cos(), k, noise=torch.tensor(1))
+    for value, expected in [(k.variance, 6.0), (k.lengthscale, 1.0), (model.noise, 1.0)]:
+        assert value.dtype == torch.get_default_dtype()
+        assert value.item() == pytest.approx(expected)
+    losses = gp.util.train(model, num_steps=3)
+    assert losses[-1] < losses[0]

@@ -84,6 +84,19 @@ def test_ekf_distribution_is_the_joint_gaussian(Model):
     assert len(d.filter_states(zs)) == T
 
 
+def test_ekf_distribution_as_an_observed_site():
+    # the ekf tutorial's use: an observed sample site under validation (which checks the
+    # measurements against the support) scores exactly the distribution's log_prob
+    import ppl
+
+    model = NcvContinuous(2, 1.0)
+    d = EKFDistribution(torch.zeros(2), torch.eye(2), model, torch.eye(1), time_steps=3)
+    zs = torch.tensor([[0.0], [1.0], [3.0]])
+    tr = ppl.poutine.trace(lambda: ppl.sample("obs", d, obs=zs)).get_trace()
+    assert tr.log_prob_sum().item() == pytest.approx(d.log_prob(zs).item(), abs=1e-6)
+    assert d.support.event_dim == 2 and bool(d.support.check(zs))
+
+
 def test_gradients_reach_noise_parameters():
     model = NcvContinuous(2, 1.0)
     P0 = torch.eye(2).requires_grad_()

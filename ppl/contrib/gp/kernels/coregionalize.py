@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.distributions import constraints
 from torch.nn import Parameter
 
-from ppl.nn import PyroParam
-
+from ..parameterized import positive_param
 from .kernel import Kernel
 
 __all__ = ["Coregionalize"]
@@ -64,7 +62,7 @@ class Coregionalize(Kernel):
                 f"Coregionalize: diagonal must have shape ({input_dim},), got "
                 f"{tuple(diagonal.shape)}"
             )
-        self.diagonal = PyroParam(diagonal, constraints.positive)  # type: ignore[assignment]
+        self.diagonal = positive_param(diagonal)  # type: ignore[assignment]
 
     def forward(
         self, X: torch.Tensor, Z: torch.Tensor | None = None, diag: bool = False

@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.distributions import constraints
 
-from ppl.nn import PyroParam
-
+from ..parameterized import positive_param
 from .kernel import Kernel
 
 __all__ = ["DotProduct", "Linear", "Polynomial"]
@@ -33,7 +31,7 @@ class DotProduct(Kernel):
     ) -> None:
         super().__init__(input_dim, active_dims)
         variance = torch.tensor(1.0) if variance is None else variance
-        self.variance = PyroParam(variance, constraints.positive)  # type: ignore[assignment]
+        self.variance = positive_param(variance)  # type: ignore[assignment]
 
     def _dot_product(
         self, X: torch.Tensor, Z: torch.Tensor | None = None, diag: bool = False
@@ -95,7 +93,7 @@ class Polynomial(DotProduct):
     ) -> None:
         super().__init__(input_dim, variance, active_dims)
         bias = torch.tensor(1.0) if bias is None else bias
-        self.bias = PyroParam(bias, constraints.positive)  # type: ignore[assignment]
+        self.bias = positive_param(bias)  # type: ignore[assignment]
         if not isinstance(degree, int) or degree < 1:
             raise ValueError(f"Polynomial: degree must be a positive integer, got {degree!r}")
         self.degree = degree

@@ -12,10 +12,8 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch.distributions import constraints
 
-from ppl.nn import PyroParam
-
+from ..parameterized import positive_param
 from .kernel import Kernel
 
 __all__ = ["RBF", "Exponential", "Isotropy", "Matern32", "Matern52", "RationalQuadratic"]
@@ -55,8 +53,8 @@ class Isotropy(Kernel):
         super().__init__(input_dim, active_dims)
         variance = torch.tensor(1.0) if variance is None else variance
         lengthscale = torch.tensor(1.0) if lengthscale is None else lengthscale
-        self.variance = PyroParam(variance, constraints.positive)  # type: ignore[assignment]
-        self.lengthscale = PyroParam(lengthscale, constraints.positive)  # type: ignore[assignment]
+        self.variance = positive_param(variance)  # type: ignore[assignment]
+        self.lengthscale = positive_param(lengthscale)  # type: ignore[assignment]
 
     def _square_scaled_dist(self, X: torch.Tensor, Z: torch.Tensor | None = None) -> torch.Tensor:
         """``(N, M)`` matrix of ``|x - z|^2 / l^2`` (clamped at 0 against round-off)."""
@@ -92,7 +90,9 @@ class RBF(Isotropy):
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
-        return self.variance * torch.exp(-0.5 * self._square_scaled_dist(X, Z))
+        # the distance first: sites are visited lengthscale, variance (Pyro's order)
+        r2 = self._square_scaled_dist(X, Z)
+        return self.variance * torch.exp(-0.5 * r2)
 
 
 class RationalQuadratic(Isotropy):
@@ -117,15 +117,17 @@ class RationalQuadratic(Isotropy):
     ) -> None:
         super().__init__(input_dim, variance, lengthscale, active_dims)
         scale_mixture = torch.tensor(1.0) if scale_mixture is None else scale_mixture
-        self.scale_mixture = PyroParam(scale_mixture, constraints.positive)  # type: ignore[assignment]
+        self.scale_mixture = positive_param(scale_mixture)  # type: ignore[assignment]
 
     def forward(
         self, X: torch.Tensor, Z: torch.Tensor | None = None, diag: bool = False
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
+        r2 = self._square_scaled_dist(X, Z)
+        variance = self.variance
         a = self.scale_mixture
-        return self.variance * (1 + 0.5 * self._square_scaled_dist(X, Z) / a).pow(-a)
+        return variance * (1 + 0.5 * r2 / a).pow(-a)
 
 
 class Exponential(Isotropy):
@@ -136,7 +138,8 @@ class Exponential(Isotropy):
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
-        return self.variance * torch.exp(-self._scaled_dist(X, Z))
+        r = self._scaled_dist(X, Z)
+        return self.variance * torch.exp(-r)
 
 
 class Matern32(Isotropy):

@@ -6,10 +6,8 @@ import math
 from collections.abc import Sequence
 
 import torch
-from torch.distributions import constraints
 
-from ppl.nn import PyroParam
-
+from ..parameterized import positive_param
 from .isotropic import Isotropy
 from .kernel import Kernel
 
@@ -30,7 +28,8 @@ class Cosine(Isotropy):
     ) -> torch.Tensor:
         if diag:
             return self._diag(X)
-        return self.variance * torch.cos(self._scaled_dist(X, Z))
+        r = self._scaled_dist(X, Z)  # lengthscale before variance, as Pyro visits them
+        return self.variance * torch.cos(r)
 
 
 class Periodic(Kernel):
@@ -62,14 +61,14 @@ class Periodic(Kernel):
         active_dims: Sequence[int] | None = None,
     ) -> None:
         super().__init__(input_dim, active_dims)
-        self.variance = PyroParam(  # type: ignore[assignment]
-            torch.tensor(1.0) if variance is None else variance, constraints.positive
+        self.variance = positive_param(  # type: ignore[assignment]
+            torch.tensor(1.0) if variance is None else variance
         )
-        self.lengthscale = PyroParam(  # type: ignore[assignment]
-            torch.tensor(1.0) if lengthscale is None else lengthscale, constraints.positive
+        self.lengthscale = positive_param(  # type: ignore[assignment]
+            torch.tensor(1.0) if lengthscale is None else lengthscale
         )
-        self.period = PyroParam(  # type: ignore[assignment]
-            torch.tensor(1.0) if period is None else period, constraints.positive
+        self.period = positive_param(  # type: ignore[assignment]
+            torch.tensor(1.0) if period is None else period
         )
 
     def forward(

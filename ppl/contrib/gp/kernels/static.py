@@ -5,10 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-from torch.distributions import constraints
 
-from ppl.nn import PyroParam
-
+from ..parameterized import positive_param
 from .kernel import Kernel
 
 __all__ = ["Constant", "WhiteNoise"]
@@ -25,7 +23,7 @@ class _Static(Kernel):
     ) -> None:
         super().__init__(input_dim, active_dims)
         variance = torch.tensor(1.0) if variance is None else variance
-        self.variance = PyroParam(variance, constraints.positive)  # type: ignore[assignment]
+        self.variance = positive_param(variance)  # type: ignore[assignment]
 
 
 class Constant(_Static):

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch.distributions import constraints
 
 import ppl
 import ppl.distributions as dist
-from ppl.nn import PyroParam
 
+from ..parameterized import positive_param
 from .likelihood import Likelihood, observe_shape
 
 __all__ = ["Gaussian"]
@@ -32,7 +31,7 @@ class Gaussian(Likelihood):
     def __init__(self, variance: torch.Tensor | None = None) -> None:
         super().__init__()
         variance = torch.tensor(1.0) if variance is None else variance
-        self.variance = PyroParam(variance, constraints.positive)  # type: ignore[assignment]
+        self.variance = positive_param(variance)  # type: ignore[assignment]
 
     def forward(
         self, f_loc: torch.Tensor, f_var: torch.Tensor, y: torch.Tensor | None = None

@@ -6,12 +6,12 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.distributions import constraints
 
 import ppl.distributions as dist
-from ppl.nn import PyroParam, pyro_method
+from ppl.nn import pyro_method
 
 from ..kernels.kernel import Kernel
+from ..parameterized import positive_param
 from ..util import conditional
 from .model import GPModel
 
@@ -61,7 +61,7 @@ class GPRegression(GPModel):
     ) -> None:
         super().__init__(X, y, kernel, mean_function, jitter)
         noise = self.X.new_tensor(1.0) if noise is None else noise
-        self.noise = PyroParam(noise, constraints.positive)  # type: ignore[assignment]
+        self.noise = positive_param(noise)  # type: ignore[assignment]
 
     @pyro_method
     def model(self) -> Any:

@@ -18,14 +18,14 @@ from collections.abc import Callable
 from typing import Any
 
 import torch
-from torch.distributions import constraints
 from torch.nn import Parameter
 
 import ppl
 import ppl.distributions as dist
-from ppl.nn import PyroParam, pyro_method
+from ppl.nn import pyro_method
 
 from ..kernels.kernel import Kernel
+from ..parameterized import positive_param
 from .model import GPModel
 
 __all__ = ["SparseGPRegression"]
@@ -84,7 +84,7 @@ class SparseGPRegression(GPModel):
         super().__init__(X, y, kernel, mean_function, jitter)
         self.Xu = Parameter(Xu)
         noise = self.X.new_tensor(1.0) if noise is None else noise
-        self.noise = PyroParam(noise, constraints.positive)  # type: ignore[assignment]
+        self.noise = positive_param(noise)  # type: ignore[assignment]
         self.approx = approx
 
     def _projection(self) -> tuple[torch.Tensor, torch.Tensor]:
