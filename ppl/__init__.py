@@ -9,7 +9,7 @@ Example:
     >>> x = ppl.sample("x", dist.Normal(0.0, 1.0))
 """
 
-from . import distributions, optim, params, poutine
+from . import distributions, logger, optim, params, poutine
 from .params.param_store import clear_param_store, get_param_store
 from .poutine import condition, do
 from .poutine.markov_messenger import markov

@@ -18,6 +18,7 @@ LAYERS = {
     "ppl.ops.jit": 4,  # at Pyro's path, but reads the ParamStore and runs handlers
     "ppl.settings": 0,
     "ppl.rng": 0,
+    "ppl.logger": 0,
     "ppl.distributions": 1,
     "ppl.params": 2,
     "ppl.patterns": 2,
