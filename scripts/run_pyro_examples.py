@@ -80,7 +80,12 @@ def example_commands(root: Path) -> list[str]:
 
 
 def notebook_script(path: Path) -> str:
-    """The code cells of a notebook as one script; IPython magics and shell lines dropped."""
+    """The code cells of a notebook as one script; IPython magics and shell lines dropped.
+
+    The notebooks' ``assert pyro.__version__.startswith(...)`` guard pins the exact Pyro
+    release the docs were built with; it fails on any other Pyro release as well as on
+    ppl, so it is dropped too (it checks the docs build, not the library's behaviour).
+    """
     cells = json.loads(path.read_text())["cells"]
     lines: list[str] = []
     for cell in cells:
@@ -88,7 +93,9 @@ def notebook_script(path: Path) -> str:
             continue
         for line in "".join(cell.get("source", [])).splitlines():
             stripped = line.lstrip()
-            if stripped.startswith(("%", "!")):
+            if stripped.startswith(("%", "!")) or stripped.startswith(
+                "assert pyro.__version__"
+            ):
                 line = line[: len(line) - len(stripped)] + "pass"
             lines.append(line)
         lines.append("")
