@@ -237,8 +237,14 @@ def default_process_message(msg: Message) -> None:
     if isinstance(fn, Distribution):
         shape = msg.kwargs.get("sample_shape", ())
         msg.value = fn.rsample(shape) if fn.has_rsample else fn.sample(shape)
-    else:
+    elif callable(fn):
         msg.value = fn(*msg.args, **msg.kwargs)
+    else:
+        raise TypeError(
+            f"at site {msg.name!r}: expected a distribution, got {type(fn).__name__}, and no "
+            "handler supplied a value. Use e.g. "
+            "ppl.sample(name, ppl.distributions.Normal(0., 1.))."
+        )
     msg.done = True
 
 

@@ -122,3 +122,32 @@ def test_effectful_needs_a_type():
         effectful(lambda x: x)
     with pytest.raises(ValueError, match="not 'message'"):
         effectful(lambda x: x, type="message")
+
+
+class Lazy:
+    """A stand-in for the tutorial's LazyValue: not a distribution, not callable."""
+
+    def __init__(self, value):
+        self.value = value
+
+
+class SupplyLazy(Messenger):
+    def _pyro_sample(self, msg):
+        if isinstance(msg["fn"], Lazy):
+            msg["value"] = msg["fn"].value * 10
+            msg["done"] = True
+
+
+def test_sample_of_a_non_distribution_reaches_the_handlers():
+    with SupplyLazy():
+        assert ppl.sample("z", Lazy(2)) == 20
+    # outside handlers a callable is simply called, as in Pyro
+    assert ppl.sample("c", lambda a, b=1: a + b, 4, b=2) == 6
+
+
+def test_sample_of_a_non_distribution_nobody_handles_is_an_error():
+    with pytest.raises(TypeError, match="at site 'z': expected a distribution, got Lazy, and no"):
+        with poutine.trace():
+            ppl.sample("z", Lazy(2))
+    with pytest.raises(TypeError, match="at site 'x': expected a distribution, got float"):
+        ppl.sample("x", 3.0)
