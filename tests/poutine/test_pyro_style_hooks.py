@@ -1,6 +1,8 @@
 """Handlers written against Pyro's Messenger API (``_pyro_sample``, ``_process_message``,
 ``register``) and ``effectful`` used as a decorator, as in Pyro's effect-handler tutorial."""
 
+import math
+
 import pytest
 import torch
 
@@ -151,3 +153,38 @@ def test_sample_of_a_non_distribution_nobody_handles_is_an_error():
             ppl.sample("z", Lazy(2))
     with pytest.raises(TypeError, match="at site 'x': expected a distribution, got float"):
         ppl.sample("x", 3.0)
+
+
+class LogJoint(Messenger):
+    """Pyro's tutorial pattern: fix values before the site runs, score them after it."""
+
+    def __init__(self, data):  # no super().__init__(), as in the tutorial
+        self.data = data
+
+    def __enter__(self):
+        self.logp = torch.tensor(0.0)
+        return super().__enter__()
+
+    def _pyro_sample(self, msg):
+        if msg["name"] in self.data:
+            msg["value"] = self.data[msg["name"]]
+            msg["done"] = True
+
+    def _pyro_post_sample(self, msg):
+        self.logp = self.logp + (msg["scale"] * msg["fn"].log_prob(msg["value"])).sum()
+
+
+def test_log_joint_handler_matches_the_closed_form():
+    def scale(guess):
+        weight = ppl.sample("weight", dist.Normal(guess, 1.0))
+        return ppl.sample("measurement", dist.Normal(weight, 0.75))
+
+    data = {"weight": torch.tensor(8.23), "measurement": torch.tensor(9.5)}
+    with LogJoint(data) as m:
+        scale(8.5)
+
+    def normal_logpdf(x, loc, sd):
+        return -0.5 * math.log(2 * math.pi) - math.log(sd) - 0.5 * ((x - loc) / sd) ** 2
+
+    expected = normal_logpdf(8.23, 8.5, 1.0) + normal_logpdf(9.5, 8.23, 0.75)
+    assert m.logp.item() == pytest.approx(expected, abs=1e-5)  # -3.0203
