@@ -93,10 +93,7 @@ def sample(
             distribution argument violates its constraint (naming the site).
     """
     if not isinstance(fn, Distribution):
-        raise TypeError(
-            f"at site {name!r}: expected a distribution, got {type(fn).__name__}. "
-            "Use e.g. ppl.sample(name, ppl.distributions.Normal(0., 1.))."
-        )
+        return _sample_other(name, fn, args, kwargs, obs, infer)
     if obs_mask is not None:
         return _sample_partly_observed(name, fn, obs, obs_mask, infer)
     validate = settings._VALIDATION_ENABLED
@@ -132,6 +129,37 @@ def sample(
     apply_stack(msg)
     if validate and msg.is_observed:
         _validate_observation(name, msg.fn, msg.value, msg.mask)
+    return msg.value
+
+
+def _sample_other(
+    name: str, fn: Any, args: tuple, kwargs: dict, obs: Any, infer: dict[str, Any] | None
+) -> Any:
+    """A sample statement whose ``fn`` is not a distribution, as Pyro runs it.
+
+    Outside handlers a callable is simply called; inside handlers the message goes up
+    the stack unchanged, so a handler may supply the value (Pyro's effect-handler
+    tutorial samples from lazily evaluated expressions this way). Anything else is a
+    mistake and raises (see :func:`~ppl.poutine.runtime.default_process_message`).
+    """
+    if not am_i_wrapped():
+        if callable(fn):
+            return fn(*args, **kwargs)
+        raise TypeError(
+            f"at site {name!r}: expected a distribution, got {type(fn).__name__}. "
+            "Use e.g. ppl.sample(name, ppl.distributions.Normal(0., 1.))."
+        )
+    msg = Message(
+        type="sample",
+        name=name,
+        fn=fn,
+        args=args,
+        kwargs=kwargs,
+        value=obs,
+        is_observed=obs is not None,
+        infer=infer if infer is not None else {},
+    )
+    apply_stack(msg)
     return msg.value
 
 

@@ -56,6 +56,10 @@ class Messenger:
     ) -> None:
         pop_handler(self)
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _bridge_pyro_hooks(cls)
+
     def _reset(self) -> None:
         """Forget what this run recorded (``poutine.queue`` re-runs a model). Default: nothing."""
 
@@ -65,6 +69,62 @@ class Messenger:
     def postprocess_message(self, msg: Message) -> None:
         """Called after the statement ran (value known). Default: nothing."""
 
+    # Pyro's hook names, for handlers written against Pyro's Messenger: a subclass that
+    # defines ``_process_message`` / ``_postprocess_message`` or per-type methods
+    # ``_pyro_<type>`` / ``_pyro_post_<type>`` has them called through the two hooks
+    # above (see ``_bridge_pyro_hooks``); message types without such a method keep the
+    # behaviour the class inherits from ppl.
+
+    def _process_message(self, msg: Message) -> None:
+        """Pyro's pre-hook: ``self._pyro_<type>(msg)`` if defined, else the ppl hook."""
+        method = getattr(self, "_pyro_" + msg.type, None)
+        if method is not None:
+            method(msg)
+        else:
+            type(self)._ppl_process_message(self, msg)
+
+    def _postprocess_message(self, msg: Message) -> None:
+        """Pyro's post-hook: ``self._pyro_post_<type>(msg)`` if defined, else the ppl hook."""
+        method = getattr(self, "_pyro_post_" + msg.type, None)
+        if method is not None:
+            method(msg)
+        else:
+            type(self)._ppl_postprocess_message(self, msg)
+
+    _ppl_process_message: Callable[[Any, Message], None] = process_message
+    _ppl_postprocess_message: Callable[[Any, Message], None] = postprocess_message
+
+    @classmethod
+    def register(
+        cls,
+        fn: Callable[[Message], None] | None = None,
+        type: str | None = None,
+        post: bool = False,
+    ) -> Any:
+        """Attach ``fn(msg)`` as this class's hook for messages of ``type`` (Pyro's API).
+
+        ``post=True`` runs it after the statement (``_pyro_post_<type>``). Usable as a
+        decorator: ``@MyMessenger.register(type="sample")``.
+
+        Raises:
+            ValueError: if ``type`` is missing.
+        """
+        if fn is None:
+            return lambda f: cls.register(f, type=type, post=post)
+        if type is None:
+            raise ValueError(f"{cls.__name__}.register({fn!r}): expected type='sample' or similar")
+        setattr(cls, "_pyro_" + ("post_" if post else "") + type, staticmethod(fn))
+        _bridge_pyro_hooks(cls, force=True)
+        return fn
+
+    @classmethod
+    def unregister(cls, fn: Any = None, type: str | None = None) -> Any:
+        """Remove the hooks :meth:`register` attached for ``type`` (pre and post)."""
+        for prefix in ("_pyro_", "_pyro_post_"):
+            if type is not None and (prefix + type) in cls.__dict__:
+                delattr(cls, prefix + type)
+        return fn
+
     def __call__(self, fn: Callable[P, R]) -> HandledFunction[P, R]:
         """Wrap ``fn`` so that every call runs inside this handler."""
         if not callable(fn):
@@ -73,6 +133,46 @@ class Messenger:
                 f"got {type(fn).__name__}"
             )
         return HandledFunction(self, fn)
+
+
+def _bridge_pyro_hooks(cls: type[Messenger], force: bool = False) -> None:
+    """Route ppl's two hooks to Pyro-style hooks that ``cls`` itself defines.
+
+    Pyro's ``apply_stack`` calls ``_process_message`` / ``_postprocess_message``, whose
+    default looks up ``_pyro_<type>`` methods. Classes written that way (a user's
+    handler from a Pyro tutorial) get ``process_message`` / ``postprocess_message``
+    that call them; the hook the class would otherwise inherit stays reachable as
+    ``_ppl_process_message`` for types without a Pyro-style method. A class that
+    defines ``process_message`` itself keeps it. The lookup happens once per class.
+    """
+    own = cls.__dict__
+    pyro_style = force or any(
+        key.startswith("_pyro_") and callable(value) or key in _PYRO_HOOKS
+        for key, value in own.items()
+    )
+    if not pyro_style:
+        return
+    for ppl_hook, pyro_hook in (
+        ("process_message", "_process_message"),
+        ("postprocess_message", "_postprocess_message"),
+    ):
+        if ppl_hook in own and not getattr(own[ppl_hook], "_pyro_bridge", False):
+            continue  # the class speaks ppl's hook itself
+        inherited = getattr(cls, ppl_hook)
+        if not getattr(inherited, "_pyro_bridge", False):
+            setattr(cls, "_ppl_" + ppl_hook, inherited)
+        setattr(cls, ppl_hook, _make_bridge(pyro_hook))
+
+
+_PYRO_HOOKS = ("_process_message", "_postprocess_message")
+
+
+def _make_bridge(pyro_hook: str) -> Callable[[Any, Message], None]:
+    def bridge(self: Any, msg: Message) -> None:
+        getattr(self, pyro_hook)(msg)
+
+    bridge._pyro_bridge = True  # type: ignore[attr-defined]
+    return bridge
 
 
 class HandledFunction(Generic[P, R]):

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -236,8 +237,14 @@ def default_process_message(msg: Message) -> None:
     if isinstance(fn, Distribution):
         shape = msg.kwargs.get("sample_shape", ())
         msg.value = fn.rsample(shape) if fn.has_rsample else fn.sample(shape)
-    else:
+    elif callable(fn):
         msg.value = fn(*msg.args, **msg.kwargs)
+    else:
+        raise TypeError(
+            f"at site {msg.name!r}: expected a distribution, got {type(fn).__name__}, and no "
+            "handler supplied a value. Use e.g. "
+            "ppl.sample(name, ppl.distributions.Normal(0., 1.))."
+        )
     msg.done = True
 
 
@@ -339,27 +346,62 @@ def broadcast_to_plates(msg: Message) -> None:
         msg.fn = expanded
 
 
-def effectful(fn: Callable[..., Any], type: str) -> Callable[..., Any]:
+def effectful(fn: Callable[..., Any] | None = None, type: str | None = None) -> Any:
     """Turn ``fn`` into a statement handlers can intercept (Pyro's ``effectful``).
 
-    The wrapped function takes an optional ``name=`` keyword; without active
-    handlers it just calls ``fn``.
+    The wrapped function takes optional ``name=``, ``infer=`` and ``obs=`` keywords
+    (``obs`` fixes the value, as for an observed sample); without active handlers it
+    just calls ``fn``. Called without ``fn`` (``@effectful(type="apply")``) it returns
+    the decorator; wrapping an already effectful function returns it unchanged.
+
+    Raises:
+        ValueError: if ``type`` is missing or is the reserved ``"message"``.
 
     Example:
         >>> double = effectful(lambda x: 2 * x, type="my_op")
         >>> double(3)
         6
+        >>> @effectful(type="my_op")
+        ... def triple(x):
+        ...     return 3 * x
+        >>> triple(2)
+        6
     """
+    if fn is None:
+        return functools.partial(effectful, type=type)
+    if getattr(fn, "_is_effectful", False):
+        return fn
+    if type is None or type == "message":
+        raise ValueError(
+            f"effectful({getattr(fn, '__name__', fn)!r}): expected a type label such as "
+            f"type='apply' (not 'message'), got type={type!r}"
+        )
+    op_type: str = type
 
-    def wrapped(*args: Any, name: str | None = None, infer: dict | None = None, **kwargs: Any):
+    @functools.wraps(fn)
+    def wrapped(
+        *args: Any,
+        name: str | None = None,
+        infer: dict | None = None,
+        obs: Any = None,
+        **kwargs: Any,
+    ) -> Any:
         if not _HANDLER_STACK:
             return fn(*args, **kwargs)
-        msg = Message(type=type, name=name, fn=fn, args=args, kwargs=kwargs, infer=infer or {})
+        msg = Message(
+            type=op_type,
+            name=name,
+            fn=fn,
+            args=args,
+            kwargs=kwargs,
+            value=obs,
+            is_observed=obs is not None,
+            infer=infer or {},
+        )
         apply_stack(msg)
         return msg.value
 
-    wrapped.__name__ = getattr(fn, "__name__", type)
-    wrapped.__doc__ = fn.__doc__
+    wrapped._is_effectful = True  # type: ignore[attr-defined]
     return wrapped
 
 
