@@ -239,9 +239,10 @@ class CompiledPotential:
         ``flat`` is a ``(batch, size)`` example batch in this potential's layout; the
         result maps such a batch to ``(energies (batch,), gradients (batch, size))`` in
         one call. It is ``torch.func.vmap`` of the single-point ATen graph, traced again
-        into one graph, and it is kept only if it agrees, row by row, with the
-        single-point graph at ``flat`` (None when that graph is not in use, or when
-        mapping, tracing or the check fails)."""
+        into one ATen graph (a ``torch.fx.GraphModule``, which callers may trace into
+        larger graphs or hand to ``torch.jit.trace``), and it is kept only if it agrees,
+        row by row, with the single-point graph at ``flat`` (None when that graph is not
+        in use, or when mapping, tracing or the check fails)."""
         if not self.compiled or self._fx_graph is None or flat.dim() != 2:
             return None
         from torch.fx.experimental.proxy_tensor import make_fx
@@ -252,10 +253,6 @@ class CompiledPotential:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 graph = make_fx(torch.func.vmap(single), tracing_mode="real")(example)
-                try:
-                    graph = torch.jit.trace(graph, (example,), check_trace=False)
-                except Exception:
-                    pass
                 energy, grad = graph(example)
                 for i in range(example.shape[0]):
                     e_i, g_i = single(example[i])

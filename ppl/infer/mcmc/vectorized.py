@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -135,7 +136,15 @@ class BatchedPotential:
             self.single = CompiledPotential(potential_fn, skip_jit_warnings=True)
         # the first call traces and checks the single-point graph
         self.single.grad_and_value(layout.unpack(example[0]))
-        self._graph = self.single.batched_graph(example)
+        self.fx = self.single.batched_graph(example)
+        self._graph: Callable[..., Any] | None = self.fx
+        if self.fx is not None:
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    self._graph = torch.jit.trace(self.fx, (example,), check_trace=False)
+            except Exception:
+                pass  # the GraphModule runs as it is
 
     @property
     def vectorized(self) -> bool:
@@ -160,6 +169,46 @@ class BatchedPotential:
                     raise
         results = [self.one(row) for row in flat]
         return torch.stack([g for g, _ in results]), torch.stack([e for _, e in results])
+
+
+class _GraphCall:
+    """The batched potential graph in :class:`BatchedPotential`'s calling convention."""
+
+    def __init__(self, graph: Callable[..., Any]) -> None:
+        self.graph = graph
+
+    def __call__(self, flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        energy, grad = self.graph(flat)
+        return grad, energy
+
+
+class _SubtreeState:
+    """What a subtree carries from leaf to leaf: its current end (position, momentum,
+    whitened momentum, gradient), its proposal and log-weight, its momentum sum, and the
+    per-level sub-block starts."""
+
+    def __init__(
+        self,
+        cur: list[torch.Tensor],
+        z: torch.Tensor,
+        g: torch.Tensor,
+        pe: torch.Tensor,
+        weight: torch.Tensor,
+        r_sum: torch.Tensor,
+        level_r: torch.Tensor,
+        level_sum: torch.Tensor,
+    ) -> None:
+        self.cur = cur
+        self.z, self.g, self.pe, self.weight, self.r_sum = z, g, pe, weight, r_sum
+        self.level_r, self.level_sum = level_r, level_sum
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return (*self.cur, self.z, self.g, self.pe, self.weight, self.r_sum, self.level_r,
+                self.level_sum)  # fmt: skip
+
+    @classmethod
+    def from_tensors(cls, xs: tuple[torch.Tensor, ...]) -> _SubtreeState:
+        return cls(list(xs[:4]), *xs[4:11])
 
 
 def _bmv(m: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -229,6 +278,7 @@ class VectorizedChains:
         self.initial_params = initial_params
         self.hook = hook
         self.is_nuts = isinstance(kernel, NUTS)
+        self._leaf_graph: Any = None  # the traced NUTS leaf; False: tracing failed
         self.z = torch.zeros(0)  # (chains, size) once run starts
 
     def terminate(self, *args: Any, **kwargs: Any) -> None:
@@ -340,6 +390,10 @@ class VectorizedChains:
         for chain, adapter in enumerate(self.adapters):
             if adapter.adapt_step_size:
                 adapter.reset_step_size_adaptation(self.layout.unpack(flat[chain]))
+        self._leaf_graph = None  # traced again: the model's data are constants of it
+        self._first = {
+            b: torch.tensor(b, device=flat.device) for b in (True, False)
+        }  # the first-leaf flags
         self.t = 0
         self.divergences: list[list[int]] = [[] for _ in range(c)]
         self.accept_cnt = torch.zeros(c, **self.options)
@@ -415,11 +469,16 @@ class VectorizedChains:
 
     # ------------------------------------------------------------------ transitions
     def _leapfrog(
-        self, z: torch.Tensor, r: torch.Tensor, g: torch.Tensor, eps: torch.Tensor
+        self,
+        z: torch.Tensor,
+        r: torch.Tensor,
+        g: torch.Tensor,
+        eps: torch.Tensor,
+        inv_mass: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         half = (0.5 * eps).unsqueeze(-1)
         r = r - half * g
-        z = z + eps.unsqueeze(-1) * _bmv(self.inv_mass, r)
+        z = z + eps.unsqueeze(-1) * _bmv(self.inv_mass if inv_mass is None else inv_mass, r)
         g, energy = self.potential(z)
         r = r - half * g
         return z, r, g, energy
@@ -467,12 +526,101 @@ class VectorizedChains:
         self.grads = torch.where(a, g, self.grads)
         self.energy = torch.where(accepted, pe, self.energy)
 
+    def _leaf_eager(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """One leaf of a subtree for every chain (masked by ``alive``): a leapfrog step,
+        the leaf's energy, weight and acceptance statistic, its progressive draw into the
+        subtree's proposal, and the U-turn checks of the sub-blocks it completes.
+
+        Tensors only, no control flow on values: :meth:`_leaf` traces it into one graph
+        when the potential is a graph."""
+        (z0, r0, ru0, g0, sub_z, sub_g, sub_pe, sub_w, sub_sum, level_r, level_sum,
+         sum_accept, num_leaves, alive, eps, log_slice, energy_current, u, first, starts,
+         ends, inv_mass, sqrt_inverse) = args  # fmt: skip
+        z, r, g, pe = self._leapfrog(z0, r0, g0, eps, inv_mass)
+        r_u = _bmv(sqrt_inverse, r)
+        energy = pe + 0.5 * (r_u * r_u).sum(-1)
+        energy = torch.where(torch.isnan(energy), torch.full_like(energy, math.inf), energy)
+        sliced = energy + log_slice
+        accept = (energy_current - energy).exp().clamp(max=1.0)
+        if self.kernel.use_multinomial_sampling:  # type: ignore[attr-defined]
+            weight = -sliced
+        else:
+            weight = torch.where(
+                sliced <= 0, torch.zeros_like(sliced), torch.full_like(sliced, -math.inf)
+            )
+        new_w = torch.where(first, weight, torch.logaddexp(sub_w, weight))
+        take = alive & (first | (u < (weight - new_w).exp()))
+        t = take.unsqueeze(-1)
+        a = alive.unsqueeze(-1)
+        sub_z = torch.where(t, z, sub_z)
+        sub_g = torch.where(t, g, sub_g)
+        sub_pe = torch.where(take, pe, sub_pe)
+        sub_w = torch.where(alive, new_w, sub_w)
+        sum_accept = sum_accept + torch.where(alive, accept, torch.zeros_like(accept))
+        num_leaves = num_leaves + alive.to(num_leaves.dtype)
+        z0, r0, ru0, g0 = (
+            torch.where(a, new, old) for new, old in zip((z, r, r_u, g), (z0, r0, ru0, g0))
+        )
+        before = sub_sum
+        sub_sum = sub_sum + torch.where(a, r_u, torch.zeros_like(r_u))
+        s3 = starts.view(1, -1, 1)
+        level_r = torch.where(s3, r_u.unsqueeze(1), level_r)
+        level_sum = torch.where(s3, before.unsqueeze(1), level_sum)
+        rho = (sub_sum.unsqueeze(1) - level_sum) - (level_r + r_u.unsqueeze(1)) / 2
+        turned = ((level_r * rho).sum(-1) <= 0) | ((r_u.unsqueeze(1) * rho).sum(-1) <= 0)
+        turning = (turned & ends.unsqueeze(0)).any(-1)
+        diverging = sliced > self.kernel._max_sliced_energy
+        return (
+            z0, r0, ru0, g0, sub_z, sub_g, sub_pe, sub_w, sub_sum, level_r, level_sum,
+            sum_accept, num_leaves, diverging, turning,
+        )  # fmt: skip
+
+    def _leaf(self, *args: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """:meth:`_leaf_eager`, as one traced graph when the potential is a graph (traced
+        at the first call; eager for good if tracing fails)."""
+        if self._leaf_graph is None and self.potential.fx is not None:
+            self._leaf_graph = self._trace_leaf(args)
+        if self._leaf_graph:
+            return self._leaf_graph(*args)  # type: ignore[operator, no-any-return]
+        return self._leaf_eager(*args)
+
+    def _trace_leaf(self, args: tuple[torch.Tensor, ...]) -> Any:
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        fx = self.potential.fx
+        assert fx is not None
+
+        def fused(*xs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+            potential, self.potential = self.potential, _GraphCall(fx)  # type: ignore[assignment]
+            try:
+                return self._leaf_eager(*xs)
+            finally:
+                self.potential = potential
+
+        example = tuple(x.clone() for x in args)
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph = make_fx(fused, tracing_mode="real")(*example)
+                try:
+                    graph = torch.jit.trace(graph, example, check_trace=False)
+                except Exception:
+                    pass
+                got, want = graph(*example), self._leaf_eager(*example)
+            if all(
+                torch.allclose(a.double(), b.double(), rtol=1e-5, atol=1e-5, equal_nan=True)
+                for a, b in zip(got, want)
+            ):
+                return graph
+        except Exception:
+            pass
+        return False
+
     def _nuts_step(self, step_sizes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One NUTS transition of all chains (iterative, masked); returns which chains
         moved and their acceptance statistics."""
         kernel = self.kernel
         multinomial = kernel.use_multinomial_sampling  # type: ignore[attr-defined]
-        max_energy = kernel._max_sliced_energy
         c = self.num_chains
         device = self.z.device
         everyone = torch.ones(c, dtype=torch.bool, device=device)
@@ -500,7 +648,12 @@ class VectorizedChains:
         moved = torch.zeros(c, dtype=torch.bool, device=device)
         depths = torch.zeros(c, **self.options)
         neg_inf = torch.full((c,), -math.inf, **self.options)
-        for depth in range(kernel._max_tree_depth):  # type: ignore[attr-defined]
+        max_depth = kernel._max_tree_depth  # type: ignore[attr-defined]
+        levels = range(1, max_depth + 1)
+        # per sub-block level: whitened momentum of its first leaf, momentum sum before it
+        level_r = torch.zeros(c, max_depth, self.layout.size, **self.options)
+        level_sum = torch.zeros_like(level_r)
+        for depth in range(max_depth):
             if bool(done.all()):
                 break
             building = ~done
@@ -516,50 +669,39 @@ class VectorizedChains:
             sub_sum = torch.zeros_like(r_sum)
             alive = building.clone()
             stopped = torch.zeros(c, dtype=torch.bool, device=device)
-            level_r: dict[int, torch.Tensor] = {}
-            level_sum: dict[int, torch.Tensor] = {}
-            for n in range(size):
+            state = _SubtreeState(
+                cur, sub_z, sub_g, sub_pe, sub_weight, sub_sum, level_r, level_sum
+            )
+            leaves = range(size)
+            # which sub-block levels start / end at each leaf (the same for every chain)
+            starts = torch.tensor([[n % 2**j == 0 for j in levels] for n in leaves], device=device)
+            ends = torch.tensor(
+                [[(n + 1) % 2**j == 0 and j <= depth for j in levels] for n in leaves],
+                device=device,
+            )
+            for n in leaves:
                 if n > 0 and not bool(alive.any()):
                     break
-                z, r, g, pe = self._leapfrog(cur[0], cur[1], cur[3], eps)
-                r_u = _bmv(self.sqrt_inverse, r)
-                energy = pe + 0.5 * (r_u * r_u).sum(-1)
-                energy = torch.where(torch.isnan(energy), torch.full_like(energy, math.inf), energy)
-                sliced = energy + log_slice
-                accept = (energy_current - energy).exp().clamp(max=1.0)
-                if multinomial:
-                    weight = -sliced
-                else:
-                    weight = torch.where(sliced <= 0, torch.zeros_like(sliced), neg_inf)
-                a = alive.unsqueeze(-1)
-                if n == 0:
-                    take = alive
-                    new_weight = weight
-                else:
-                    new_weight = torch.logaddexp(sub_weight, weight)
-                    take = alive & (u[:, 2 + n] < (weight - new_weight).exp())
-                t = take.unsqueeze(-1)
-                sub_z = torch.where(t, z, sub_z)
-                sub_g = torch.where(t, g, sub_g)
-                sub_pe = torch.where(take, pe, sub_pe)
-                sub_weight = torch.where(alive, new_weight, sub_weight)
-                sum_accept = sum_accept + torch.where(alive, accept, torch.zeros_like(accept))
-                num_leaves = num_leaves + alive.to(num_leaves.dtype)
-                cur = [torch.where(a, new, old) for new, old in zip((z, r, r_u, g), cur)]
-                before = sub_sum
-                sub_sum = sub_sum + torch.where(a, r_u, torch.zeros_like(r_u))
-                turning = torch.zeros(c, dtype=torch.bool, device=device)
-                for j in range(1, depth + 1):
-                    block = 2**j
-                    if n % block == 0:
-                        level_r[j], level_sum[j] = r_u, before
-                    if (n + 1) % block == 0:
-                        turning = turning | _turning(level_r[j], r_u, sub_sum - level_sum[j])
-                diverging = sliced > max_energy
+                out = self._leaf(
+                    *state.tensors(), sum_accept, num_leaves, alive, eps, log_slice,
+                    energy_current, u[:, 2 + n], self._first[n == 0], starts[n], ends[n],
+                    self.inv_mass, self.sqrt_inverse,
+                )  # fmt: skip
+                state = _SubtreeState.from_tensors(out[:11])
+                sum_accept, num_leaves, diverging, turning = out[11:]
                 self._record_divergences(alive & diverging)
                 stop = alive & (diverging | turning)
                 stopped = stopped | stop
                 alive = alive & ~stop
+            cur = state.cur
+            sub_z, sub_g, sub_pe, sub_weight, sub_sum = (
+                state.z,
+                state.g,
+                state.pe,
+                state.weight,
+                state.r_sum,
+            )
+            level_r, level_sum = state.level_r, state.level_sum
             # join the subtree to the trajectory (ends first: a stopped chain is done)
             right = [torch.where(f & building.unsqueeze(-1), a, b) for a, b in zip(cur, right)]
             left = [torch.where(~f & building.unsqueeze(-1), a, b) for a, b in zip(cur, left)]
