@@ -125,9 +125,9 @@ def run_torch_ppl(
     restore = None
     restore_batched = None
     if vectorized:
-        from ppl.infer.mcmc.vectorized import BatchedPotential
+        from ppl.infer.mcmc.vectorized import BatchedPotential, VectorizedChains
 
-        restore_batched = (BatchedPotential.__call__, BatchedPotential.one)
+        restore_batched = (BatchedPotential.__call__, BatchedPotential.one, VectorizedChains._leaf)
 
         def counted_batch(self, flat):
             calls[0] += flat.shape[0]
@@ -137,8 +137,15 @@ def run_torch_ppl(
             calls[0] += 1
             return restore_batched[1](self, flat)
 
+        def counted_leaf(self, *a):
+            out = restore_batched[2](self, *a)
+            if self._leaf_graph:  # a NUTS leaf as one graph: one gradient per chain
+                calls[0] += self.num_chains
+            return out
+
         BatchedPotential.__call__ = counted_batch  # type: ignore[method-assign]
         BatchedPotential.one = counted_one  # type: ignore[method-assign]
+        VectorizedChains._leaf = counted_leaf  # type: ignore[method-assign]
     elif jit:
         # the compiled graph does not run the model: count its evaluations instead
         from ppl.infer.mcmc.fast import CompiledPotential
@@ -178,7 +185,9 @@ def run_torch_ppl(
         if restore is not None:
             CompiledPotential.grad_and_value, CompiledPotential.flat_grad = restore  # type: ignore[method-assign]
         if restore_batched is not None:
-            BatchedPotential.__call__, BatchedPotential.one = restore_batched  # type: ignore[method-assign]
+            (BatchedPotential.__call__, BatchedPotential.one, VectorizedChains._leaf) = (
+                restore_batched  # type: ignore[method-assign]
+            )
     end = time.perf_counter()
     draws = mcmc.get_samples(group_by_chain=True)
     n_eff = min(

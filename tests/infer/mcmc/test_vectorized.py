@@ -235,3 +235,30 @@ def test_bad_arguments():
             initial_params={"x": torch.zeros(3, 2)},
             chain_method="vectorized",
         )
+
+
+def test_mass_matrix_blocks_dense_and_diagonal():
+    cov = torch.tensor([[1.0, 0.9], [0.9, 1.0]])
+    precision = torch.linalg.inv(cov)
+
+    def potential(z):  # "a" ~ N(0, cov), "b" ~ N(0, 2^2), independent
+        return 0.5 * z["a"] @ precision @ z["a"] + 0.5 * (z["b"] / 2) ** 2
+
+    mcmc = MCMC(
+        NUTS(potential_fn=potential, full_mass=[("a",)]),
+        num_samples=300,
+        warmup_steps=300,
+        num_chains=2,
+        initial_params={"a": torch.zeros(2, 2), "b": torch.zeros(2)},
+        chain_method="vectorized",
+        disable_progbar=True,
+    )
+    mcmc.run()
+    inv_mass = mcmc.sampler.inv_mass  # flat layout: a[0], a[1], b
+    assert inv_mass.shape == (2, 3, 3)
+    assert bool((inv_mass[:, :2, 2] == 0).all() and (inv_mass[:, 2, :2] == 0).all())
+    corr = inv_mass[:, 0, 1] / (inv_mass[:, 0, 0] * inv_mass[:, 1, 1]).sqrt()
+    assert bool((corr > 0.7).all()), corr
+    assert bool(((inv_mass[:, 2, 2] > 2.0) & (inv_mass[:, 2, 2] < 8.0)).all())
+    b = mcmc.get_samples(group_by_chain=True)["b"]
+    _check_moments(b, 0.0, 2.0)
