@@ -14,7 +14,10 @@ Design notes
   another in this process. Either way chain ``i`` is seeded with its own seed drawn
   from the global generator when ``run`` starts, so a multi-chain run is reproducible
   from ``ppl.set_rng_seed`` and both samplers give the same draws
-  (:mod:`ppl.infer.mcmc.parallel`).
+  (:mod:`ppl.infer.mcmc.parallel`). ``chain_method="sequential"`` forces the
+  in-process sampler; ``chain_method="vectorized"`` (HMC/NUTS) runs all chains together
+  in this process over a leading chain dim
+  (:class:`~ppl.infer.mcmc.vectorized.VectorizedChains`, seeded per chain the same way).
 * Draws are stored unconstrained and mapped back through ``transforms`` at the end, so
   ``get_samples()`` holds values in each site's support with shape
   ``(num_chains * num_samples, *site_shape)``.
