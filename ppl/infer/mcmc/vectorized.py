@@ -398,7 +398,8 @@ class VectorizedChains:
         self.divergences: list[list[int]] = [[] for _ in range(c)]
         self.accept_cnt = torch.zeros(c, **self.options)
         self.mean_accept = torch.zeros(c, **self.options)
-        self.tree_depths = torch.zeros(c, **self.options)
+        self.tree_depths = torch.zeros(c, **self.options)  # of the last NUTS step
+        self.depth_sum = torch.zeros(c, **self.options)  # over the sampling phase
         return flat
 
     def _step_size_finder(self, chain: int) -> Callable[[Params], float]:
@@ -744,6 +745,7 @@ class VectorizedChains:
         if self.t > self.warmup_steps:
             n = self.t - self.warmup_steps
             self.accept_cnt += accepted.to(self.accept_cnt.dtype)
+            self.depth_sum += self.tree_depths
         else:
             n = self.t
             self._adapt(accept_prob)
@@ -751,14 +753,16 @@ class VectorizedChains:
 
     def diagnostics(self, chain: int) -> dict[str, Any]:
         """Chain ``chain``'s divergences (sampling-phase step indices), acceptance
-        rate and final step size."""
-        return {
+        rate, final step size and (NUTS) mean tree depth over the sampling phase."""
+        n = self.num_samples
+        result: dict[str, Any] = {
             "divergences": self.divergences[chain],
-            "acceptance rate": float(self.accept_cnt[chain]) / self.num_samples
-            if self.num_samples > 0
-            else float("nan"),
+            "acceptance rate": float(self.accept_cnt[chain]) / n if n > 0 else float("nan"),
             "step size": self.adapters[chain].step_size,
         }
+        if self.is_nuts:
+            result["tree depth"] = float(self.depth_sum[chain]) / n if n > 0 else float("nan")
+        return result
 
     def run(self, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, int]]:
         from tqdm.auto import tqdm

@@ -137,6 +137,7 @@ def test_per_chain_adaptation_and_diagnostics():
         rate = diag["acceptance rate"][f"chain {chain}"]
         assert 0.5 < rate <= 1.0
         assert diag["divergences"][f"chain {chain}"] == []
+        assert 1.0 <= diag["tree depth"][f"chain {chain}"] <= 10.0
     sampler = mcmc.sampler
     assert isinstance(sampler, VectorizedChains) and sampler.potential.vectorized
     # the adapted inverse mass of the unconstrained logit(p) estimates its posterior
