@@ -137,14 +137,19 @@ class BatchedPotential:
         # the first call traces and checks the single-point graph
         self.single.grad_and_value(layout.unpack(example[0]))
         self.fx = self.single.batched_graph(example)
+        # the GraphModule runs the first calls; TorchScript's interpreter (faster per
+        # call, slow to start) only once the potential is called often (HMC, eager
+        # NUTS leaves): fused NUTS leaves call it a couple of times per run
         self._graph: Callable[..., Any] | None = self.fx
-        if self.fx is not None:
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    self._graph = torch.jit.trace(self.fx, (example,), check_trace=False)
-            except Exception:
-                pass  # the GraphModule runs as it is
+        self._calls = 0
+
+    def _jit(self, example: torch.Tensor) -> None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._graph = torch.jit.trace(self.fx, (example,), check_trace=False)
+        except Exception:
+            pass  # the GraphModule runs as it is
 
     @property
     def vectorized(self) -> bool:
@@ -161,6 +166,9 @@ class BatchedPotential:
         """``(gradients (chains, size), energies (chains,))``; a NaN energy for a chain
         whose evaluation raised an error a registered exception handler accepts."""
         if self._graph is not None:
+            self._calls += 1
+            if self._calls == 3:
+                self._jit(flat)
             try:
                 energy, grad = self._graph(flat)
                 return grad, energy
