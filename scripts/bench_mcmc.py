@@ -14,7 +14,12 @@ Gradient evaluations are counted as model calls for ppl and Pyro (each potential
 gradient evaluation runs the model once) and from NumPyro's ``num_steps`` extra field.
 Rows are medians over ``--seeds`` seeds; the last column is ppl's ratio to each anchor.
 ``ppl-jit`` is ppl's fast path (``NUTS(..., jit_compile=True)``: energy and gradient in
-one traced graph); its gradient evaluations are counted as graph calls.
+one traced graph); its gradient evaluations are counted as graph calls. ``ppl-vec4`` and
+``NumPyro-vec4`` run 4 chains with ``chain_method="vectorized"`` (one process, one batched
+gradient per leapfrog step for all chains); their gradient evaluations count every
+chain's (masked chains included: the work done), their n_eff is over all 4 chains, and
+their last column is the wall time per draw of one chain against the 1-chain run's
+(``ppl-jit``'s, NumPyro's).
 
 Usage:
     python scripts/bench_mcmc.py --quick          # 200 + 200 draws, one seed
@@ -92,7 +97,13 @@ def torch_models(pyro, dist) -> dict[str, tuple[Callable, tuple]]:
 
 
 def run_torch_ppl(
-    name: str, workload: str, seed: int, warmup: int, samples: int, jit: bool = False
+    name: str,
+    workload: str,
+    seed: int,
+    warmup: int,
+    samples: int,
+    jit: bool = False,
+    vectorized: int = 0,
 ) -> Result:
     if name == "ppl":
         import ppl as pyro
@@ -112,7 +123,30 @@ def run_torch_ppl(
         return model(*a)
 
     restore = None
-    if jit:
+    restore_batched = None
+    if vectorized:
+        from ppl.infer.mcmc.vectorized import BatchedPotential, VectorizedChains
+
+        restore_batched = (BatchedPotential.__call__, BatchedPotential.one, VectorizedChains._leaf)
+
+        def counted_batch(self, flat):
+            calls[0] += flat.shape[0]
+            return restore_batched[0](self, flat)
+
+        def counted_one(self, flat):
+            calls[0] += 1
+            return restore_batched[1](self, flat)
+
+        def counted_leaf(self, *a):
+            out = restore_batched[2](self, *a)
+            if self._leaf_graph:  # a NUTS leaf as one graph: one gradient per chain
+                calls[0] += self.num_chains
+            return out
+
+        BatchedPotential.__call__ = counted_batch  # type: ignore[method-assign]
+        BatchedPotential.one = counted_one  # type: ignore[method-assign]
+        VectorizedChains._leaf = counted_leaf  # type: ignore[method-assign]
+    elif jit:
         # the compiled graph does not run the model: count its evaluations instead
         from ppl.infer.mcmc.fast import CompiledPotential
 
@@ -133,15 +167,16 @@ def run_torch_ppl(
     grads_at: dict[str, int] = {}
 
     def hook(kernel, params, stage, i):
-        if stage == "Warmup" and i == warmup - 1:
+        if stage.startswith("Warmup") and i == warmup - 1 and "sampling" not in marks:
             marks["sampling"] = time.perf_counter()
             grads_at["sampling"] = calls[0]
 
     pyro.set_rng_seed(seed)
     pyro.clear_param_store()
+    chains = {"num_chains": vectorized, "chain_method": "vectorized"} if vectorized else {}
     mcmc = MCMC(
         NUTS(counted, jit_compile=jit), num_samples=samples, warmup_steps=warmup, hook_fn=hook,
-        disable_progbar=True,
+        disable_progbar=True, **chains,
     )
     start = time.perf_counter()
     try:
@@ -149,6 +184,10 @@ def run_torch_ppl(
     finally:
         if restore is not None:
             CompiledPotential.grad_and_value, CompiledPotential.flat_grad = restore  # type: ignore[method-assign]
+        if restore_batched is not None:
+            (BatchedPotential.__call__, BatchedPotential.one, VectorizedChains._leaf) = (
+                restore_batched  # type: ignore[method-assign]
+            )
     end = time.perf_counter()
     draws = mcmc.get_samples(group_by_chain=True)
     n_eff = min(
@@ -160,7 +199,7 @@ def run_torch_ppl(
 
 
 # --------------------------------------------------------------------------- NumPyro
-def run_numpyro(workload: str, seed: int, warmup: int, samples: int) -> Result:
+def run_numpyro(workload: str, seed: int, warmup: int, samples: int, chains: int = 1) -> Result:
     import jax
     import jax.numpy as jnp
     import numpyro
@@ -186,7 +225,10 @@ def run_numpyro(workload: str, seed: int, warmup: int, samples: int) -> Result:
     else:
         x, y = logreg_data()
         model, args = logreg, (jnp.array(x.numpy()), jnp.array(y.numpy()))
-    mcmc = MCMC(NUTS(model), num_warmup=warmup, num_samples=samples, progress_bar=False)
+    mcmc = MCMC(
+        NUTS(model), num_warmup=warmup, num_samples=samples, num_chains=chains,
+        chain_method="vectorized", progress_bar=False,
+    )
     start = time.perf_counter()
     mcmc.warmup(jax.random.PRNGKey(seed), *args, extra_fields=("num_steps",))
     jax.block_until_ready(mcmc.last_state)
@@ -218,6 +260,10 @@ def main() -> None:
     backends: list[tuple[str, Callable[[str, int], Result]]] = [
         ("ppl", lambda w, s: run_torch_ppl("ppl", w, s, opts.warmup, opts.samples)),
         ("ppl-jit", lambda w, s: run_torch_ppl("ppl", w, s, opts.warmup, opts.samples, True)),
+        (
+            "ppl-vec4",
+            lambda w, s: run_torch_ppl("ppl", w, s, opts.warmup, opts.samples, True, 4),
+        ),
     ]
     if importlib.util.find_spec("pyro") is not None:
         backends.append(
@@ -225,11 +271,16 @@ def main() -> None:
         )
     if importlib.util.find_spec("numpyro") is not None:
         backends.append(("NumPyro", lambda w, s: run_numpyro(w, s, opts.warmup, opts.samples)))
-    print(f"NUTS, 1 chain, {opts.warmup} warm-up + {opts.samples} draws, "
-          f"medians over {opts.seeds} seed(s), 1 torch thread")
-    if len(backends) == 2:
+        backends.append(
+            ("NumPyro-vec4", lambda w, s: run_numpyro(w, s, opts.warmup, opts.samples, 4))
+        )
+    with open("/proc/loadavg") as f:
+        load = f.read().split()[:3]
+    print(f"NUTS, 1 chain (vec4: 4), {opts.warmup} warm-up + {opts.samples} draws, "
+          f"medians over {opts.seeds} seed(s), 1 torch thread; load average {' '.join(load)}")
+    if len(backends) == 3:
         print("(Pyro / NumPyro not installed: pip install -e '.[bench]' to compare)")
-    header = f"{'workload':14s} {'backend':8s} {'wall s':>8s} {'grad/s':>9s} " \
+    header = f"{'workload':14s} {'backend':12s} {'wall s':>8s} {'grad/s':>9s} " \
              f"{'neff/grad':>10s} {'neff/s':>8s}  ppl neff/s ratio"
     print(header)
     for workload in opts.workloads:
@@ -245,7 +296,10 @@ def main() -> None:
             ratio = "" if name == "ppl" else f"{ours / m['neff_per_s']:.2f}x"
             if name == "ppl-jit":  # the fast path against eager ppl
                 ratio = f"jit/eager {m['neff_per_s'] / ours:.2f}x"
-            print(f"{workload:14s} {name:8s} {m['wall']:8.2f} {m['grad_per_s']:9.0f} "
+            if name.endswith("-vec4"):  # wall per draw of one chain: 4 chains vs 1
+                single = medians["ppl-jit" if name == "ppl-vec4" else "NumPyro"]["wall"]
+                ratio = f"4-chain/1-chain wall {m['wall'] / single:.2f}x"
+            print(f"{workload:14s} {name:12s} {m['wall']:8.2f} {m['grad_per_s']:9.0f} "
                   f"{m['neff_per_grad']:10.4f} {m['neff_per_s']:8.1f}  {ratio}")
 
 

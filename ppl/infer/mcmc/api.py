@@ -14,7 +14,10 @@ Design notes
   another in this process. Either way chain ``i`` is seeded with its own seed drawn
   from the global generator when ``run`` starts, so a multi-chain run is reproducible
   from ``ppl.set_rng_seed`` and both samplers give the same draws
-  (:mod:`ppl.infer.mcmc.parallel`).
+  (:mod:`ppl.infer.mcmc.parallel`). ``chain_method="sequential"`` forces the
+  in-process sampler; ``chain_method="vectorized"`` (HMC/NUTS) runs all chains together
+  in this process over a leading chain dim
+  (:class:`~ppl.infer.mcmc.vectorized.VectorizedChains`, seeded per chain the same way).
 * Draws are stored unconstrained and mapped back through ``transforms`` at the end, so
   ``get_samples()`` holds values in each site's support with shape
   ``(num_chains * num_samples, *site_shape)``.
@@ -50,6 +53,7 @@ from ppl.infer.mcmc.hmc import HMC
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
 from ppl.infer.mcmc.parallel import chain_seeds, run_in_processes
 from ppl.infer.mcmc.util import diagnostics, diagnostics_from_stats, print_summary, select_samples
+from ppl.infer.mcmc.vectorized import VectorizedChains
 from ppl.ops.context import optional
 from ppl.ops.streaming import CountMeanVarianceStats, StatsOfDict, StreamingStats
 from ppl.poutine import block
@@ -59,6 +63,7 @@ from ppl.settings import is_validation_enabled, validation_enabled
 __all__ = ["MCMC", "StreamingMCMC"]
 
 Params = dict[str, torch.Tensor]
+_CHAIN_METHODS = ("parallel", "sequential", "vectorized")
 Hook = Callable[[MCMCKernel, Params, str, int], None]
 
 
@@ -323,6 +328,12 @@ class MCMC(AbstractMCMC):
             global setting).
         transforms: site -> bijection to real space used to map draws back.
         save_params: keep only these sites.
+        chain_method: how several chains run (NumPyro's name; not in Pyro):
+            ``"parallel"`` (default, Pyro's behaviour: worker processes when there are
+            enough CPUs, else one after another), ``"sequential"`` (one after another
+            in this process) or ``"vectorized"`` (HMC/NUTS only: all chains advance
+            together in this process over a leading chain dim, one batched potential
+            call per leapfrog step; see :mod:`ppl.infer.mcmc.vectorized`).
     """
 
     def __init__(
@@ -338,17 +349,30 @@ class MCMC(AbstractMCMC):
         disable_validation: bool | None = True,
         transforms: dict[str, Transform] | None = None,
         save_params: list[str] | None = None,
+        chain_method: str = "parallel",
     ) -> None:
         super().__init__(kernel, num_chains, transforms)
+        if chain_method not in _CHAIN_METHODS:
+            raise ValueError(
+                f"chain_method must be one of {_CHAIN_METHODS}, got {chain_method!r}"
+            )
         initial_params = self._prepare(
             kernel, num_samples, warmup_steps, initial_params, save_params
         )
+        self.chain_method = chain_method
         self.disable_validation = disable_validation
         self._samples: Params | None = None
         self._args: tuple | None = None
         self._kwargs: dict[str, Any] | None = None
         parallel = False
-        if num_chains > 1:
+        self.sampler: _UnarySampler | VectorizedChains
+        if chain_method == "vectorized":
+            self.sampler = VectorizedChains(
+                kernel, num_samples, self.warmup_steps, num_chains,  # type: ignore[arg-type]
+                disable_progbar, initial_params=initial_params, hook=hook_fn,
+            )  # fmt: skip
+            return
+        if num_chains > 1 and chain_method == "parallel":
             available_cpu = max(mp.cpu_count() - 1, 1)  # one core for the main process
             if num_chains <= available_cpu:
                 parallel = True
@@ -359,7 +383,6 @@ class MCMC(AbstractMCMC):
                     UserWarning,
                     stacklevel=2,
                 )
-        self.sampler: _UnarySampler
         if parallel:
             self.sampler = _MultiSampler(
                 kernel, num_samples, self.warmup_steps, num_chains, mp_context, disable_progbar,

@@ -50,6 +50,10 @@ Params = dict[str, torch.Tensor]
 Layout = tuple[tuple[str, torch.Size, torch.dtype, torch.device], ...]
 
 
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float) -> bool:
+    return torch.allclose(a, b, rtol=tol, atol=tol, equal_nan=True)
+
+
 def _layout(z: Params) -> Layout:
     return tuple((k, v.shape, v.dtype, v.device) for k, v in sorted(z.items()))
 
@@ -81,6 +85,7 @@ class CompiledPotential:
         self.jit_options = {"check_trace": False, **(jit_options or {})}
         self.skip_jit_warnings = skip_jit_warnings
         self._graph: Callable[..., Any] | None = None
+        self._fx_graph: Callable[..., Any] | None = None
         self._layout: Layout | None = None
         self._failed = False
 
@@ -155,6 +160,7 @@ class CompiledPotential:
             scripted = graph
         if self._agrees(scripted, flat):
             self._graph = scripted
+            self._fx_graph = graph
 
     def _agrees(self, graph: Callable[..., Any], flat: torch.Tensor) -> bool:
         """Does ``graph`` match eager mode at ``flat`` and at a point away from it?
@@ -224,6 +230,37 @@ class CompiledPotential:
                     self._fall_back(f"the graph raised {type(e).__name__}: {e}")
         grads, energy = potential_grad(self.potential_fn, self.unpack(flat))
         return self.pack(grads), energy
+
+    def batched_graph(
+        self, flat: torch.Tensor
+    ) -> Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
+        """The checked graph mapped over a leading batch dim (vectorized chains), or None.
+
+        ``flat`` is a ``(batch, size)`` example batch in this potential's layout; the
+        result maps such a batch to ``(energies (batch,), gradients (batch, size))`` in
+        one call. It is ``torch.func.vmap`` of the single-point ATen graph, traced again
+        into one ATen graph (a ``torch.fx.GraphModule``, which callers may trace into
+        larger graphs or hand to ``torch.jit.trace``), and it is kept only if it agrees,
+        row by row, with the single-point graph at ``flat`` (None when that graph is not
+        in use, or when mapping, tracing or the check fails)."""
+        if not self.compiled or self._fx_graph is None or flat.dim() != 2:
+            return None
+        from torch.fx.experimental.proxy_tensor import make_fx
+
+        single = self._fx_graph
+        example = flat.detach().clone()
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                graph = make_fx(torch.func.vmap(single), tracing_mode="real")(example)
+                energy, grad = graph(example)
+                for i in range(example.shape[0]):
+                    e_i, g_i = single(example[i])
+                    if not (_close(energy[i], e_i, self.rtol) and _close(grad[i], g_i, self.rtol)):
+                        return None
+        except Exception:
+            return None
+        return graph  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         state = "compiled" if self.compiled else ("eager" if self._failed else "untraced")
