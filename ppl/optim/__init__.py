@@ -8,6 +8,7 @@ by parameter name and saves/loads safely (``state_dict``, ``get_state``/``set_st
 """
 
 import ppl.optim.multi  # noqa: F401  (Pyro exposes ``pyro.optim.multi`` on import)
+from ppl.optim.horovod import HorovodOptimizer
 from ppl.optim.lr_scheduler import PPLLRScheduler, PyroLRScheduler
 from ppl.optim.optim import PPLOptimizer, PyroOptim, is_scheduler
 from ppl.optim.pytorch_optimizers import (
@@ -51,6 +52,7 @@ from ppl.optim.pytorch_optimizers import (
 globals().update({k: v for k, v in OPTIMIZERS.items() if k not in globals()})
 
 __all__ = [
+    "HorovodOptimizer",
     "PPLOptimizer",
     "PyroOptim",
     "is_scheduler",
