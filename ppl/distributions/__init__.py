@@ -156,6 +156,11 @@ from ppl.distributions.diag_normal_mixture import (  # noqa: E402
 )
 from ppl.distributions.empirical import Empirical  # noqa: E402
 from ppl.distributions.gaussian_scale_mixture import GaussianScaleMixture  # noqa: E402
+from ppl.distributions.hmm import (  # noqa: E402
+    GaussianHMM,
+    IndependentHMM,
+    LinearHMM,
+)
 from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
 from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
 from ppl.distributions.masked_mixture import MaskedMixture  # noqa: E402
@@ -193,6 +198,9 @@ _ZOO = [
     "AVFMultivariateNormal",
     "Empirical",
     "GaussianScaleMixture",
+    "GaussianHMM",
+    "IndependentHMM",
+    "LinearHMM",
     "MixtureOfDiagNormals",
     "MixtureOfDiagNormalsSharedCovariance",
     "OMTMultivariateNormal",
