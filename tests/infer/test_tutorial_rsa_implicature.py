@@ -31,3 +31,29 @@ def test_search_enumerates_every_execution_once(load_module):
     assert probs == pytest.approx({s: 1 / 5 for s in range(5)})
     assert marginal.log_prob(7) == -float("inf")
     assert marginal.sample() in range(5)
+
+
+class _Bare(torch.distributions.Distribution):
+    """Declares neither arg_constraints nor support (like the RSA examples' marginals)."""
+
+    def __init__(self):
+        super().__init__(torch.Size(), torch.Size(), validate_args=False)
+
+    def sample(self, sample_shape=torch.Size()):
+        return torch.tensor(1.0)
+
+    def log_prob(self, value):
+        return torch.tensor(-0.5)
+
+
+def test_sites_accept_distributions_without_constraints_or_support():
+    import ppl
+    from ppl import poutine
+
+    def model():
+        ppl.sample("latent", _Bare())
+        ppl.sample("observed", _Bare(), obs=torch.tensor(3.0))
+
+    tr = poutine.trace(model).get_trace()
+    assert float(tr.nodes["latent"]["value"]) == 1.0
+    assert float(tr.log_prob_sum()) == -1.0
