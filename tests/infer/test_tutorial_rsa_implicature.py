@@ -39,7 +39,7 @@ class _Bare(torch.distributions.Distribution):
     def __init__(self):
         super().__init__(torch.Size(), torch.Size(), validate_args=False)
 
-    def sample(self, sample_shape=torch.Size()):
+    def sample(self, sample_shape=()):
         return torch.tensor(1.0)
 
     def log_prob(self, value):
