@@ -29,8 +29,15 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch  # noqa: F401  (doctests and `dist.torch`-style access)
-from torch.distributions import Distribution, kl_divergence, register_kl
+from torch.distributions import kl_divergence, register_kl
+
+if TYPE_CHECKING:  # statically, every torch distribution is one (as at run time)
+    from torch.distributions import Distribution
+else:
+    from ppl.distributions.distribution import Distribution
 
 from ppl.distributions import constraints, transforms
 from ppl.distributions.asymmetric_laplace import AsymmetricLaplace
