@@ -200,7 +200,11 @@ def _validate_arguments(name: str, fn: Distribution) -> None:
     """Check ``fn``'s arguments against their constraints, naming the site."""
     base: Any = fn
     while base is not None:
-        for arg_name, constraint in getattr(base, "arg_constraints", {}).items():
+        try:
+            arg_constraints = getattr(base, "arg_constraints", {})
+        except NotImplementedError:  # torch's default for a subclass that declares none
+            arg_constraints = {}
+        for arg_name, constraint in arg_constraints.items():
             if isinstance(constraint, _DEPENDENT):
                 continue
             if arg_name in _lazy_attributes(type(base)) and arg_name not in base.__dict__:
@@ -238,7 +242,10 @@ def _validate_observation(name: str, fn: Distribution, obs: Any, mask: Any) -> N
     """Check an observed value against the support where the site is not masked out."""
     if not isinstance(obs, torch.Tensor) or obs.device.type == "meta":
         return
-    support = fn.support
+    try:
+        support = fn.support
+    except NotImplementedError:  # torch's default for a subclass that declares none
+        return
     if support is None or isinstance(support, _DEPENDENT):
         return
     if obs.dim() < support.event_dim:

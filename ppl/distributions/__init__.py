@@ -29,8 +29,15 @@ Example:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch  # noqa: F401  (doctests and `dist.torch`-style access)
-from torch.distributions import Distribution, kl_divergence, register_kl
+from torch.distributions import kl_divergence, register_kl
+
+if TYPE_CHECKING:  # statically, every torch distribution is one (as at run time)
+    from torch.distributions import Distribution
+else:
+    from ppl.distributions.distribution import Distribution
 
 from ppl.distributions import constraints, transforms
 from ppl.distributions.asymmetric_laplace import AsymmetricLaplace
@@ -156,6 +163,11 @@ from ppl.distributions.diag_normal_mixture import (  # noqa: E402
 )
 from ppl.distributions.empirical import Empirical  # noqa: E402
 from ppl.distributions.gaussian_scale_mixture import GaussianScaleMixture  # noqa: E402
+from ppl.distributions.hmm import (  # noqa: E402
+    GaussianHMM,
+    IndependentHMM,
+    LinearHMM,
+)
 from ppl.distributions.lkj import LKJ, LKJCorrCholesky  # noqa: E402
 from ppl.distributions.log_normal_negative_binomial import LogNormalNegativeBinomial  # noqa: E402
 from ppl.distributions.masked_mixture import MaskedMixture  # noqa: E402
@@ -193,6 +205,9 @@ _ZOO = [
     "AVFMultivariateNormal",
     "Empirical",
     "GaussianScaleMixture",
+    "GaussianHMM",
+    "IndependentHMM",
+    "LinearHMM",
     "MixtureOfDiagNormals",
     "MixtureOfDiagNormalsSharedCovariance",
     "OMTMultivariateNormal",

@@ -280,3 +280,13 @@ class TorchDistribution(TorchDistributionMixin, torch.distributions.Distribution
     ``arg_constraints`` and ideally ``expand``; without an ``expand`` of their own they
     get ``ExpandedDistribution`` (the mixin comes first in the MRO for that reason).
     """
+
+
+def __getattr__(name: str) -> Any:
+    # Pyro defines MaskedDistribution in this module; here it lives in .masked (which
+    # imports this module), so it is resolved on first access.
+    if name == "MaskedDistribution":
+        from ppl.distributions.masked import MaskedDistribution
+
+        return MaskedDistribution
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -43,8 +43,43 @@ class Bernoulli(D.Bernoulli, TorchDistributionMixin):
     """:class:`torch.distributions.Bernoulli` with Pyro's conveniences."""
 
 
+def _log_beta_fn(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return torch.lgamma(a) + torch.lgamma(b) - torch.lgamma(a + b)
+
+
 class Beta(D.Beta, TorchDistributionMixin):
     """:class:`torch.distributions.Beta` with Pyro's conveniences."""
+
+    def conjugate_update(self, other: D.Beta) -> tuple[Beta, torch.Tensor]:
+        """Fuse a Beta-shaped likelihood ``other`` (e.g. from a Binomial count):
+        ``self.log_prob(p) + other.log_prob(p) == updated.log_prob(p) + log_normalizer``.
+
+        The product of densities ``p^(a1-1) (1-p)^(b1-1)`` and ``p^(a2-1) (1-p)^(b2-1)``
+        is the Beta ``(a1 + a2 - 1, b1 + b2 - 1)`` kernel, so the normalizer is a ratio
+        of Beta functions.
+
+        Raises:
+            TypeError: if ``other`` is not a Beta.
+
+        Example:
+            >>> prior = Beta(torch.tensor(2.0), torch.tensor(3.0))
+            >>> updated, log_norm = prior.conjugate_update(Beta(torch.tensor(4.0), 1.0))
+            >>> (float(updated.concentration1), float(updated.concentration0))
+            (5.0, 3.0)
+        """
+        if not isinstance(other, D.Beta):
+            raise TypeError(
+                f"Beta.conjugate_update: expected a Beta likelihood, got {type(other).__name__}"
+            )
+        a = self.concentration1 + other.concentration1 - 1
+        b = self.concentration0 + other.concentration0 - 1
+        updated = Beta(a, b, validate_args=False)
+        log_normalizer = (
+            _log_beta_fn(a, b)
+            - _log_beta_fn(self.concentration1, self.concentration0)
+            - _log_beta_fn(other.concentration1, other.concentration0)
+        )
+        return updated, log_normalizer
 
 
 class Binomial(D.Binomial, TorchDistributionMixin):
@@ -169,11 +204,12 @@ class MultivariateNormal(D.MultivariateNormal, TorchDistributionMixin):
 
     @staticmethod
     def infer_shapes(  # type: ignore[override]
-        loc: Any, covariance_matrix: Any = None, precision_matrix: Any = None,
+        loc: Any,
+        covariance_matrix: Any = None,
+        precision_matrix: Any = None,
         scale_tril: Any = None,
     ) -> tuple[torch.Size, torch.Size]:
-        return _vector_shapes(loc, (covariance_matrix, 2), (precision_matrix, 2),
-                              (scale_tril, 2))
+        return _vector_shapes(loc, (covariance_matrix, 2), (precision_matrix, 2), (scale_tril, 2))
 
 
 class NegativeBinomial(D.NegativeBinomial, TorchDistributionMixin):
@@ -209,8 +245,9 @@ class Poisson(D.Poisson, TorchDistributionMixin):
     only where ``value > 0`` (cheaper for mostly-zero count data); results are the same.
     """
 
-    def __init__(self, rate: Any, *, is_sparse: bool = False,
-                 validate_args: bool | None = None) -> None:
+    def __init__(
+        self, rate: Any, *, is_sparse: bool = False, validate_args: bool | None = None
+    ) -> None:
         self.is_sparse = is_sparse
         super().__init__(rate, validate_args=validate_args)
 

@@ -270,7 +270,13 @@ class Predictive(torch.nn.Module):
 
         Names of ``ppl.deterministic`` sites are appended to ``deterministic`` if given.
         """
-        targets = self._target_shapes(fn, args, kwargs)
+        try:
+            targets = self._target_shapes(fn, args, kwargs)
+        except NotImplementedError:
+            # an improper prior (e.g. SplitReparam's ImproperUniform parts) cannot be
+            # sampled: read the shapes from a run conditioned on the first draw instead
+            first = {name: value[0] for name, value in samples.items()}
+            targets = self._target_shapes(fn, args, kwargs, first)
         if self.parallel:
             out = self._predict_parallel(
                 fn, samples, return_sites, args, kwargs, default_all, deterministic
@@ -283,10 +289,15 @@ class Predictive(torch.nn.Module):
         return {name: _fit_shape(value, n, targets.get(name)) for name, value in out.items()}
 
     def _target_shapes(
-        self, fn: Callable[..., Any], args: tuple, kwargs: dict
+        self,
+        fn: Callable[..., Any],
+        args: tuple,
+        kwargs: dict,
+        first: Mapping[str, torch.Tensor] | None = None,
     ) -> dict[str, tuple[int, ...]]:
-        """Per-sample shape of every site (and ``_RETURN``) from one unconditioned run."""
-        tr, ret = _run(fn, args, kwargs, self._handlers({}))
+        """Per-sample shape of every site (and ``_RETURN``) from one prior run, or one
+        conditioned on ``first`` (one draw of the latents) when given."""
+        tr, ret = _run(fn, args, kwargs, self._handlers(first or {}))
         nesting = _plate_nesting(tr) if self.pad_to_plate_nesting else 0
         shapes: dict[str, tuple[int, ...]] = {}
         for name, site in tr.nodes.items():

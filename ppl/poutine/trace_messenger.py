@@ -77,6 +77,8 @@ class TraceMessenger(Messenger):
     def postprocess_message(self, msg: Message) -> None:
         if msg.name is None or (self.param_only and msg.type != "param"):
             return
+        if msg.infer.get("_do_not_trace"):  # e.g. ConjugateReparam's auxiliary draw
+            return
         if msg.type == "sample":
             self._check_plates(msg)
         self.trace.add_message(msg)

@@ -36,6 +36,8 @@ _EXPORTS: dict[str, str] = {
     "StableReparam": ".stable",
     "ConjugateReparam": ".conjugate",
     "SplitReparam": ".split",
+    "LinearHMMReparam": ".hmm",
+    "StructuredReparam": ".structured",
     "AutoReparam": ".strategies",
     "MinimalReparam": ".strategies",
 }
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from .conjugate import ConjugateReparam
     from .discrete_cosine import DiscreteCosineReparam
     from .haar import HaarReparam
+    from .hmm import LinearHMMReparam
     from .loc_scale import LocScaleReparam
     from .neutra import NeuTraReparam
     from .projected_normal import ProjectedNormalReparam
@@ -54,6 +57,7 @@ if TYPE_CHECKING:
     from .split import SplitReparam
     from .stable import LatentStableReparam, StableReparam, SymmetricStableReparam
     from .strategies import AutoReparam, MinimalReparam
+    from .structured import StructuredReparam
     from .studentt import StudentTReparam
     from .transform import TransformReparam
     from .unit_jacobian import UnitJacobianReparam

@@ -81,7 +81,8 @@ class ConjugateReparam(Reparam):
             f"{name}_updated",
             updated,
             obs=msg["value"],
-            infer={"is_observed": msg["is_observed"], "is_auxiliary": True},
+            # untraced, as in Pyro: its density is accounted for by the weight below
+            infer={"is_observed": msg["is_observed"], "is_auxiliary": True, "_do_not_trace": True},
         )
         # importance weight p(z) / u(z) = N / q(z | x)
         if poutine.get_mask() is False:

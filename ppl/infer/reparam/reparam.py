@@ -38,6 +38,8 @@ import torch
 from torch.distributions import Distribution, Independent
 from typing_extensions import TypedDict
 
+from ...distributions.torch_dists import Independent as _PplIndependent
+
 __all__ = ["Reparam", "ReparamMessage", "ReparamResult"]
 
 
@@ -110,9 +112,7 @@ class Reparam:
             if hasattr(fn, "to_event"):
                 fn = fn.to_event(event_dim - have)
             else:  # a plain torch distribution (e.g. the base of a torch LogNormal)
-                from ...distributions import Independent
-
-                fn = Independent(fn, event_dim - have)
+                fn = _PplIndependent(fn, event_dim - have)
         if len(fn.event_shape) != event_dim:
             raise ValueError(
                 f"{type(self).__name__}: expected a distribution with event dim {event_dim}, "
