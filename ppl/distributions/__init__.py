@@ -164,6 +164,7 @@ from ppl.distributions.diag_normal_mixture import (  # noqa: E402
 from ppl.distributions.empirical import Empirical  # noqa: E402
 from ppl.distributions.gaussian_scale_mixture import GaussianScaleMixture  # noqa: E402
 from ppl.distributions.hmm import (  # noqa: E402
+    DiscreteHMM,
     GaussianHMM,
     IndependentHMM,
     LinearHMM,
@@ -205,6 +206,7 @@ _ZOO = [
     "AVFMultivariateNormal",
     "Empirical",
     "GaussianScaleMixture",
+    "DiscreteHMM",
     "GaussianHMM",
     "IndependentHMM",
     "LinearHMM",

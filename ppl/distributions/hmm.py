@@ -55,7 +55,7 @@ from ppl.ops.gaussian import (
     sequential_gaussian_tensordot,
 )
 
-__all__ = ["GaussianHMM", "HiddenMarkovModel", "IndependentHMM", "LinearHMM"]
+__all__ = ["DiscreteHMM", "GaussianHMM", "HiddenMarkovModel", "IndependentHMM", "LinearHMM"]
 
 _Factor = Gaussian | AffineNormal
 
@@ -667,3 +667,169 @@ class IndependentHMM(TorchDistribution):
 
     def log_prob(self, value: torch.Tensor) -> torch.Tensor:
         return self.base_dist.log_prob(value.transpose(-1, -2).unsqueeze(-1)).sum(-1)
+
+
+def _logmatmulexp(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """``log(exp(a) @ exp(b))`` over the last two dims, stable in log space."""
+    return torch.logsumexp(a.unsqueeze(-1) + b.unsqueeze(-3), dim=-2)
+
+
+def _sequential_logmatmulexp(logits: torch.Tensor) -> torch.Tensor:
+    """The log-space product of a sequence of square matrices, ``(..., T, S, S) ->
+    (..., S, S)``: ``log(exp(m_0) @ exp(m_1) @ ... @ exp(m_{T-1}))``.
+
+    Pairs of neighbours are multiplied at once, halving the sequence each round, so the
+    depth is ``log2(T)`` batched products instead of ``T`` sequential ones.
+
+    Example:
+        >>> m = torch.randn(5, 3, 3)
+        >>> loop = m[0]
+        >>> for t in range(1, 5):
+        ...     loop = _logmatmulexp(loop, m[t])
+        >>> torch.allclose(_sequential_logmatmulexp(m), loop, atol=1e-5)
+        True
+    """
+    batch_shape = logits.shape[:-3]
+    state_dim = logits.size(-1)
+    while logits.size(-3) > 1:
+        time = logits.size(-3)
+        even = time // 2 * 2
+        paired = _logmatmulexp(logits[..., 0:even:2, :, :], logits[..., 1:even:2, :, :])
+        if time > even:  # an odd one out waits for the next round
+            paired = torch.cat([paired, logits[..., even:, :, :]], dim=-3)
+        logits = paired
+    return logits.reshape(batch_shape + (state_dim, state_dim))
+
+
+class DiscreteHMM(HiddenMarkovModel):
+    """A hidden Markov model with discrete latent states and any observation model.
+
+    The hidden state starts from ``initial_logits`` at time ``-1``, moves by
+    ``transition_logits`` to times ``0 .. T-1``, and at each time the observation is
+    drawn from ``observation_dist`` of the current state. ``log_prob`` sums the states
+    out exactly (the forward algorithm, as a log-space product of matrices in
+    ``log2(T)`` rounds); ``filter`` gives the posterior of the last state.
+
+    Args:
+        initial_logits: ``(..., S)`` logits of the state at time ``-1``.
+        transition_logits: ``(..., T, S, S)`` (or ``(S, S)``, homogeneous) logits of the
+            next state (last dim) given the current one.
+        observation_dist: a distribution with batch shape ``(..., T, S)`` (or ``(S,)``)
+            giving each state's observation law.
+        duration: the number of time steps, needed to sample a homogeneous model.
+
+    Example:
+        >>> import ppl.distributions as dist
+        >>> hmm = DiscreteHMM(torch.zeros(2), torch.zeros(2, 2),
+        ...                   dist.Normal(torch.tensor([-1.0, 1.0]), 1.0), duration=4)
+        >>> hmm.event_shape, hmm.sample().shape
+        (torch.Size([4]), torch.Size([4]))
+    """
+
+    arg_constraints = {"initial_logits": constraints.real, "transition_logits": constraints.real}
+
+    def __init__(
+        self,
+        initial_logits: torch.Tensor,
+        transition_logits: torch.Tensor,
+        observation_dist: Distribution,
+        validate_args: bool | None = None,
+        duration: int | None = None,
+    ) -> None:
+        if initial_logits.dim() < 1:
+            raise ValueError(
+                f"DiscreteHMM: initial_logits must have a state dim, got shape "
+                f"{tuple(initial_logits.shape)}"
+            )
+        if transition_logits.dim() < 2 or transition_logits.size(-1) != transition_logits.size(-2):
+            raise ValueError(
+                "DiscreteHMM: transition_logits must end in a square (S, S), got shape "
+                f"{tuple(transition_logits.shape)}"
+            )
+        if len(observation_dist.batch_shape) < 1:
+            raise ValueError(
+                "DiscreteHMM: observation_dist needs a state dim in its batch shape, got "
+                f"batch_shape {tuple(observation_dist.batch_shape)}"
+            )
+        state_dim = initial_logits.size(-1)
+        if transition_logits.size(-1) != state_dim or observation_dist.batch_shape[-1] not in (
+            1,
+            state_dim,
+        ):
+            raise ValueError(
+                f"DiscreteHMM: state dims disagree: initial_logits {state_dim}, "
+                f"transition_logits {tuple(transition_logits.shape[-2:])}, observation_dist "
+                f"batch_shape {tuple(observation_dist.batch_shape)}"
+            )
+        shape = broadcast_shape(
+            initial_logits.shape[:-1] + (1,),
+            transition_logits.shape[:-2],
+            observation_dist.batch_shape[:-1],
+        )
+        batch_shape, time_shape = shape[:-1], shape[-1:]
+        event_shape = time_shape + observation_dist.event_shape
+        self.initial_logits = initial_logits - initial_logits.logsumexp(-1, keepdim=True)
+        self.transition_logits = transition_logits - transition_logits.logsumexp(-1, keepdim=True)
+        self.observation_dist = observation_dist
+        super().__init__(duration, torch.Size(batch_shape), torch.Size(event_shape), validate_args)
+
+    @constraints.dependent_property(is_discrete=False, event_dim=None)
+    def support(self) -> constraints.Constraint:  # type: ignore[override]
+        return constraints.independent(self.observation_dist.support, 1)
+
+    def expand(self, batch_shape: Any, _instance: Any = None) -> DiscreteHMM:
+        batch_shape = torch.Size(batch_shape)
+        time = self.transition_logits.shape[-3:-2] if self.transition_logits.dim() > 2 else ()
+        obs_time = self.observation_dist.batch_shape[-2:-1]
+        state_dim = self.initial_logits.size(-1)
+        return DiscreteHMM(
+            self.initial_logits.expand(batch_shape + (state_dim,)),
+            self.transition_logits.expand(batch_shape + tuple(time) + (state_dim, state_dim)),
+            self.observation_dist.expand(
+                batch_shape + tuple(obs_time) + self.observation_dist.batch_shape[-1:]
+            ),
+            duration=self.duration,
+        )
+
+    def _joint_logits(self, value: torch.Tensor) -> torch.Tensor:
+        """``(..., T, S, S)``: transition to each state plus its observation's log-density."""
+        obs_dims = len(self.observation_dist.event_shape)
+        obs_logp = self.observation_dist.log_prob(value.unsqueeze(-1 - obs_dims))
+        return self.transition_logits + obs_logp.unsqueeze(-2)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        if self._validate_args:
+            self._validate_sample(value)
+        chain = _sequential_logmatmulexp(self._joint_logits(value))
+        return torch.logsumexp(self.initial_logits.unsqueeze(-1) + chain, dim=(-2, -1))
+
+    def filter(self, value: torch.Tensor) -> torch.distributions.Categorical:
+        """The posterior of the state at the last time step given ``value``."""
+        chain = _sequential_logmatmulexp(self._joint_logits(value))
+        final = torch.logsumexp(self.initial_logits.unsqueeze(-1) + chain, dim=-2)
+        return torch.distributions.Categorical(logits=final)
+
+    def sample(self, sample_shape: Any = EMPTY_SHAPE) -> torch.Tensor:
+        """Forward sampling: a state path from the chain, an observation at each step."""
+        shape = torch.Size(sample_shape) + self._time_batch()
+        time = shape[-1]
+        batch = shape[:-1]
+        transition = self.transition_logits.expand(
+            batch + (time,) + self.transition_logits.shape[-2:]
+        )
+        state = torch.distributions.Categorical(
+            logits=self.initial_logits.expand(batch + self.initial_logits.shape[-1:])
+        ).sample()
+        states = []
+        for t in range(time):
+            rows = transition[..., t, :, :]
+            picked = rows.gather(-2, state[..., None, None].expand(batch + (1, rows.size(-1))))
+            state = torch.distributions.Categorical(logits=picked.squeeze(-2)).sample()
+            states.append(state)
+        path = torch.stack(states, dim=-1)  # (*batch, T)
+        obs = self.observation_dist.expand(
+            batch + (time,) + self.observation_dist.batch_shape[-1:]
+        ).sample()  # (*batch, T, S, *event)
+        event = self.observation_dist.event_shape
+        index = path.reshape(path.shape + (1,) * (1 + len(event))).expand(path.shape + (1,) + event)
+        return obs.gather(len(path.shape), index).squeeze(len(path.shape))
