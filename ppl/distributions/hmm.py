@@ -54,6 +54,7 @@ from ppl.ops.gaussian import (
     sequential_gaussian_filter_sample,
     sequential_gaussian_tensordot,
 )
+from ppl.ops.special import safe_log
 
 __all__ = ["DiscreteHMM", "GaussianHMM", "HiddenMarkovModel", "IndependentHMM", "LinearHMM"]
 
@@ -670,8 +671,18 @@ class IndependentHMM(TorchDistribution):
 
 
 def _logmatmulexp(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``log(exp(a) @ exp(b))`` over the last two dims, stable in log space."""
-    return torch.logsumexp(a.unsqueeze(-1) + b.unsqueeze(-3), dim=-2)
+    """``log(exp(a) @ exp(b))`` over the last two dims, as one matmul.
+
+    Each row of ``a`` and column of ``b`` is shifted by its (detached, finite) maximum
+    before ``exp``, so nothing overflows; entries of ``-inf`` (impossible transitions)
+    become exact zeros of the product, and ``safe_log`` keeps the gradient at such a zero
+    finite (zero), where ``log``'s backward would divide 0 by 0.
+    """
+    lowest = torch.finfo(a.dtype).min
+    a_shift = a.detach().amax(-1, keepdim=True).clamp(min=lowest)
+    b_shift = b.detach().amax(-2, keepdim=True).clamp(min=lowest)
+    product = torch.matmul((a - a_shift).exp(), (b - b_shift).exp())
+    return safe_log(product) + a_shift + b_shift
 
 
 def _sequential_logmatmulexp(logits: torch.Tensor) -> torch.Tensor:

@@ -84,3 +84,14 @@ def test_bad_shapes_name_what_disagrees():
         dist.DiscreteHMM(torch.zeros(2), torch.zeros(2, 3), dist.Normal(torch.zeros(2), 1.0))
     with pytest.raises(ValueError, match="state dims disagree"):
         dist.DiscreteHMM(torch.zeros(3), torch.zeros(2, 2), dist.Normal(torch.zeros(2), 1.0))
+
+
+def test_impossible_transitions_keep_gradients_finite():
+    # -inf entries (impossible transitions) must give zero, not NaN, gradients
+    m = torch.randn(4, 2, 2, dtype=torch.float64)
+    m[1, 0, :] = -float("inf")  # from state 0 at step 1 nothing is possible
+    m = m.requires_grad_()
+    out = _sequential_logmatmulexp(m).logsumexp((-2, -1))
+    (grad,) = torch.autograd.grad(out, [m])
+    assert torch.isfinite(out) and torch.isfinite(grad).all()
+    assert (grad[1, 0] == 0).all()
