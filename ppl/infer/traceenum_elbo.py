@@ -16,7 +16,9 @@ The estimate of one particle is computed in two stages:
    :func:`ppl.ops.contract.contract_tensor_tree`: their enumeration dims are summed
    out exactly (``logsumexp``), plates are multiplied out where the dependency
    structure requires. Each resulting term is a log-marginal likelihood, scaled
-   once by the sites' common scale (masks apply inside the sum).
+   once by the sites' common scale. Masks apply inside the sum, to the sites that
+   depend on an enumerated site; the enumerated site's own factor stays unmasked
+   (it sums to one, so a masked-out element contributes nothing).
 2. **Guide expectation (DiCE).** Every cost (model terms, minus guide log-densities)
    is averaged under the guide: enumerated guide sites weight each value by its
    probability ``q`` (differentiably), sampled non-reparameterized sites contribute
@@ -229,8 +231,10 @@ class ModelFactors:
                     self.log_factors.setdefault(t, []).append(pack_site(site, "masked_log_prob"))
                     scales.append(site.scale)
         for t, sites in enum_sites.items():
+            # The enumerated site's own factor stays unmasked: it sums to one over its
+            # values, so a masked-out element contributes log 1 rather than log(#values).
             for site in sites:
-                self.log_factors.setdefault(t, []).append(pack_site(site, "masked_log_prob"))
+                self.log_factors.setdefault(t, []).append(pack_site(site, "unscaled_log_prob"))
                 scales.append(site.scale)
         self.scale = _common_scale(scales)
 
