@@ -58,7 +58,14 @@ from typing import Any
 import torch
 
 from .. import settings
-from ..ops.contract import Packed, contract_tensor_tree, pack, sumproduct, unpack
+from ..ops.contract import (
+    Packed,
+    contract_tensor_tree,
+    pack,
+    query_marginal,
+    sumproduct,
+    unpack,
+)
 from ..ops.tensor import scale_and_mask
 from ..poutine.enum_messenger import EnumMessenger
 from ..poutine.handlers import queue as poutine_queue
@@ -358,36 +365,6 @@ def _is_one(x: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------- marginals
-def query_marginal(
-    tree: dict[frozenset, list[Packed]],
-    sum_dims: set[str],
-    query_dims: tuple[str, ...],
-    query_sizes: list[int],
-    query_ordinal: frozenset,
-    semiring: str = "log",
-) -> torch.Tensor:
-    """Posterior weights over ``query_dims`` of the factor graph ``tree``.
-
-    The gradient of the contracted total with respect to a zero factor over the
-    query dims is the posterior marginal (``semiring="log"``) or the indicator of the
-    maximising values (``"max"``), per element of the query's plates.
-    """
-    factor_dims = set().union(*(f.dims for fs in tree.values() for f in fs))
-    device = next(f.tensor.device for fs in tree.values() for f in fs)
-    with torch.enable_grad():
-        query = torch.zeros(query_sizes, device=device, requires_grad=True)
-        local = {t: [Packed(f.tensor.detach(), f.dims) for f in fs] for t, fs in tree.items()}
-        local.setdefault(query_ordinal, []).append(Packed(query, query_dims))
-        keep = sum_dims & (factor_dims | set(query_dims))
-        out = contract_tensor_tree(local, keep, semiring=semiring)
-        total: Any = 0.0
-        for terms in out.values():
-            for term in terms:
-                total = total + term.tensor.sum()
-        (grad,) = torch.autograd.grad(total, [query])
-    return grad
-
-
 def _make_dist(fn: Any, logits: torch.Tensor) -> Any:
     from ppl.distributions import Bernoulli
 
