@@ -164,12 +164,41 @@ def _product_all(factors: list[Packed]) -> Packed:
     return Packed(total, out_dims)
 
 
+class _ExpSavingInput(torch.autograd.Function):
+    """``exp`` whose backward recomputes ``exp(input)`` instead of saving the output.
+
+    ``torch.jit.trace`` records a backward pass run inside the traced function
+    (``query_marginal`` under a traced ``infer_discrete`` or einsum) only when no op
+    saves its own output for backward (``exp``, ``logsumexp`` and ``amax`` do).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.exp()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * x.exp()
+
+
+def _traceable_logsumexp(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
+    shift = x.detach().amax(dim=dims, keepdim=True)
+    shift = shift.masked_fill(~torch.isfinite(shift), 0.0)
+    out = _ExpSavingInput.apply(x - shift).sum(dims).log()
+    return out + shift.reshape(out.shape)
+
+
 def _reduce(packed: Packed, dims: set[str], semiring: str) -> Packed:
     if not dims:
         return packed
     positions = [i for i, d in enumerate(packed.dims) if d in dims]
     if semiring == "log":
-        tensor = torch.logsumexp(packed.tensor, dim=positions)
+        if torch.jit.is_tracing() and torch.is_grad_enabled() and packed.tensor.requires_grad:
+            tensor = _traceable_logsumexp(packed.tensor, positions)
+        else:
+            tensor = torch.logsumexp(packed.tensor, dim=positions)
     elif semiring == "max":
         tensor = torch.amax(packed.tensor, dim=positions)
     else:
@@ -605,12 +634,6 @@ class _Decoder:
         tree = {t: [Packed(f.tensor.detach(), f.dims) for f in fs] for t, fs in tree.items()}
         sum_dims = {d for d in sizes if d not in self.plates and sizes[d] > 1}
         if self.mode == "marginal":
-            if torch.jit.is_tracing():
-                raise NotImplementedError(
-                    "einsum backend 'torch_marginal': the backward pass computes marginals "
-                    "with torch.autograd.grad, which torch.jit.trace cannot record; call it "
-                    "eagerly, or use 'torch_sample' / 'torch_map', which trace"
-                )
             for k in targets:
                 names = self.inputs[k]
                 qdims = tuple(d for d in names if sizes[d] > 1)

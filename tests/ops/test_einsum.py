@@ -127,3 +127,17 @@ def test_errors_name_the_problem(factors):
         einsum("a,a->", x, torch.ones(3), plates="i")
     with pytest.raises(ValueError, match="operand 0 has shape"):
         einsum("ab->", x, plates="i")
+
+
+def test_marginal_backward_traces_and_reruns_on_new_inputs(factors):
+    x, y = factors
+
+    def marginals(lx, ly):
+        require_backward(lx)
+        (total,) = einsum("a,abi->", lx, ly, plates="i", backend="torch_marginal")
+        total._pyro_backward()
+        return lx._pyro_backward_result
+
+    traced = torch.jit.trace(marginals, (x.log(), y.log()), check_trace=False)
+    x2, y2 = x.flip(0) * 3, y.flip(1)
+    assert torch.allclose(traced(x2.log(), y2.log()), marginals(x2.log(), y2.log()))
