@@ -152,9 +152,7 @@ def vindex_shapes() -> dict[str, Any]:
             c = pyro.sample("c", dist.Categorical(torch.ones(4)))
             with feature_plate as vdx:
                 pc = Vindex(p)[vdx[..., None], c, :]
-                x = pyro.sample(
-                    "x", dist.Categorical(pc), obs=torch.zeros(5, 6, dtype=torch.long)
-                )
+                x = pyro.sample("x", dist.Categorical(pc), obs=torch.zeros(5, 6, dtype=torch.long))
         shapes.extend([_shape(p), _shape(c), _shape(vdx), _shape(pc), _shape(x)])
 
     def plated_guide() -> None:
@@ -211,9 +209,7 @@ def hmm_model(
     x: Any = 0  # the initial state
     steps = pyro.markov(enumerate(data)) if markov else enumerate(data)
     for t, y in steps:
-        x = pyro.sample(
-            f"x_{t}", dist.Categorical(transition[x]), infer={"enumerate": "parallel"}
-        )
+        x = pyro.sample(f"x_{t}", dist.Categorical(transition[x]), infer={"enumerate": "parallel"})
         pyro.sample(f"y_{t}", dist.Categorical(emission[x]), obs=y)
         shapes.append(_shape(x))
 

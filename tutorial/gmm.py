@@ -76,9 +76,7 @@ def initialize(seed: int, data: torch.Tensor) -> tuple[float, AutoDelta, SVI]:
     return float(svi.evaluate_loss(data)), guide, svi
 
 
-def classifier(
-    guide: AutoDelta, data: torch.Tensor, temperature: int = 0
-) -> torch.Tensor:
+def classifier(guide: AutoDelta, data: torch.Tensor, temperature: int = 0) -> torch.Tensor:
     """Each point's component: MAP (temperature 0) or a posterior draw (temperature 1)."""
     guide_trace = poutine.trace(guide).get_trace(data)
     trained_model = poutine.replay(model, trace=guide_trace)

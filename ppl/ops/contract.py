@@ -484,8 +484,7 @@ def _einsum_tree(
         for d, n in zip(names, x.shape):
             if n != 1 and sizes.setdefault(d, n) != n:
                 raise ValueError(
-                    f"einsum: dim {d!r} has size {sizes[d]} in one operand and {n} in "
-                    f"operand {k}"
+                    f"einsum: dim {d!r} has size {sizes[d]} in one operand and {n} in operand {k}"
                 )
         keep = [i for i, n in enumerate(x.shape) if n != 1]
         tensor = x if log_space else x.log()

@@ -55,11 +55,19 @@ def test_shapes_match_the_tutorial(results):
     assert results["chain_enumerated_shapes"] == [(3,), (3, 1), (3, 1, 1)]
     assert results["vindex_sampled_shapes"] == [(5, 4, 3, 2), (), (), (5, 2), (5,)]
     assert results["vindex_enumerated_shapes"] == [
-        (5, 4, 3, 2), (4, 1), (3, 1, 1), (3, 4, 5, 2), (2, 1, 1, 1)
+        (5, 4, 3, 2),
+        (4, 1),
+        (3, 1, 1),
+        (3, 4, 5, 2),
+        (2, 1, 1, 1),
     ]
     assert results["plate_index_sampled_shapes"] == [(5, 4, 3), (6,), (5,), (5, 6, 3), (5, 6)]
     assert results["plate_index_enumerated_shapes"] == [
-        (5, 4, 3), (4, 1, 1), (5,), (4, 5, 1, 3), (5, 6)
+        (5, 4, 3),
+        (4, 1, 1),
+        (5,),
+        (4, 5, 1, 3),
+        (5, 6),
     ]
     assert results["mixture_sampled_shapes"] == [(10,), (10,)]
     assert results["mixture_enumerated_shapes"] == [(3, 1), (3, 1)]
@@ -98,9 +106,7 @@ def test_markov_hmm_loss_equals_a_hand_written_forward_pass(tutorial, results):
         guide(data, 4, [], True)  # finds the stored params, creates none
     elbo = TraceEnum_ELBO(max_plate_nesting=1)
     with pyro.poutine.seed(rng_seed=1):
-        expected = float(
-            pyro.infer.Trace_ELBO().loss(forward_model, guide, data, 4, [], True)
-        )
+        expected = float(pyro.infer.Trace_ELBO().loss(forward_model, guide, data, 4, [], True))
     with pyro.poutine.seed(rng_seed=1):
         actual = float(elbo.loss(tutorial.hmm_model, guide, data, 4, [], True))
     assert actual == pytest.approx(expected, rel=1e-5)
