@@ -74,7 +74,7 @@ from ..poutine.trace_struct import Trace, is_subsample_site
 from .elbo import ELBO, _run_traced, check_plates_and_factors
 from .enum import iter_discrete_escape, iter_discrete_extend
 from .trace_elbo import site_score_terms
-from .util import check_site_shape
+from .util import check_site_shape, check_traceenum_requirements
 
 __all__ = ["TraceEnum_ELBO", "pack_site", "plate_symbol", "site_dice_factor"]
 
@@ -163,8 +163,8 @@ def _common_scale(scales: list[Any]) -> Any:
         seen.add(float(s))
     if len(seen) != 1:
         raise ValueError(
-            "expected all enumerated sample sites (and sites depending on them) to share "
-            f"one poutine.scale, but found {len(seen)} different scales: {sorted(seen)}"
+            "Expected all enumerated sample sites to share a common poutine.scale (sites "
+            f"depending on them too), but found {len(seen)} different scales: {sorted(seen)}"
         )
     return scales[0]
 
@@ -461,6 +461,7 @@ class TraceEnum_ELBO(ELBO):
         model_trace.compute_log_prob()
         guide_trace.compute_log_prob()
         if settings._VALIDATION_ENABLED:
+            check_traceenum_requirements(model_trace, guide_trace)
             check_enum_model_guide_match(model_trace, guide_trace, nesting)
             for tr in (model_trace, guide_trace):
                 for site in tr.nodes.values():

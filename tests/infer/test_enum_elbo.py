@@ -310,7 +310,7 @@ def test_different_scales_rejected():
         with ppl.poutine.scale(scale=2.0):
             ppl.sample("x", dist.Normal(z, 1.0), obs=torch.tensor(0.0))
 
-    with pytest.raises(ValueError, match="share one poutine.scale"):
+    with pytest.raises(ValueError, match="share a common poutine.scale"):
         TraceEnum_ELBO(max_plate_nesting=0).loss(model, lambda: None)
 
 
