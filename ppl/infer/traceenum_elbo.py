@@ -412,7 +412,11 @@ class TraceEnum_ELBO(ELBO):
 
     def _first_available_dim(self, model: Any, guide: Any, args: tuple, kwargs: dict) -> int:
         nesting = self._plate_nesting(model, guide, args, kwargs)
-        return -1 - nesting - (1 if self.vectorize_particles else 0)
+        return -1 - nesting - (1 if self._particle_dim() else 0)
+
+    def _particle_dim(self) -> bool:
+        """Whether the particles get their own plate (as Pyro: only for more than one)."""
+        return bool(self.vectorize_particles) and self.num_particles > 1
 
     def _get_traces(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
@@ -420,7 +424,7 @@ class TraceEnum_ELBO(ELBO):
         first = self._first_available_dim(model, guide, args, kwargs)
         nesting = -1 - first
         particles: tuple[Any, ...] = ()
-        if self.vectorize_particles:
+        if self._particle_dim():
             particles = (self._particle_plate(nesting - 1),)
         q: LifoQueue = LifoQueue()
 

@@ -143,6 +143,17 @@ def check_site_shape(site: Message, max_plate_nesting: int) -> None:
                 "tensor in a `with ppl.plate(...)`, use `.to_event(...)` on the distribution, "
                 "or permute the data dims."
             )
+    # An enumerated site's own dim must be free in its distribution's batch shape: a
+    # parameter already varying along it comes from a site that markov recycled too soon.
+    enum_dim = site.infer.get("_enumerate_dim")
+    batch_shape = getattr(site.fn, "batch_shape", ())
+    if enum_dim is not None and len(batch_shape) >= -enum_dim and batch_shape[enum_dim] != 1:
+        raise ValueError(
+            f'Enumeration dim conflict at site "{site.name}": its distribution already has '
+            f"size {batch_shape[enum_dim]} along its enumeration dim {enum_dim} (batch shape "
+            f"{tuple(batch_shape)}), so a recycled dim is still in use. Try increasing "
+            "pyro.markov history size"
+        )
 
 
 def collect_param_names(
