@@ -22,6 +22,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -59,7 +60,20 @@ def checkout(pyro_git: str, dest: Path) -> Path:
         capture_output=True,
     ).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    for script in (dest / "examples").rglob("*.py"):
+        script.write_text(unpin(script.read_text()))
     return dest
+
+
+def unpin(source: str) -> str:
+    """Drop the examples' pin on one Pyro release (``assert pyro.__version__...``): it
+    fails on any other Pyro release as on ppl, and says nothing about the code."""
+    return re.sub(
+        r"^(\s*)assert pyro\.__version__\.startswith\(.*\)\s*$",
+        r"\1pass",
+        source,
+        flags=re.MULTILINE,
+    )
 
 
 def example_commands(root: Path) -> list[str]:
@@ -92,7 +106,7 @@ def notebook_script(path: Path) -> str:
                 line = line[: len(line) - len(stripped)] + "pass"
             lines.append(line)
         lines.append("")
-    return "\n".join(lines)
+    return unpin("\n".join(lines))
 
 
 def run_one(

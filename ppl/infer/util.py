@@ -545,16 +545,18 @@ def _independent(counters1: dict[str, int], counters2: dict[str, int]) -> bool:
 
 
 def check_traceenum_requirements(model_trace: Any, guide_trace: Any) -> None:
-    """Check the enumerated sites of a guide before ``TraceEnum_ELBO`` uses them.
+    """Warn about dependencies that break the plates of enumerated guide sites.
 
-    1. Every site of the guide marked ``infer={"enumerate": ...}`` must have a
-       distribution with an enumerable support (an error otherwise).
-    2. Enumeration runs over plates in lockstep, so a site outside a vectorized
-       plate should come before the enumerated sites inside it; a site that comes
-       after them (in the model or the guide) gets a ``RuntimeWarning`` naming both.
+    Enumeration runs over plates in lockstep, so a site outside a vectorized plate
+    should come before the enumerated sites inside it; a site that comes after them
+    (in the model or the guide) gets a ``RuntimeWarning`` naming both (Pyro judges by
+    site order only, so this warns rather than refuses). A site marked for exact
+    enumeration must have an enumerable support (a ``ValueError`` naming it); a site
+    that draws ``num_samples`` values instead (tensor Monte Carlo) may be continuous.
 
     Raises:
-        ValueError: naming an enumerated site whose distribution cannot be enumerated.
+        ValueError: naming a site marked for exact enumeration whose distribution
+            has no ``enumerate_support``.
 
     Example:
         >>> import ppl, ppl.distributions as dist
@@ -565,11 +567,14 @@ def check_traceenum_requirements(model_trace: Any, guide_trace: Any) -> None:
     """
     enumerated = set(_enumerated_names(guide_trace))
     for name in sorted(enumerated):
-        fn = guide_trace.nodes[name]["fn"]
-        if not getattr(fn, "has_enumerate_support", False):
+        site = guide_trace.nodes[name]
+        if site["infer"].get("num_samples") is None and not getattr(
+            site["fn"], "has_enumerate_support", False
+        ):
             raise ValueError(
                 f"guide site {name!r} is marked for enumeration, but its distribution "
-                f"{type(fn).__name__} has no enumerate_support; enumerate only discrete sites"
+                f"{type(site['fn']).__name__} has no enumerate_support; enumerate only "
+                "discrete sites, or draw infer={'num_samples': k} values (TMC)"
             )
     for role, trace in (("model", model_trace), ("guide", guide_trace)):
         counters: dict[str, dict[str, int]] = {}
