@@ -426,3 +426,17 @@ def test_one_vectorized_particle_adds_no_dim():
         )
         elbo.loss(model, guide)
         assert shapes[-1] == expected
+
+
+def test_tmc_stray_batch_dim_is_an_invalid_shape():
+    from ppl.infer import TraceTMC_ELBO
+
+    def model():
+        p = torch.tensor([0.5])
+        with ppl.plate("outer", 5), ppl.plate("inner", 6):
+            # batch (5, 6, 5): the leftmost 5 is neither a plate nor an upstream particle
+            ppl.sample("z", dist.Bernoulli(p[0]).expand([5, 6, 5]))
+
+    guide = config_enumerate(model, num_samples=2)
+    with pytest.raises(ValueError, match="at site 'z': invalid log_prob shape"):
+        TraceTMC_ELBO(max_plate_nesting=2).loss(model, guide)
