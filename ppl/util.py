@@ -20,7 +20,6 @@ import numbers
 import time
 import timeit  # Pyro exposes the stdlib module as ``pyro.util.timeit``
 import warnings
-from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from ppl.distributions.util import ignore_jit_warnings
+from ppl.infer.util import _enumerated_names, check_traceenum_requirements
 from ppl.ops.context import optional
 from ppl.rng import get_rng_state, set_rng_seed, set_rng_state
 
@@ -267,14 +267,6 @@ def check_traces_match(trace1: Any, trace2: Any) -> None:
                 )
 
 
-def _enumerated_names(trace: Any) -> list[str]:
-    return [
-        name
-        for name, site in trace.nodes.items()
-        if site["type"] == "sample" and site["infer"].get("enumerate")
-    ]
-
-
 def check_if_enumerated(guide_trace: Any) -> None:
     """Warn when a guide marks sites for enumeration but the ELBO does not enumerate.
 
@@ -291,65 +283,6 @@ def check_if_enumerated(guide_trace: Any) -> None:
             + "\nIf you want to enumerate sites, you need to use TraceEnum_ELBO instead.",
             stacklevel=2,
         )
-
-
-def _independent(counters1: dict[str, int], counters2: dict[str, int]) -> bool:
-    """Two sites in different iterations of one sequential plate are independent."""
-    return any(name in counters2 and counters2[name] != c for name, c in counters1.items())
-
-
-def check_traceenum_requirements(model_trace: Any, guide_trace: Any) -> None:
-    """Check the enumerated sites of a guide before ``TraceEnum_ELBO`` uses them.
-
-    1. Every site of the guide marked ``infer={"enumerate": ...}`` must have a
-       distribution with an enumerable support (an error otherwise).
-    2. Enumeration runs over plates in lockstep, so a site outside a vectorized
-       plate should come before the enumerated sites inside it; a site that comes
-       after them (in the model or the guide) gets a ``RuntimeWarning`` naming both.
-
-    Raises:
-        ValueError: naming an enumerated site whose distribution cannot be enumerated.
-
-    Example:
-        >>> import ppl, ppl.distributions as dist
-        >>> def guide():
-        ...     ppl.sample("c", dist.Bernoulli(0.5), infer={"enumerate": "parallel"})
-        >>> tr = ppl.poutine.trace(guide).get_trace()
-        >>> check_traceenum_requirements(tr, tr)
-    """
-    enumerated = set(_enumerated_names(guide_trace))
-    for name in sorted(enumerated):
-        fn = guide_trace.nodes[name]["fn"]
-        if not getattr(fn, "has_enumerate_support", False):
-            raise ValueError(
-                f"guide site {name!r} is marked for enumeration, but its distribution "
-                f"{type(fn).__name__} has no enumerate_support; enumerate only discrete sites"
-            )
-    for role, trace in (("model", model_trace), ("guide", guide_trace)):
-        counters: dict[str, dict[str, int]] = {}
-        enumerated_in: dict[frozenset, set[str]] = defaultdict(set)
-        for name, site in trace.nodes.items():
-            if site["type"] != "sample":
-                continue
-            stack = site["cond_indep_stack"]
-            counter = {f.name: f.counter for f in stack if not f.vectorized}
-            context = frozenset(f for f in stack if f.vectorized)
-            for inner, names in enumerated_in.items():
-                if not context < inner:
-                    continue
-                earlier = sorted(n for n in names if not _independent(counter, counters[n]))
-                if earlier:
-                    plates = sorted(f.name for f in inner - context)
-                    warnings.warn(
-                        f'at {role} site "{name}", possibly invalid dependency.\n'
-                        f'  Expected site "{name}" to precede sites "{", ".join(earlier)}"\n'
-                        f'  to avoid breaking independence of plates "{", ".join(plates)}"',
-                        RuntimeWarning,
-                        stacklevel=2,
-                    )
-            counters[name] = counter
-            if name in enumerated:
-                enumerated_in[context].add(name)
 
 
 def save_visualization(trace: Any, graph_output: str) -> None:

@@ -16,7 +16,9 @@ The estimate of one particle is computed in two stages:
    :func:`ppl.ops.contract.contract_tensor_tree`: their enumeration dims are summed
    out exactly (``logsumexp``), plates are multiplied out where the dependency
    structure requires. Each resulting term is a log-marginal likelihood, scaled
-   once by the sites' common scale (masks apply inside the sum).
+   once by the sites' common scale. Masks apply inside the sum, to the sites that
+   depend on an enumerated site; the enumerated site's own factor stays unmasked
+   (it sums to one, so a masked-out element contributes nothing).
 2. **Guide expectation (DiCE).** Every cost (model terms, minus guide log-densities)
    is averaged under the guide: enumerated guide sites weight each value by its
    probability ``q`` (differentiably), sampled non-reparameterized sites contribute
@@ -56,7 +58,14 @@ from typing import Any
 import torch
 
 from .. import settings
-from ..ops.contract import Packed, contract_tensor_tree, pack, sumproduct, unpack
+from ..ops.contract import (
+    Packed,
+    contract_tensor_tree,
+    pack,
+    query_marginal,
+    sumproduct,
+    unpack,
+)
 from ..ops.tensor import scale_and_mask
 from ..poutine.enum_messenger import EnumMessenger
 from ..poutine.handlers import queue as poutine_queue
@@ -65,7 +74,7 @@ from ..poutine.trace_struct import Trace, is_subsample_site
 from .elbo import ELBO, _run_traced, check_plates_and_factors
 from .enum import iter_discrete_escape, iter_discrete_extend
 from .trace_elbo import site_score_terms
-from .util import check_site_shape
+from .util import check_site_shape, check_traceenum_requirements
 
 __all__ = ["TraceEnum_ELBO", "pack_site", "plate_symbol", "site_dice_factor"]
 
@@ -154,8 +163,8 @@ def _common_scale(scales: list[Any]) -> Any:
         seen.add(float(s))
     if len(seen) != 1:
         raise ValueError(
-            "expected all enumerated sample sites (and sites depending on them) to share "
-            f"one poutine.scale, but found {len(seen)} different scales: {sorted(seen)}"
+            "Expected all enumerated sample sites to share a common poutine.scale (sites "
+            f"depending on them too), but found {len(seen)} different scales: {sorted(seen)}"
         )
     return scales[0]
 
@@ -229,8 +238,10 @@ class ModelFactors:
                     self.log_factors.setdefault(t, []).append(pack_site(site, "masked_log_prob"))
                     scales.append(site.scale)
         for t, sites in enum_sites.items():
+            # The enumerated site's own factor stays unmasked: it sums to one over its
+            # values, so a masked-out element contributes log 1 rather than log(#values).
             for site in sites:
-                self.log_factors.setdefault(t, []).append(pack_site(site, "masked_log_prob"))
+                self.log_factors.setdefault(t, []).append(pack_site(site, "unscaled_log_prob"))
                 scales.append(site.scale)
         self.scale = _common_scale(scales)
 
@@ -354,36 +365,6 @@ def _is_one(x: Any) -> bool:
 
 
 # ----------------------------------------------------------------------------- marginals
-def query_marginal(
-    tree: dict[frozenset, list[Packed]],
-    sum_dims: set[str],
-    query_dims: tuple[str, ...],
-    query_sizes: list[int],
-    query_ordinal: frozenset,
-    semiring: str = "log",
-) -> torch.Tensor:
-    """Posterior weights over ``query_dims`` of the factor graph ``tree``.
-
-    The gradient of the contracted total with respect to a zero factor over the
-    query dims is the posterior marginal (``semiring="log"``) or the indicator of the
-    maximising values (``"max"``), per element of the query's plates.
-    """
-    factor_dims = set().union(*(f.dims for fs in tree.values() for f in fs))
-    device = next(f.tensor.device for fs in tree.values() for f in fs)
-    with torch.enable_grad():
-        query = torch.zeros(query_sizes, device=device, requires_grad=True)
-        local = {t: [Packed(f.tensor.detach(), f.dims) for f in fs] for t, fs in tree.items()}
-        local.setdefault(query_ordinal, []).append(Packed(query, query_dims))
-        keep = sum_dims & (factor_dims | set(query_dims))
-        out = contract_tensor_tree(local, keep, semiring=semiring)
-        total: Any = 0.0
-        for terms in out.values():
-            for term in terms:
-                total = total + term.tensor.sum()
-        (grad,) = torch.autograd.grad(total, [query])
-    return grad
-
-
 def _make_dist(fn: Any, logits: torch.Tensor) -> Any:
     from ppl.distributions import Bernoulli
 
@@ -431,7 +412,11 @@ class TraceEnum_ELBO(ELBO):
 
     def _first_available_dim(self, model: Any, guide: Any, args: tuple, kwargs: dict) -> int:
         nesting = self._plate_nesting(model, guide, args, kwargs)
-        return -1 - nesting - (1 if self.vectorize_particles else 0)
+        return -1 - nesting - (1 if self._particle_dim() else 0)
+
+    def _particle_dim(self) -> bool:
+        """Whether the particles get their own plate (as Pyro: only for more than one)."""
+        return bool(self.vectorize_particles) and self.num_particles > 1
 
     def _get_traces(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
@@ -439,7 +424,7 @@ class TraceEnum_ELBO(ELBO):
         first = self._first_available_dim(model, guide, args, kwargs)
         nesting = -1 - first
         particles: tuple[Any, ...] = ()
-        if self.vectorize_particles:
+        if self._particle_dim():
             particles = (self._particle_plate(nesting - 1),)
         q: LifoQueue = LifoQueue()
 
@@ -480,6 +465,7 @@ class TraceEnum_ELBO(ELBO):
         model_trace.compute_log_prob()
         guide_trace.compute_log_prob()
         if settings._VALIDATION_ENABLED:
+            check_traceenum_requirements(model_trace, guide_trace)
             check_enum_model_guide_match(model_trace, guide_trace, nesting)
             for tr in (model_trace, guide_trace):
                 for site in tr.nodes.values():

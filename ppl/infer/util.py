@@ -20,7 +20,8 @@ Design notes
 
 from __future__ import annotations
 
-from collections import Counter
+import warnings
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 import torch
@@ -142,6 +143,17 @@ def check_site_shape(site: Message, max_plate_nesting: int) -> None:
                 "tensor in a `with ppl.plate(...)`, use `.to_event(...)` on the distribution, "
                 "or permute the data dims."
             )
+    # An enumerated site's own dim must be free in its distribution's batch shape: a
+    # parameter already varying along it comes from a site that markov recycled too soon.
+    enum_dim = site.infer.get("_enumerate_dim")
+    batch_shape = getattr(site.fn, "batch_shape", ())
+    if enum_dim is not None and len(batch_shape) >= -enum_dim and batch_shape[enum_dim] != 1:
+        raise ValueError(
+            f'Enumeration dim conflict at site "{site.name}": its distribution already has '
+            f"size {batch_shape[enum_dim]} along its enumeration dim {enum_dim} (batch shape "
+            f"{tuple(batch_shape)}), so a recycled dim is still in use. Try increasing "
+            "pyro.markov history size"
+        )
 
 
 def collect_param_names(
@@ -516,3 +528,76 @@ def particle_log_prob_sum(
 # Pyro's profiling hook: the op counts of the last enumeration contraction, read by
 # growth benchmarks. ppl does not cache contraction ops, so it stays an empty Counter.
 LAST_CACHE_SIZE: list[Counter] = [Counter()]
+
+
+# ------------------------------------------------- TraceEnum_ELBO's validation (ppl.util)
+def _enumerated_names(trace: Any) -> list[str]:
+    return [
+        name
+        for name, site in trace.nodes.items()
+        if site["type"] == "sample" and site["infer"].get("enumerate")
+    ]
+
+
+def _independent(counters1: dict[str, int], counters2: dict[str, int]) -> bool:
+    """Two sites in different iterations of one sequential plate are independent."""
+    return any(name in counters2 and counters2[name] != c for name, c in counters1.items())
+
+
+def check_traceenum_requirements(model_trace: Any, guide_trace: Any) -> None:
+    """Warn about dependencies that break the plates of enumerated guide sites.
+
+    Enumeration runs over plates in lockstep, so a site outside a vectorized plate
+    should come before the enumerated sites inside it; a site that comes after them
+    (in the model or the guide) gets a ``RuntimeWarning`` naming both (Pyro judges by
+    site order only, so this warns rather than refuses). A site marked for exact
+    enumeration must have an enumerable support (a ``ValueError`` naming it); a site
+    that draws ``num_samples`` values instead (tensor Monte Carlo) may be continuous.
+
+    Raises:
+        ValueError: naming a site marked for exact enumeration whose distribution
+            has no ``enumerate_support``.
+
+    Example:
+        >>> import ppl, ppl.distributions as dist
+        >>> def guide():
+        ...     ppl.sample("c", dist.Bernoulli(0.5), infer={"enumerate": "parallel"})
+        >>> tr = ppl.poutine.trace(guide).get_trace()
+        >>> check_traceenum_requirements(tr, tr)
+    """
+    enumerated = set(_enumerated_names(guide_trace))
+    for name in sorted(enumerated):
+        site = guide_trace.nodes[name]
+        if site["infer"].get("num_samples") is None and not getattr(
+            site["fn"], "has_enumerate_support", False
+        ):
+            raise ValueError(
+                f"guide site {name!r} is marked for enumeration, but its distribution "
+                f"{type(site['fn']).__name__} has no enumerate_support; enumerate only "
+                "discrete sites, or draw infer={'num_samples': k} values (TMC)"
+            )
+    for role, trace in (("model", model_trace), ("guide", guide_trace)):
+        counters: dict[str, dict[str, int]] = {}
+        enumerated_in: dict[frozenset, set[str]] = defaultdict(set)
+        for name, site in trace.nodes.items():
+            if site["type"] != "sample":
+                continue
+            stack = site["cond_indep_stack"]
+            counter = {f.name: f.counter for f in stack if not f.vectorized}
+            context = frozenset(f for f in stack if f.vectorized)
+            for inner, names in enumerated_in.items():
+                if not context < inner:
+                    continue
+                earlier = sorted(n for n in names if not _independent(counter, counters[n]))
+                if earlier:
+                    plates = sorted(f.name for f in inner - context)
+                    warnings.warn(
+                        f'at {role} site "{name}", possibly invalid dependency.\n'
+                        f'  Expected site "{name}" to precede sites "{", ".join(earlier)}"\n'
+                        f'  to avoid breaking independence of plates "{", ".join(plates)}"',
+                        RuntimeWarning,
+                        stacklevel=2,
+                    )
+            counters[name] = counter
+            if name in enumerated:
+                enumerated_in[context].add(name)

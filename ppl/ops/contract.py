@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -42,6 +43,7 @@ __all__ = [
     "gather",
     "pack",
     "product",
+    "query_marginal",
     "sumproduct",
     "unpack",
 ]
@@ -162,12 +164,41 @@ def _product_all(factors: list[Packed]) -> Packed:
     return Packed(total, out_dims)
 
 
+class _ExpSavingInput(torch.autograd.Function):
+    """``exp`` whose backward recomputes ``exp(input)`` instead of saving the output.
+
+    ``torch.jit.trace`` records a backward pass run inside the traced function
+    (``query_marginal`` under a traced ``infer_discrete`` or einsum) only when no op
+    saves its own output for backward (``exp``, ``logsumexp`` and ``amax`` do).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return x.exp()
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * x.exp()
+
+
+def _traceable_logsumexp(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
+    shift = x.detach().amax(dim=dims, keepdim=True)
+    shift = shift.masked_fill(~torch.isfinite(shift), 0.0)
+    out = _ExpSavingInput.apply(x - shift).sum(dims).log()
+    return out + shift.reshape(out.shape)
+
+
 def _reduce(packed: Packed, dims: set[str], semiring: str) -> Packed:
     if not dims:
         return packed
     positions = [i for i, d in enumerate(packed.dims) if d in dims]
     if semiring == "log":
-        tensor = torch.logsumexp(packed.tensor, dim=positions)
+        if torch.jit.is_tracing() and torch.is_grad_enabled() and packed.tensor.requires_grad:
+            tensor = _traceable_logsumexp(packed.tensor, positions)
+        else:
+            tensor = torch.logsumexp(packed.tensor, dim=positions)
     elif semiring == "max":
         tensor = torch.amax(packed.tensor, dim=positions)
     else:
@@ -383,3 +414,288 @@ def contract_tensor_tree(
         ordinal, term = _contract_component(component, dims, semiring)
         out.setdefault(ordinal, []).append(term)
     return out
+
+
+def query_marginal(
+    tree: dict[frozenset, list[Packed]],
+    sum_dims: set[str],
+    query_dims: tuple[str, ...],
+    query_sizes: list[int],
+    query_ordinal: frozenset,
+    semiring: str = "log",
+) -> torch.Tensor:
+    """Posterior weights over ``query_dims`` of the factor graph ``tree``.
+
+    The gradient of the contracted total with respect to a zero factor over the
+    query dims is the posterior marginal (``semiring="log"``) or the indicator of the
+    maximising values (``"max"``), per element of the query's plates.
+    """
+    factor_dims = set().union(*(f.dims for fs in tree.values() for f in fs))
+    like = next(f.tensor for fs in tree.values() for f in fs)
+    with torch.enable_grad():
+        query = torch.zeros(query_sizes, dtype=like.dtype, device=like.device, requires_grad=True)
+        local = {t: [Packed(f.tensor.detach(), f.dims) for f in fs] for t, fs in tree.items()}
+        local.setdefault(query_ordinal, []).append(Packed(query, query_dims))
+        keep = sum_dims & (factor_dims | set(query_dims))
+        out = contract_tensor_tree(local, keep, semiring=semiring)
+        total: Any = 0.0
+        for terms in out.values():
+            for term in terms:
+                total = total + term.tensor.sum()
+        (grad,) = torch.autograd.grad(total, [query])
+    return grad
+
+
+# ------------------------------------------------------------------------ plated einsum
+_BACKENDS = {
+    # name -> (operands in log space, decoding mode of the backward pass)
+    "torch": (False, None),
+    "torch_log": (True, None),
+    "torch_map": (True, "map"),
+    "torch_sample": (True, "sample"),
+    "torch_marginal": (True, "marginal"),
+}
+
+
+def _backend(backend: str) -> tuple[bool, str | None]:
+    short = backend.rsplit(".", 1)[-1]
+    if short not in _BACKENDS:
+        raise ValueError(
+            f"einsum: unknown backend {backend!r}; expected one of {sorted(_BACKENDS)} "
+            "(optionally prefixed 'pyro.ops.einsum.' or 'ppl.ops.einsum.')"
+        )
+    return _BACKENDS[short]
+
+
+def _einsum_tree(
+    inputs: list[str], operands: tuple[torch.Tensor, ...], plates: set[str], log_space: bool
+) -> tuple[dict[frozenset, list[Packed]], dict[str, int]]:
+    """The operands as a tensor tree of log-factors (size-1 dims dropped), and all sizes."""
+    sizes: dict[str, int] = {}
+    tree: dict[frozenset, list[Packed]] = {}
+    for k, (names, x) in enumerate(zip(inputs, operands)):
+        if x.dim() != len(names):
+            raise ValueError(
+                f"einsum: operand {k} has shape {tuple(x.shape)} but its subscripts "
+                f"{names!r} name {len(names)} dims"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"einsum: operand {k} repeats a subscript in {names!r}")
+        for d, n in zip(names, x.shape):
+            if n != 1 and sizes.setdefault(d, n) != n:
+                raise ValueError(
+                    f"einsum: dim {d!r} has size {sizes[d]} in one operand and {n} in operand {k}"
+                )
+        keep = [i for i, n in enumerate(x.shape) if n != 1]
+        tensor = x if log_space else x.log()
+        tensor = tensor.reshape([x.shape[i] for i in keep])
+        dims = tuple(names[i] for i in keep)
+        tree.setdefault(frozenset(d for d in dims if d in plates), []).append(Packed(tensor, dims))
+    for names in inputs:
+        for d in names:
+            sizes.setdefault(d, 1)
+    return tree, sizes
+
+
+def einsum(
+    equation: str,
+    *operands: torch.Tensor,
+    plates: str = "",
+    backend: str = "torch",
+    modulo_total: bool = False,
+    cache: Any = None,
+) -> tuple[torch.Tensor, ...]:
+    """Plated sum-product contraction (Pyro's ``pyro.ops.contract.einsum``).
+
+    ``equation`` is ``"<inputs>-><outputs>"`` with comma-separated subscripts on both
+    sides (several outputs allowed). Letters in ``plates`` are *plate* dims: reducing
+    one takes the product of its slices; every other letter is a *sum* dim. A sum dim
+    that appears together with a plate is a separate variable per plate slice (the
+    plates must nest as a tree). Each output keeps its own letters, the others are
+    summed (or, for plates, multiplied) out by :func:`contract_tensor_tree`.
+
+    With ``backend="torch"`` operands are nonnegative numbers (contracted in log space
+    when there are plates); the other backends (see :mod:`ppl.ops.einsum`) take and
+    return logs, and the adjoint ones (``torch_map``, ``torch_sample``,
+    ``torch_marginal``) give each result a ``_pyro_backward()`` that decodes the joint
+    distribution of all sum dims onto the operands marked with
+    :func:`ppl.ops.einsum.adjoint.require_backward`.
+
+    Args:
+        equation: e.g. ``"a,ai,abi->"``.
+        operands: one tensor per input subscript string.
+        plates: the plate letters, e.g. ``"ij"``.
+        backend: ``"torch"``, ``"torch_log"``, ``"torch_map"``, ``"torch_sample"`` or
+            ``"torch_marginal"`` (Pyro's module paths accepted).
+        modulo_total: Pyro's permission to rescale each result; results here are
+            always exact, so this only exists for compatibility.
+        cache: accepted for compatibility (intermediates are not shared).
+
+    Returns:
+        A tuple with one tensor per output, its dims in the output's letter order.
+
+    Example:
+        >>> x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])  # dims a, i
+        >>> (z,) = einsum("ai->", x, plates="i")  # prod_i sum_a x[a, i]
+        >>> float(z)
+        24.0
+    """
+    del modulo_total, cache
+    with warnings.catch_warnings():
+        if torch.jit.is_tracing():  # sizes are constants of a trace: do not warn on them
+            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        return _einsum(equation, operands, plates, backend)
+
+
+def _einsum(
+    equation: str, operands: tuple[torch.Tensor, ...], plates: str, backend: str
+) -> tuple[torch.Tensor, ...]:
+    log_space, mode = _backend(backend)
+    semiring = "max" if mode == "map" else "log"
+    if "->" not in equation:
+        raise ValueError(f"einsum: equation {equation!r} needs '->' and explicit outputs")
+    lhs, rhs = equation.replace(" ", "").split("->")
+    inputs = lhs.split(",") if lhs else []
+    outputs = rhs.split(",")
+    if len(inputs) != len(operands):
+        raise ValueError(
+            f"einsum: equation {equation!r} has {len(inputs)} inputs but got "
+            f"{len(operands)} operands"
+        )
+    plate_set = set(plates)
+    all_dims = set("".join(inputs))
+    for out in outputs:
+        missing = set(out) - all_dims
+        if missing:
+            raise ValueError(
+                f"einsum: output {out!r} uses dims {sorted(missing)} absent from the inputs"
+            )
+    if not plate_set and not log_space:
+        results = tuple(torch.einsum(f"{lhs}->{out}", *operands) for out in outputs)
+    else:
+        tree, sizes = _einsum_tree(inputs, operands, plate_set, log_space)
+        results = tuple(
+            _contract_output(tree, sizes, out, plate_set, log_space, semiring) for out in outputs
+        )
+    if mode is not None:
+        decoder = _Decoder(inputs, operands, plate_set, mode)
+        for r in results:
+            r._pyro_backward = decoder  # type: ignore[attr-defined]
+    return results
+
+
+def _contract_output(
+    tree: dict[frozenset, list[Packed]],
+    sizes: dict[str, int],
+    output: str,
+    plates: set[str],
+    log_space: bool,
+    semiring: str,
+) -> torch.Tensor:
+    sum_dims = {d for d in sizes if d not in plates and d not in output}
+    out_dims = tuple(output)
+    total: torch.Tensor | None = None
+    for t, terms in contract_tensor_tree(tree, sum_dims, semiring).items():
+        for term in terms:
+            term = product(term, set(t) - set(output))
+            aligned = _align(term, out_dims)
+            total = aligned if total is None else total + aligned
+    assert total is not None
+    total = total.expand([sizes[d] for d in out_dims])
+    return total if log_space else total.exp()
+
+
+class _Decoder:
+    """The backward pass of an adjoint einsum: MAP, a joint sample, or log marginals of
+    the sum dims, left on each operand marked by ``require_backward``."""
+
+    def __init__(
+        self, inputs: list[str], operands: tuple[torch.Tensor, ...], plates: set[str], mode: str
+    ) -> None:
+        self.inputs = inputs
+        self.operands = operands
+        self.plates = plates
+        self.mode = mode
+
+    def __call__(self) -> None:
+        with warnings.catch_warnings():
+            if torch.jit.is_tracing():
+                warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+            self._backward()
+
+    def _backward(self) -> None:
+        from .einsum.adjoint import SAMPLE_SYMBOL, wants_backward
+
+        targets = [k for k, x in enumerate(self.operands) if wants_backward(x)]
+        if not targets:
+            return
+        tree, sizes = _einsum_tree(self.inputs, self.operands, self.plates, True)
+        tree = {t: [Packed(f.tensor.detach(), f.dims) for f in fs] for t, fs in tree.items()}
+        sum_dims = {d for d in sizes if d not in self.plates and sizes[d] > 1}
+        if self.mode == "marginal":
+            for k in targets:
+                names = self.inputs[k]
+                qdims = tuple(d for d in names if sizes[d] > 1)
+                t = frozenset(d for d in qdims if d in self.plates)
+                probs = query_marginal(tree, sum_dims, qdims, [sizes[d] for d in qdims], t)
+                marginal = _align(Packed(probs.clamp(min=0).log(), qdims), tuple(names))
+                marginal._pyro_dims = names  # type: ignore[attr-defined]
+                self.operands[k]._pyro_backward_result = marginal  # type: ignore[attr-defined]
+            return
+        values = self._decode(tree, sum_dims, sizes)
+        for k in targets:
+            names = self.inputs[k]
+            batch = tuple(d for d in names if d in self.plates)
+            shape = [sizes[d] for d in batch]
+            device = self.operands[k].device
+            rows = []
+            for d in names:
+                if d in self.plates:
+                    continue
+                if d in values:
+                    rows.append(_align(values[d], batch).expand(shape))
+                else:  # a size-1 dim: its only value is 0
+                    rows.append(torch.zeros(shape, dtype=torch.long, device=device))
+            result = (
+                torch.stack(rows)
+                if rows
+                else torch.zeros([0] + shape, dtype=torch.long, device=device)
+            )
+            result._pyro_dims = SAMPLE_SYMBOL + "".join(batch)  # type: ignore[attr-defined]
+            self.operands[k]._pyro_backward_result = result  # type: ignore[attr-defined]
+
+    def _decode(
+        self, tree: dict[frozenset, list[Packed]], sum_dims: set[str], sizes: dict[str, int]
+    ) -> dict[str, Packed]:
+        """Values of every sum dim, most global first, each conditioned on the ones before."""
+        home: dict[str, frozenset] = {}
+        for t, fs in tree.items():
+            for f in fs:
+                for d in sum_dims.intersection(f.dims):
+                    home[d] = home.get(d, t) & t
+        semiring = "max" if self.mode == "map" else "log"
+        remaining = set(sum_dims)
+        values: dict[str, Packed] = {}
+        for d in sorted(home, key=lambda d: (len(home[d]), d)):
+            # Every more global variable is fixed already, so given them the factors
+            # touching ``d`` split into independent slices of ``d``'s plates: contract the
+            # other free dims away, keep ``d`` and its plates (no autograd, so this
+            # traces under torch.jit.trace).
+            t = home[d]
+            qdims = (d,) + tuple(sorted(t))
+            terms = []
+            for o, fs in contract_tensor_tree(tree, remaining - {d}, semiring).items():
+                for f in fs:
+                    if d in f.dims:
+                        terms.append(product(f, set(o) - t))
+            weights = _align(_product_all(terms), qdims).expand([sizes[q] for q in qdims])
+            if self.mode == "map":
+                index = weights.argmax(0)
+            else:
+                logits = weights.movedim(0, -1)
+                index = torch.distributions.Categorical(logits=logits).sample()
+            value = Packed(index, qdims[1:])
+            tree = {o: [gather(f, value, d) for f in fs] for o, fs in tree.items()}
+            remaining.discard(d)
+            values[d] = value
+        return values

@@ -55,6 +55,7 @@ class EnumAllocator:
 
     def __init__(self) -> None:
         self.next_available_dim: float = -math.inf
+        self.first_dim: float = -math.inf  # the rightmost dim enumeration may use
         self.next_available_id = 0
         self.dim_to_id: dict[int, int] = {}  # global dims only
 
@@ -63,6 +64,7 @@ class EnumAllocator:
         if first_available_dim >= 0:
             raise ValueError(f"first_available_dim must be negative, got {first_available_dim}")
         self.next_available_dim = first_available_dim
+        self.first_dim = first_available_dim
         self.next_available_id = 0
         self.dim_to_id = {}
 
@@ -120,12 +122,18 @@ def _tmc_sample(msg: Message, num_samples: int, strategy: str) -> torch.Tensor:
     squashed = []
     for d in range(1, 1 + len(batch)):
         size = fat.shape[d]
-        if size > 1 and target[d] == 1:
+        # only enumeration dims (left of the plates) can hold upstream particles; a
+        # stray size in a plate dim is left for the site-shape validation to report
+        upstream = d - 1 - len(batch) <= _ENUM_ALLOCATOR.first_dim
+        if size > 1 and target[d] == 1 and upstream:
             if strategy == "diagonal":
                 if size != num_samples:
                     raise ValueError(
-                        f"at site {msg.name!r}: diagonal TMC pairs {num_samples} draws with "
-                        f"{size} upstream particles; use equal num_samples or tmc='mixture'"
+                        f"at site {msg.name!r}: invalid log_prob shape "
+                        f"{tuple(fn.batch_shape)}: batch dim {d - 1 - len(batch)} has size "
+                        f"{size}, but diagonal TMC pairs its {num_samples} draws with the "
+                        "upstream particles there; check the site's shapes and plates, use "
+                        "equal num_samples, or tmc='mixture'"
                     )
                 index.append(torch.arange(size, device=fat.device))
             else:

@@ -267,16 +267,24 @@ class Trace:
             if name == last_site:
                 break
         rows.append((["Sample Sites:"], [], []))
+        log_probs_computed = any(
+            s.type == "sample" and s.extras and "log_prob" in s.extras for s in self.nodes.values()
+        )
         for name, site in self.nodes.items():
             if site.type == "sample":
                 fn = site.fn
                 event_shape = tuple(getattr(fn, "event_shape", ()))
                 batch_shape = tuple(getattr(fn, "batch_shape", ()))
+                subsample = is_subsample_site(site)
+                if subsample:  # as Pyro: a plate's indices are a batch of a shapeless dist
+                    event_shape = batch_shape = ()
                 rows.append(([f"{name} dist"], _cells(batch_shape) + ["|"], _cells(event_shape)))
                 shape = tuple(getattr(site.value, "shape", ()))
                 split = len(shape) - len(event_shape)
                 rows.append((["value"], _cells(shape[:split]) + ["|"], _cells(shape[split:])))
-                if site.extras and "log_prob" in site.extras:
+                if subsample and log_probs_computed:  # its log_prob is a scalar zero
+                    rows.append((["log_prob"], ["|"], []))
+                elif site.extras and "log_prob" in site.extras:
                     lp_shape = getattr(site.extras["log_prob"], "shape", ())
                     rows.append((["log_prob"], _cells(lp_shape) + ["|"], []))
             if name == last_site:

@@ -310,7 +310,7 @@ def test_different_scales_rejected():
         with ppl.poutine.scale(scale=2.0):
             ppl.sample("x", dist.Normal(z, 1.0), obs=torch.tensor(0.0))
 
-    with pytest.raises(ValueError, match="share one poutine.scale"):
+    with pytest.raises(ValueError, match="share a common poutine.scale"):
         TraceEnum_ELBO(max_plate_nesting=0).loss(model, lambda: None)
 
 
@@ -361,3 +361,82 @@ def test_plate_only_in_guide_warns_before_the_no_enumeration_warning():
         TraceEnum_ELBO(max_plate_nesting=0).loss(model, guide)
     messages = [str(w.message) for w in caught]
     assert "plate statements in guide but not model: ['extra']" in messages[0]
+
+
+# ------------------------------------------------------------- masks, markov, particles
+def test_masked_plate_elements_drop_out_of_an_enumerated_sum():
+    # y is enumerated per data point, z observed; the masked third point must
+    # contribute nothing (log 1), as if the plate only held the first two points.
+    probs_y = torch.tensor([[0.75, 0.25], [0.55, 0.45]], dtype=torch.float64)
+    probs_z = torch.tensor([[0.3, 0.7], [0.2, 0.8]], dtype=torch.float64)
+    prior_x = torch.tensor([0.4, 0.6], dtype=torch.float64)
+    data = torch.tensor([0.0, 1.0, 1.0])
+
+    def model():
+        x = ppl.sample("x", dist.Categorical(prior_x), infer={"enumerate": "parallel"})
+        with ppl.plate("data", 3), ppl.poutine.mask(mask=torch.tensor([True, True, False])):
+            y = ppl.sample("y", dist.Categorical(probs_y[x]), infer={"enumerate": "parallel"})
+            ppl.sample("z", dist.Categorical(probs_z[y]), obs=data)
+
+    expected = math.log(
+        sum(
+            prior_x[x]
+            * math.prod(
+                sum(probs_y[x, y] * probs_z[y, int(data[i])] for y in range(2)) for i in range(2)
+            )
+            for x in range(2)
+        )
+    )
+    loss = TraceEnum_ELBO(max_plate_nesting=1).loss(model, lambda: None)
+    assert loss == pytest.approx(-expected, rel=1e-6)
+
+
+@pytest.mark.parametrize("history", [0, 1, 2])
+def test_markov_history_too_short_is_a_dim_conflict(history):
+    @config_enumerate
+    def model():
+        p = torch.full((2, 2), 0.25)
+        x_prev = x_curr = torch.tensor(0)
+        for t in ppl.markov(range(4), history=history):  # a second-order chain
+            x_prev, x_curr = x_curr, ppl.sample(f"x_{t}", dist.Bernoulli(p[x_prev, x_curr])).long()
+
+    elbo = TraceEnum_ELBO(max_plate_nesting=0)
+    if history < 2:
+        with pytest.raises(ValueError, match='Enumeration dim conflict at site "x_'):
+            elbo.loss(model, lambda: None)
+    else:
+        assert elbo.loss(model, lambda: None) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_one_vectorized_particle_adds_no_dim():
+    shapes = []
+
+    @config_enumerate
+    def model():
+        with ppl.plate("x", 5):
+            b = ppl.sample("b", dist.Beta(1.1, 1.1))
+            c = ppl.sample("c", dist.Bernoulli(b))
+        shapes.append((tuple(b.shape), tuple(c.shape)))
+
+    guide = ppl.poutine.block(model, hide=["c"])
+    for num_particles, expected in [(1, ((5,), (2, 1))), (3, ((3, 5), (2, 1, 1)))]:
+        shapes.clear()
+        elbo = TraceEnum_ELBO(
+            max_plate_nesting=1, num_particles=num_particles, vectorize_particles=True
+        )
+        elbo.loss(model, guide)
+        assert shapes[-1] == expected
+
+
+def test_tmc_stray_batch_dim_is_an_invalid_shape():
+    from ppl.infer import TraceTMC_ELBO
+
+    def model():
+        p = torch.tensor([0.5])
+        with ppl.plate("outer", 5), ppl.plate("inner", 6):
+            # batch (5, 6, 5): the leftmost 5 is neither a plate nor an upstream particle
+            ppl.sample("z", dist.Bernoulli(p[0]).expand([5, 6, 5]))
+
+    guide = config_enumerate(model, num_samples=2)
+    with pytest.raises(ValueError, match="at site 'z': invalid log_prob shape"):
+        TraceTMC_ELBO(max_plate_nesting=2).loss(model, guide)
