@@ -213,6 +213,7 @@ class PlateMessenger(Messenger):
         size = int(size)
         if size <= 0 and size != -1:
             raise ValueError(f"plate {name!r}: size must be positive, got {size}")
+        asked_size = subsample_size
         if subsample_size is None:
             subsample_size = size
         if size != -1 and not 0 < subsample_size <= size:
@@ -235,6 +236,12 @@ class PlateMessenger(Messenger):
         # As in Pyro, the indices are chosen (and recorded as the plate's site) once, when
         # the plate is built; every entry of this plate object uses them.
         self._indices: torch.Tensor = self._draw_indices()
+        drawn = self._indices.numel() if self._indices.dim() == 1 else self.subsample_size
+        if asked_size is None and subsample is None and drawn != self.subsample_size:
+            # a model's full plate replaying a guide's subsampled one (as Pyro): it takes
+            # the guide's minibatch and its scale
+            self.subsample_size = drawn
+            self._scale = float(size) / drawn
 
     # --- subsampling -------------------------------------------------------------
     @property
