@@ -13,3 +13,28 @@
 
 Each backend module also offers an unplated ``einsum(equation, *operands)``.
 """
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+
+def backend_einsum(backend: str) -> Callable[..., torch.Tensor]:
+    """The unplated single-output ``einsum(equation, *operands)`` of one backend.
+
+    Example:
+        >>> import torch
+        >>> einsum = backend_einsum("torch_log")
+        >>> tuple(einsum("a,a->", torch.zeros(2), torch.zeros(2)).shape)
+        ()
+    """
+
+    def einsum(equation: str, *operands: torch.Tensor) -> torch.Tensor:
+        from ..contract import einsum as plated_einsum
+
+        return plated_einsum(equation, *operands, backend=backend)[0]
+
+    einsum.__doc__ = f"Unplated single-output ``einsum`` with the ``{backend}`` backend."
+    return einsum
