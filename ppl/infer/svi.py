@@ -170,7 +170,11 @@ class SVI:
         self.model = model
         self.guide = guide
         self.optim = optim
-        self.loss = loss
+        #: the objective as given (an ELBO or a plain loss callable)
+        self.objective = loss
+        #: Pyro's attribute: ``loss(model, guide, *args, **kwargs) -> float`` (an ELBO's
+        #: bound ``loss`` method, or the plain callable)
+        self.loss = loss.loss if isinstance(loss, ELBO) else loss
         self.num_samples = num_samples
         self.num_steps = num_steps
         self.estimator = step_estimator(loss, loss_and_grads, compile)
@@ -234,8 +238,6 @@ class SVI:
     def evaluate_loss(self, *args: Any, **kwargs: Any) -> float:
         """The loss without gradients or a param update (a float)."""
         with torch.no_grad():
-            if isinstance(self.loss, ELBO):
-                return self.loss.loss(self.model, self.guide, *args, **kwargs)
             return float(self.loss(self.model, self.guide, *args, **kwargs))
 
     def _agree(self, finite: bool) -> bool:
@@ -397,7 +399,7 @@ class SVI:
             ELBO found from its prototype run, None when it has not run one), and with
             the automatic compile mode ``"compile"``: its decision.
         """
-        nesting = getattr(self.loss, "max_plate_nesting", None)
+        nesting = getattr(self.objective, "max_plate_nesting", None)
         extra = {}
         if hasattr(self.estimator, "state_dict"):
             extra["compile"] = self.estimator.state_dict()
@@ -407,7 +409,7 @@ class SVI:
             "param_names": list(self._param_names),
             "losses": self.losses,
             "max_plate_nesting": int(nesting)
-            if isinstance(self.loss, ELBO) and nesting is not None and math.isfinite(nesting)
+            if isinstance(self.objective, ELBO) and nesting is not None and math.isfinite(nesting)
             else None,
         }
 
@@ -453,9 +455,9 @@ class SVI:
         self._param_names = dict.fromkeys(names)
         if losses is not None:
             self._losses = losses
-        if nesting is not None and isinstance(self.loss, ELBO):
-            if self.loss.max_plate_nesting == math.inf:
-                self.loss.max_plate_nesting = nesting
+        if nesting is not None and isinstance(self.objective, ELBO):
+            if self.objective.max_plate_nesting == math.inf:
+                self.objective.max_plate_nesting = nesting
         self._generation += 1
 
 

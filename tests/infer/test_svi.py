@@ -300,3 +300,19 @@ def test_policy_start_and_stop_hooks_wrap_the_run():
     svi = SVI(lambda d: nan_model(d, 3, counter), guide, Adam({"lr": 0.1}), Trace_ELBO())
     svi.run(3, DATA, progress_bar=False, on_nan="hooked")
     assert events == [("start", 0), ("nan", 3), ("stop", 2)]
+
+
+def test_svi_loss_is_pyros_callable_returning_a_float():
+    # Pyro: SVI(..., loss=elbo).loss is elbo.loss, called as svi.loss(model, guide, *args)
+    def model():
+        ppl.sample("z", dist.Normal(0.0, 1.0))
+
+    def guide():
+        ppl.sample("z", dist.Normal(ppl.param("m", torch.tensor(0.0)), 1.0))
+
+    ppl.clear_param_store()
+    elbo = Trace_ELBO()
+    svi = SVI(model, guide, Adam({"lr": 0.1}), elbo)
+    value = svi.loss(model, guide)
+    assert isinstance(value, float) and abs(value) < 1e-6  # guide == prior: KL is 0
+    assert svi.objective is elbo

@@ -25,7 +25,7 @@ def test_advi_defaults_are_pymcs():
     advi = ADVI(model, DATA, random_seed=0)
     assert isinstance(advi.optimizer, AdagradWindow)
     assert advi.optimizer.optim_args == {"lr": 1e-3, "eps": 0.1, "n_win": 10}
-    assert advi.svi.loss.num_particles == 1
+    assert advi.svi.objective.num_particles == 1
     store = ppl.get_param_store()
     # the mean at the model's initial point (the prior mean), rho = 0: sd = softplus(0)
     assert float(store["AutoNormal.locs.mu"]) == pytest.approx(2.0)
@@ -52,7 +52,7 @@ def test_user_choices_override_the_defaults():
 
 def test_obj_n_mc_is_the_number_of_particles():
     approx = fit(model, DATA, num_steps=3, obj_n_mc=7, progress_bar=False, random_seed=0)
-    assert approx.inference.svi.loss.num_particles == 7
+    assert approx.inference.svi.objective.num_particles == 7
     with pytest.raises(ValueError, match="obj_n_mc"):
         fit(model, DATA, num_steps=3, obj_n_mc=2, inf_kwargs={"num_particles": 3})
 
