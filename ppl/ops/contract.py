@@ -37,6 +37,8 @@ from typing import Any
 
 import torch
 
+from .special import safe_log
+
 __all__ = [
     "Packed",
     "contract_tensor_tree",
@@ -183,10 +185,21 @@ class _ExpSavingInput(torch.autograd.Function):
         return grad * x.exp()
 
 
-def _traceable_logsumexp(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
+def _safe_logsumexp(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
+    """``logsumexp`` over ``dims`` whose gradient is zero, not NaN, on a slice that is all
+    ``-inf`` (a combination the model rules out; ``torch.logsumexp``'s backward gives
+    ``exp(-inf - -inf)`` there, which poisons every gradient upstream).
+
+    After the shift by the slice's maximum each finite slice sums to at least 1, so
+    ``safe_log``'s clamp only ever acts on the empty slices. Under ``torch.jit.trace``
+    with gradients, ``exp`` is one that saves its input (see :class:`_ExpSavingInput`).
+    """
     shift = x.detach().amax(dim=dims, keepdim=True)
     shift = shift.masked_fill(~torch.isfinite(shift), 0.0)
-    out = _ExpSavingInput.apply(x - shift).sum(dims).log()
+    shifted = x - shift
+    tracing = torch.jit.is_tracing() and torch.is_grad_enabled() and x.requires_grad
+    exp = _ExpSavingInput.apply(shifted) if tracing else shifted.exp()
+    out = safe_log(exp.sum(dims))
     return out + shift.reshape(out.shape)
 
 
@@ -195,8 +208,8 @@ def _reduce(packed: Packed, dims: set[str], semiring: str) -> Packed:
         return packed
     positions = [i for i, d in enumerate(packed.dims) if d in dims]
     if semiring == "log":
-        if torch.jit.is_tracing() and torch.is_grad_enabled() and packed.tensor.requires_grad:
-            tensor = _traceable_logsumexp(packed.tensor, positions)
+        if packed.tensor.requires_grad:
+            tensor = _safe_logsumexp(packed.tensor, positions)
         else:
             tensor = torch.logsumexp(packed.tensor, dim=positions)
     elif semiring == "max":

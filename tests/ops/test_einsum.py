@@ -141,3 +141,15 @@ def test_marginal_backward_traces_and_reruns_on_new_inputs(factors):
     traced = torch.jit.trace(marginals, (x.log(), y.log()), check_trace=False)
     x2, y2 = x.flip(0) * 3, y.flip(1)
     assert torch.allclose(traced(x2.log(), y2.log()), marginals(x2.log(), y2.log()))
+
+
+def test_impossible_combinations_give_zero_not_nan_gradients():
+    # a factor that rules out every value of one variable in one row: torch.logsumexp's
+    # backward would give NaN there and poison the whole gradient
+    import ppl.ops.contract as contract
+
+    x = torch.tensor([[-float("inf"), -float("inf")], [0.0, 1.0]], requires_grad=True)
+    out = torch.logsumexp(contract._safe_logsumexp(x, [1]), 0)
+    (grad,) = torch.autograd.grad(out, [x])
+    assert torch.isfinite(out) and torch.equal(grad[0], torch.zeros(2))
+    assert torch.allclose(grad[1], torch.softmax(torch.tensor([0.0, 1.0]), 0))
