@@ -29,7 +29,7 @@ def device(request):
     return torch.device(request.param)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def load_module():
     """Import a script or tutorial file as a module, registered in ``sys.modules``
     (torch.compile and dataclasses look functions' modules up there)."""

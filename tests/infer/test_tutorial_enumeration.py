@@ -16,28 +16,13 @@ TUTORIAL = Path(__file__).resolve().parents[2] / "tutorial" / "enumeration.py"
 
 
 @pytest.fixture(scope="module")
-def tutorial(load_module_once):
-    return load_module_once(TUTORIAL, "tutorial_enumeration")
+def tutorial(load_module):
+    return load_module(TUTORIAL, "tutorial_enumeration")
 
 
 @pytest.fixture(scope="module")
 def results(tutorial):
     return tutorial.run(seed=0)
-
-
-@pytest.fixture(scope="module")
-def load_module_once():
-    import importlib.util
-    import sys
-
-    def load(path, name):
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-        return module
-
-    return load
 
 
 def test_guide_enumeration_strategies(results):
