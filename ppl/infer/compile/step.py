@@ -53,6 +53,7 @@ from .elbo import eager_evaluate, replay_traces
 from .layout import cuda_devices, layout_key, strides, tensor_inputs, with_tensor_inputs
 from .multistep import StepsPerCall
 from .options import inductor_options
+from .transposed import TransposedInputs, cache_transposes
 
 __all__ = ["CompiledStep", "CompiledStepLoss"]
 
@@ -76,6 +77,7 @@ class CompiledStepLoss(StepLoss):
 class _Joint:
     fn: Callable[..., tuple[torch.Tensor, ...]]  # (*leaves, *args) -> (loss, status, *grads)
     used: tuple[bool, ...]  # per leaf: does the loss depend on it (else .grad stays None)
+    transposed: TransposedInputs  # cached transposes of large data inputs, appended to args
 
 
 class CompiledStep:
@@ -93,6 +95,9 @@ class CompiledStep:
         steps_per_call: with ``K >= 2``, ``SVI.run`` takes ``K`` steps per compiled call,
             the optimizer update inside the graph (:mod:`~ppl.infer.compile.multistep`;
             ``steps_per_call`` is then that object, else None).
+        cache_transposes: feed the graph a cached contiguous transpose of each large 2-D
+            data argument it transposes (a second copy of it in memory; twice as fast
+            a backward matmul, :mod:`~ppl.infer.compile.transposed`).
     """
 
     def __init__(
@@ -104,8 +109,10 @@ class CompiledStep:
         guard: Callable[[Any], str | None] | None = None,
         quiet: bool = False,
         steps_per_call: int = 1,
+        cache_transposes: bool = True,
     ) -> None:
         self.elbo = elbo
+        self.cache_transposes = cache_transposes
         self.backend = backend
         self.mode = mode
         self.options = inductor_options(backend, mode, options)
@@ -187,6 +194,7 @@ class CompiledStep:
         self, joint: _Joint, leaves: dict[str, torch.Tensor], args: tuple, kwargs: dict
     ) -> StepLoss:
         inputs = [leaf.detach() for leaf in leaves.values()] + tensor_inputs(args, kwargs)
+        inputs = joint.transposed.inputs(inputs)
         snapshot = self._graphs.last_snapshot
         loss, status, *grads = joint.fn(*inputs)
         value, finite, ok = status.tolist()  # the step's one host read
@@ -259,6 +267,10 @@ class CompiledStep:
                 self._graphs.failure = reason
                 return None  # refused: this layout stays eager
         example = [t.detach() for t in example]  # the graph needs no autograd
+        transposed = (
+            cache_transposes(graph, n_leaves) if self.cache_transposes else TransposedInputs(())
+        )
+        example = transposed.inputs(example)
         if self.backend == "inductor" and self.mode is None:
             # the graph is already ATen-level: inductor compiles it directly, and each step
             # skips dynamo's frame guards and the module call
@@ -269,4 +281,4 @@ class CompiledStep:
             fn = torch.compile(
                 graph, backend=self.backend, mode=self.mode, dynamic=False, options=self.options
             )
-        return _Joint(fn, tuple(used))
+        return _Joint(fn, tuple(used), transposed)
