@@ -9,11 +9,16 @@ backend, each in a fresh interpreter, and prints a table of what passed where::
     python scripts/run_pyro_examples.py --pyro-git /path/to/pyro.git -k hmm
     python scripts/run_pyro_examples.py --tutorials -k enumeration,gmm
     python scripts/run_pyro_examples.py --backend pyro --python /venv/bin/python
+    python scripts/run_pyro_examples.py --synthetic-data -k hmm.py  # offline: synthetic data
 
 With ``--backend ppl`` (the default) a ``sitecustomize`` module on ``PYTHONPATH`` maps
 every ``pyro`` / ``pyro.X`` import to ``ppl`` / ``ppl.X`` before the script starts, so the
 script runs unchanged. ``--backend both`` runs real Pyro (``--pyro-python``) too and marks
-the scripts that pass on Pyro but fail on ppl: the list to work on.
+the scripts that pass on Pyro but fail on ppl: the list to work on. ``--synthetic-data``
+runs the scripts with a fresh ``HOME`` whose data cache (``~/.data``, where both libraries'
+example loaders look under ``CI=1``) holds synthetic polyphonic corpora of the real shape
+(``ppl.contrib.examples.polyphonic_data_loader.write_synthetic``, also written in Pyro's
+cache format), so ``hmm.py`` and ``dmm.py`` run without network access.
 """
 
 from __future__ import annotations
@@ -109,6 +114,22 @@ def notebook_script(path: Path) -> str:
     return unpin("\n".join(lines))
 
 
+SYNTHETIC_DATA = """
+import os, pickle, torch
+from ppl.contrib.examples import polyphonic_data_loader as poly
+for dataset in (poly.JSB_CHORALES, poly.PIANO_MIDI, poly.MUSE_DATA, poly.NOTTINGHAM):
+    path = poly.write_synthetic(dataset)
+    processed = torch.load(path, weights_only=True)  # Pyro's cache: the same dict, pickled
+    with open(path[: -len(".pt")] + ".pkl", "wb") as f:
+        pickle.dump(processed, f, pickle.HIGHEST_PROTOCOL)
+"""
+
+
+def write_synthetic_data(python: str, env: dict[str, str]) -> None:
+    """Fill ``$HOME/.data`` with synthetic polyphonic corpora for ppl and for Pyro."""
+    subprocess.run([python, "-c", SYNTHETIC_DATA], env=env, check=True)
+
+
 def run_one(
     argv: list[str], cwd: Path, env: dict[str, str], timeout: float
 ) -> tuple[str, float, str]:
@@ -142,6 +163,11 @@ def main() -> None:
     )
     parser.add_argument("--timeout", type=float, default=600.0)
     parser.add_argument("--log", help="write each failure's last lines here")
+    parser.add_argument(
+        "--synthetic-data",
+        action="store_true",
+        help="a fresh HOME with synthetic polyphonic corpora in its data cache (offline)",
+    )
     args = parser.parse_args()
     if not args.pyro_git:
         parser.error("--pyro-git (or PYRO_GIT) is required")
@@ -168,6 +194,17 @@ def main() -> None:
         "MPLBACKEND": "Agg",
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1"),
     }
+    if args.synthetic_data:
+        home = work / "home"
+        home.mkdir()
+        base_env["HOME"] = str(home)
+        write_synthetic_data(
+            args.python,
+            {
+                **base_env,
+                "PYTHONPATH": os.pathsep.join([ppl_root, os.environ.get("PYTHONPATH", "")]),
+            },
+        )
     results: dict[str, dict[str, str]] = {}
     log = open(args.log, "w") if args.log else None
     for entry in entries:
