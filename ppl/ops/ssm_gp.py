@@ -114,6 +114,9 @@ class MaternKernel(nn.Module):
     @property
     def kernel_scale(self) -> torch.Tensor:
         """The ``(num_gps,)`` positive kernel scales (square roots of the GP variances)."""
+        frozen = self._buffers.get("kernel_scale")
+        if frozen is not None:
+            return frozen
         return self.kernel_scale_unconstrained.exp()
 
     @kernel_scale.setter
@@ -132,11 +135,13 @@ class MaternKernel(nn.Module):
             leaf.copy_(value.log())
 
     def freeze_kernel_scale(self) -> None:
-        """Fix ``kernel_scale`` at one (a buffer, no longer trained): for models whose
+        """Fix ``kernel_scale`` at one: the parameter becomes a buffer named
+        ``kernel_scale`` (Pyro's state-dict key), no longer trained. For models whose
         scales live elsewhere, such as the Wiener noise of a ``DependentMaternGP``."""
-        ones = torch.zeros_like(self.kernel_scale_unconstrained.detach())
+        ones = torch.ones_like(self.kernel_scale_unconstrained.detach())
         del self.kernel_scale_unconstrained
-        self.register_buffer("kernel_scale_unconstrained", ones)
+        # register_buffer refuses a name the class defines (the property): set it directly
+        self._buffers["kernel_scale"] = ones
 
     # ------------------------------------------------------------------ state space form
     def _rate(self) -> torch.Tensor:

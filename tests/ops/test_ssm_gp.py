@@ -118,6 +118,10 @@ def test_parameters_are_positive_and_trainable():
     mk.freeze_kernel_scale()
     assert [n for n, _ in mk.named_parameters()] == ["length_scale_unconstrained"]
     assert mk.kernel_scale.tolist() == [1.0, 1.0]
+    assert list(mk.state_dict()) == ["length_scale_unconstrained", "kernel_scale"]
+    mk.kernel_scale = torch.full((2,), 3.0)  # as in Pyro: assigning replaces the buffer
+    assert mk.stationary_covariance()[:, 0, 0].tolist() == [9.0, 9.0]
+    assert list(mk.state_dict()) == ["length_scale_unconstrained", "kernel_scale"]
 
 
 def test_errors_name_the_argument():

@@ -232,6 +232,12 @@ def test_dependent_matern_gp_has_no_kernel_scale_parameter():
         "obs_noise_scale_unconstrained",
         "wiener_noise_tril_unconstrained",
     }
+    # Pyro's state-dict keys: the fixed kernel scale is the buffer kernel.kernel_scale
+    state = gp.state_dict()
+    assert torch.equal(state["kernel.kernel_scale"], torch.ones(2))
+    clone = DependentMaternGP(obs_dim=2)
+    clone.load_state_dict(state)
+    assert torch.equal(clone.wiener_noise_tril, gp.wiener_noise_tril)
     with pytest.raises(NotImplementedError, match="only nu=1.5"):
         DependentMaternGP(nu=2.5)
 
