@@ -29,6 +29,7 @@ Example:
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import nn
@@ -102,9 +103,16 @@ class MaternKernel(nn.Module):
         self.kernel_scale_unconstrained = _positive_leaf("kernel_scale", kernel_scale_init, num_gps)
 
     # ------------------------------------------------------------------ parameters
+    def _declared(self, name: str) -> bool:
+        """Whether a ``PyroModule`` version of this kernel declared ``name`` a ``PyroParam``
+        (then reads go through the module, as ``param`` statements)."""
+        return name in self.__dict__.get("_pyro_params", ())
+
     @property
     def length_scale(self) -> torch.Tensor:
         """The ``(num_gps,)`` positive length scales."""
+        if self._declared("length_scale"):
+            return cast(torch.Tensor, self.__getattr__("length_scale"))
         return self.length_scale_unconstrained.exp()
 
     @length_scale.setter
@@ -117,6 +125,8 @@ class MaternKernel(nn.Module):
         frozen = self._buffers.get("kernel_scale")
         if frozen is not None:
             return frozen
+        if self._declared("kernel_scale"):
+            return cast(torch.Tensor, self.__getattr__("kernel_scale"))
         return self.kernel_scale_unconstrained.exp()
 
     @kernel_scale.setter

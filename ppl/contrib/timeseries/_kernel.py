@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 import torch
+from torch.distributions import constraints
 from torch.distributions.constraints import Constraint
 
 from ppl.nn import PyroParam, to_pyro_module_
@@ -20,12 +21,18 @@ def make_kernel(
     kernel_scale_init: torch.Tensor | None = None,
     freeze_kernel_scale: bool = False,
 ) -> MaternKernel:
-    """A :class:`MaternKernel` turned into a ``PyroModule`` in place, so that inside a
-    model's ``pyro_method`` its leaves are ``param`` statements (``kernel.<name>``)."""
+    """A :class:`MaternKernel` turned into a ``PyroModule`` in place whose scales are
+    ``PyroParam`` s, so that inside a model's ``pyro_method`` they are positive ``param``
+    statements named as in Pyro (``kernel.length_scale``, ``kernel.kernel_scale``)."""
     kernel = MaternKernel(nu, num_gps, length_scale_init, kernel_scale_init)
     if freeze_kernel_scale:
         kernel.freeze_kernel_scale()
     to_pyro_module_(kernel)
+    # Pyro's names in the ParamStore: kernel.length_scale, kernel.kernel_scale (positive)
+    for name in ("length_scale", "kernel_scale"):
+        if name + "_unconstrained" in dict(kernel.named_parameters(recurse=False)):
+            value = getattr(kernel, name).detach()
+            setattr(kernel, name, PyroParam(value, constraint=constraints.positive))
     return kernel
 
 

@@ -311,6 +311,6 @@ def test_models_are_time_series_models_and_record_params():
     params = {n for n, site in tr.nodes.items() if site["type"] == "param"}
     assert params == {
         "obs_noise_scale",
-        "kernel.length_scale_unconstrained",
-        "kernel.kernel_scale_unconstrained",
+        "kernel.length_scale",
+        "kernel.kernel_scale",
     }
