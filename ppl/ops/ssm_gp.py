@@ -183,7 +183,7 @@ class MaternKernel(nn.Module):
         N = self._nilpotent_part(lam)
         dt = torch.as_tensor(dt, dtype=lam.dtype, device=lam.device)
         eye = torch.eye(self.state_dim, dtype=lam.dtype, device=lam.device)
-        total = eye.expand(N.shape) + 0 * dt
+        total = eye.expand(N.shape) + 0 * dt  # broadcast to the batch of steps
         term = eye.expand(N.shape)
         for k in range(1, self.state_dim):
             term = torch.matmul(term, N)

@@ -329,7 +329,7 @@ class DependentMaternGP(TimeSeriesModel):
         li, lj = lam[:, None], lam[None, :]
         block = torch.stack(
             [
-                torch.stack([2.0 + 0 * li * lj, li - lj], -1),
+                torch.stack([torch.full_like(li - lj, 2.0), li - lj], -1),
                 torch.stack([lj - li, 2.0 * li * lj], -1),
             ],
             dim=-2,
