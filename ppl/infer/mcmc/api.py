@@ -134,7 +134,7 @@ class _RunState:
 
     def after_step(self, chain: int, step: int, params: Params | None, kernel: Any) -> None:
         self.chain, self.step, self.params, self.kernel = chain, step, params, kernel
-        if self.path is not None and self.every > 0 and step % self.every == 0:
+        if self.path is not None and step > 0 and step % self.every == 0:
             save_state(self.path, self.capture())
 
     def capture(self) -> dict[str, Any]:
