@@ -78,10 +78,15 @@ _CHAIN_METHODS = ("parallel", "sequential", "vectorized")
 Hook = Callable[[MCMCKernel, Params, str, int], None]
 
 
-def _progress_bar(total: int, disable: bool, position: int = 0) -> Any:
+def _progress_bar(
+    total: int, disable: bool, position: int = 0, desc: str | None = None, initial: int = 0
+) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=disable, position=position, dynamic_ncols=True, leave=True)
+    return tqdm(
+        total=total, disable=disable, position=position, dynamic_ncols=True, leave=True,
+        desc=desc, initial=initial,
+    )  # fmt: skip
 
 
 class _RunState:
@@ -198,13 +203,13 @@ def _chain_loop(
     yield structure
     suffix = "" if chain_id is None else f" [{chain_id}]"
     total = warmup_steps + num_samples
-    bar = _progress_bar(total, disable_progbar, position=chain)
-    bar.update(start)
+    first_stage = "Warmup" if start < warmup_steps else "Sample"
+    bar = _progress_bar(total, disable_progbar, chain, first_stage + suffix, start)
     try:
         for t in range(start, total):
             stage = "Warmup" if t < warmup_steps else "Sample"
             i = t if stage == "Warmup" else t - warmup_steps
-            if t == start or i == 0:
+            if t > start and i == 0:
                 bar.set_description(stage + suffix, refresh=False)
             params = kernel.sample(params)
             if not disable_progbar:
@@ -719,7 +724,23 @@ class StreamingMCMC(AbstractMCMC):
     Args:
         statistics: a :class:`~ppl.ops.streaming.StreamingStats` over dicts keyed by
             ``(chain_id, site)``; default ``StatsOfDict(default=CountMeanVarianceStats)``.
+        chain_method: ``"sequential"`` (default, Pyro's: one chain after another) or
+            ``"vectorized"`` (HMC/NUTS: all chains together over a leading chain dim,
+            as in :class:`MCMC`; the statistics then see the chains' draws
+            interleaved, step by step).
         other arguments: as :class:`MCMC` (no ``mp_context``).
+
+    Example:
+        >>> import torch, ppl, ppl.distributions as dist
+        >>> from ppl.infer.mcmc import NUTS
+        >>> def model():
+        ...     ppl.sample("x", dist.Normal(0.0, 1.0))
+        >>> ppl.set_rng_seed(0)
+        >>> mcmc = StreamingMCMC(NUTS(model), num_samples=20, warmup_steps=20, num_chains=2,
+        ...                      chain_method="vectorized", disable_progbar=True)
+        >>> mcmc.run()
+        >>> mcmc.get_statistics()[(1, "x")]["count"]
+        20
     """
 
     def __init__(
@@ -735,20 +756,34 @@ class StreamingMCMC(AbstractMCMC):
         disable_validation: bool | None = True,
         transforms: dict[str, Transform] | None = None,
         save_params: list[str] | None = None,
+        chain_method: str = "sequential",
     ) -> None:
         super().__init__(kernel, num_chains, transforms)
+        if chain_method not in ("sequential", "vectorized"):
+            raise ValueError(
+                "StreamingMCMC's chain_method must be 'sequential' or 'vectorized', "
+                f"got {chain_method!r}"
+            )
         initial_params = self._prepare(
             kernel, num_samples, warmup_steps, initial_params, save_params
         )
+        self.chain_method = chain_method
         self.disable_validation = disable_validation
         if statistics is None:
             statistics = StatsOfDict(default=CountMeanVarianceStats)
         self._statistics = statistics
         self._default_statistics = copy.deepcopy(statistics)
-        self.sampler = _UnarySampler(
-            kernel, num_samples, self.warmup_steps, num_chains, disable_progbar,
-            initial_params=initial_params, hook=hook_fn,
-        )  # fmt: skip
+        self.sampler: _UnarySampler | VectorizedChains
+        if chain_method == "vectorized":
+            self.sampler = VectorizedChains(
+                kernel, num_samples, self.warmup_steps, num_chains,  # type: ignore[arg-type]
+                disable_progbar, initial_params=initial_params, hook=hook_fn,
+            )  # fmt: skip
+        else:
+            self.sampler = _UnarySampler(
+                kernel, num_samples, self.warmup_steps, num_chains, disable_progbar,
+                initial_params=initial_params, hook=hook_fn,
+            )  # fmt: skip
 
     def run(self, *args: Any, **kwargs: Any) -> None:
         """Run every chain and feed each draw (constrained) to the statistics."""

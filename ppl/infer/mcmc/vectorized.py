@@ -843,7 +843,7 @@ class VectorizedChains:
         for chain in range(self.num_chains):
             yield structure, chain
         total = self.warmup_steps + self.num_samples
-        bars = _ChainBars(self.num_chains, total, self.disable_progbar, self.t)
+        bars = _ChainBars(self.num_chains, self.warmup_steps, total, self.disable_progbar, self.t)
         try:
             for t in range(self.t, total):
                 stage = "Warmup" if t < self.warmup_steps else "Sample"
@@ -897,17 +897,19 @@ class _ChainBars:
     """One tqdm bar per vectorized chain (``position`` = chain), phase in the
     description (``Warmup [i]`` / ``Sample [i]``), per-chain status as the postfix.
 
-    Bars are refreshed at most about 20 times a second in total (tqdm's ``mininterval``
-    per bar), so many chains do not slow a fast model down."""
+    Each bar redraws at most every 0.1 s (tqdm's ``mininterval``), so many chains do
+    not slow a fast model down."""
 
-    def __init__(self, num_chains: int, total: int, disable: bool, start: int) -> None:
+    def __init__(
+        self, num_chains: int, warmup_steps: int, total: int, disable: bool, start: int
+    ) -> None:
         from tqdm.auto import tqdm
 
         self.disable = disable
-        self.stage = ""
+        self.stage = "Warmup" if start < warmup_steps else "Sample"
         self.bars = [
             tqdm(total=total, initial=start, disable=disable, position=chain,
-                 dynamic_ncols=True, leave=True)
+                 dynamic_ncols=True, leave=True, desc=f"{self.stage} [{chain}]")
             for chain in range(num_chains)
         ]  # fmt: skip
 
