@@ -180,6 +180,54 @@ class BatchedPotential:
         return torch.stack([g for g, _ in results]), torch.stack([e for _, e in results])
 
 
+def _graph_key(model: Any, args: tuple, kwargs: Mapping[str, Any], flat: torch.Tensor) -> Any:
+    """What a run's traced graphs depend on: the model, its arguments (tensors by
+    memory and version, so an in-place change is seen; ``MCMC.run`` passes detached
+    views, new objects each run, of the same memory; plain values by value) and the
+    batch's shape, dtype and device. None when an argument is of another kind (no reuse).
+    """
+    if model is None:
+        return None
+    parts: list[Any] = [id(model), tuple(flat.shape), flat.dtype, flat.device]
+    for name, value in [*enumerate(args), *sorted(kwargs.items())]:
+        if isinstance(value, torch.Tensor):
+            parts.append(
+                (name, value.data_ptr(), value._version, tuple(value.shape), value.stride(),
+                 value.dtype, value.device)
+            )  # fmt: skip
+        elif value is None or type(value) in (bool, int, float, str):
+            parts.append((name, value))
+        else:
+            return None
+    return tuple(parts)
+
+
+def _agrees(
+    potential: BatchedPotential,
+    fresh: Callable[[Params], torch.Tensor],
+    layout: _Layout,
+    flat: torch.Tensor,
+    rtol: float = 1e-5,
+) -> bool:
+    """Does a cached potential graph still give the fresh eager potential's energy and
+    gradient at ``flat`` and at a seeded point away from it? (A model may read state
+    that changed since the graph was traced.)"""
+    eager = fresh.potential_fn if isinstance(fresh, CompiledPotential) else fresh
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(flat.shape, generator=gen, dtype=flat.dtype).to(flat.device)
+    for point in (flat, flat + 0.1 * noise):
+        grad, energy = potential.one(point)
+        grads_eager, energy_eager = potential_grad(eager, layout.unpack(point))
+        if not bool(torch.isfinite(energy_eager)):
+            continue
+        if not (
+            torch.allclose(energy, energy_eager, rtol=rtol, atol=rtol)
+            and torch.allclose(grad, layout.pack(grads_eager), rtol=rtol, atol=rtol)
+        ):
+            return False
+    return True
+
+
 class _GraphCall:
     """The batched potential graph in :class:`BatchedPotential`'s calling convention."""
 
@@ -290,6 +338,9 @@ class VectorizedChains:
         self._leaf_graph: Any = None  # the traced NUTS leaf; False: tracing failed
         self.z = torch.zeros(0)  # (chains, size) once run starts
         self.run_state: Any = None  # set by MCMC.run: reports steps, may hold a resume point
+        # (key, arguments, BatchedPotential, leaf graph) of the last run, reused by the
+        # next run on the same model and unchanged arguments (see _graph_key)
+        self._graphs: tuple[Any, Any, BatchedPotential, Any] | None = None
 
     def terminate(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to shut down: no worker processes."""
@@ -373,7 +424,15 @@ class VectorizedChains:
             for seed in seeds[: self.num_chains]
         ]
         kernel._initial_params = single
-        self.potential = BatchedPotential(kernel.potential_fn, self.layout, flat)  # type: ignore[arg-type]
+        key = _graph_key(kernel.model, args, kwargs, flat)
+        cached = self._graphs if self._graphs is not None and self._graphs[0] == key else None
+        if cached is not None and _agrees(cached[2], kernel.potential_fn, self.layout, flat[0]):  # type: ignore[arg-type]
+            self.potential, leaf_graph = cached[2], cached[3]
+        else:
+            self.potential = BatchedPotential(kernel.potential_fn, self.layout, flat)  # type: ignore[arg-type]
+            leaf_graph = None
+        # kept with the arguments, so their memory is not reused while cached
+        self._graphs = (key, (args, dict(kwargs)), self.potential, None) if key else None
         shape = kernel._mass_matrix_shape()
         self.dense = any(len(s) == 2 for s in shape.values()) or (
             type(kernel.mass_matrix_adapter).__name__ != "BlockMassMatrix"
@@ -400,7 +459,7 @@ class VectorizedChains:
         for chain, adapter in enumerate(self.adapters):
             if adapter.adapt_step_size:
                 adapter.reset_step_size_adaptation(self.layout.unpack(flat[chain]))
-        self._leaf_graph = None  # traced again: the model's data are constants of it
+        self._leaf_graph = leaf_graph  # None: traced at the first leaf
         self._first = {
             b: torch.tensor(b, device=flat.device) for b in (True, False)
         }  # the first-leaf flags
@@ -867,6 +926,8 @@ class VectorizedChains:
         for chain in range(self.num_chains):
             yield self.diagnostics(chain), chain
         kernel.cleanup()
+        if self._graphs is not None:
+            self._graphs = (*self._graphs[:3], self._leaf_graph)
         set_rng_seed(seeds[-1])
 
     def chain_status(self) -> list[dict[str, str]]:
