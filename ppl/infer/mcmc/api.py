@@ -18,6 +18,14 @@ Design notes
   in-process sampler; ``chain_method="vectorized"`` (HMC/NUTS) runs all chains together
   in this process over a leading chain dim
   (:class:`~ppl.infer.mcmc.vectorized.VectorizedChains`, seeded per chain the same way).
+* **Resumable sampling** (opt-in; without it every ``run`` starts fresh, as in Pyro).
+  In-process samplers report each step boundary to a :class:`_RunState`, which turns
+  it into a state of plain data on demand (:meth:`MCMC.state_dict`) and, with
+  ``checkpoint_path``, writes one atomically every ``checkpoint_every`` steps;
+  ``run(..., resume_from=...)`` rebuilds the kernel through ``setup``, writes the
+  saved state over it (positions, kernel and adapter state, draws, RNGs) and goes on,
+  so a killed run finishes with the draws of an uninterrupted one
+  (:mod:`ppl.infer.mcmc.resume`).
 * Draws are stored unconstrained and mapped back through ``transforms`` at the end, so
   ``get_samples()`` holds values in each site's support with shape
   ``(num_chains * num_samples, *site_shape)``.
