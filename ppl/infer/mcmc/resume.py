@@ -110,8 +110,8 @@ def restore_into(current: Any, state: Any, where: str = "state") -> Any:
     the tensor they replace.
 
     Raises:
-        StateMismatchError: an object of another class, or a dict entry holding an
-            object the current value lacks, naming the attribute path.
+        StateMismatchError: an object of another class, a dict with other keys, or a
+            tensor of another shape than the current value's, naming the attribute path.
     """
     if isinstance(state, dict) and _OBJECT in state:
         name = state[_OBJECT]
@@ -129,6 +129,11 @@ def restore_into(current: Any, state: Any, where: str = "state") -> Any:
         for key_state, value in state[_DICT]:
             key = restore_into(None, key_state, f"{where} key")
             out[key] = restore_into(old.get(key), value, f"{where}[{key!r}]")
+        if old and set(old) != set(out):
+            raise StateMismatchError(
+                f"{where}: the saved state has entries {sorted(map(str, out))}, this run "
+                f"has {sorted(map(str, old))}"
+            )
         return out
     if isinstance(state, dict) and _TUPLE in state:
         old_tuple: tuple[Any, ...] = current if isinstance(current, tuple) else ()
@@ -146,6 +151,11 @@ def restore_into(current: Any, state: Any, where: str = "state") -> Any:
             for i, v in enumerate(state)
         ]
     if isinstance(state, torch.Tensor) and isinstance(current, torch.Tensor):
+        if state.shape != current.shape:
+            raise StateMismatchError(
+                f"{where}: the saved tensor has shape {tuple(state.shape)}, this run's has "
+                f"{tuple(current.shape)}"
+            )
         return state.to(current.device)
     return state
 

@@ -253,6 +253,12 @@ def test_mismatched_state_names_the_difference(saved_state: dict, make, match: s
         make().run(DATA, resume_from=saved_state)
 
 
+def test_other_mass_matrix_layout_names_the_attribute(saved_state: dict) -> None:
+    mcmc = MCMC(NUTS(model, full_mass=True), num_samples=5, warmup_steps=5, disable_progbar=True)
+    with pytest.raises(StateMismatchError, match=r"_adapter\._mass_matrix_adapter"):
+        mcmc.run(DATA, resume_from=saved_state)
+
+
 def test_not_a_state_and_bad_checkpoint_every(tmp_path: Path) -> None:
     mcmc = MCMC(NUTS(model), num_samples=5, disable_progbar=True)
     with pytest.raises(StateMismatchError, match="is not an MCMC state"):
