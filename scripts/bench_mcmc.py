@@ -25,12 +25,14 @@ Usage:
     python scripts/bench_mcmc.py --quick          # 200 + 200 draws, one seed
     python scripts/bench_mcmc.py                  # 1000 + 4000 draws, 5 seeds
     python scripts/bench_mcmc.py --warmup 500 --samples 500   # the short run
+    python scripts/bench_mcmc.py --workloads logreg --backends ppl-vec4   # 4 chains vs 1
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import math
 import statistics
 import time
 from collections.abc import Callable
@@ -175,8 +177,12 @@ def run_torch_ppl(
     pyro.clear_param_store()
     chains = {"num_chains": vectorized, "chain_method": "vectorized"} if vectorized else {}
     mcmc = MCMC(
-        NUTS(counted, jit_compile=jit), num_samples=samples, warmup_steps=warmup, hook_fn=hook,
-        disable_progbar=True, **chains,
+        NUTS(counted, jit_compile=jit),
+        num_samples=samples,
+        warmup_steps=warmup,
+        hook_fn=hook,
+        disable_progbar=True,
+        **chains,
     )
     start = time.perf_counter()
     try:
@@ -226,8 +232,12 @@ def run_numpyro(workload: str, seed: int, warmup: int, samples: int, chains: int
         x, y = logreg_data()
         model, args = logreg, (jnp.array(x.numpy()), jnp.array(y.numpy()))
     mcmc = MCMC(
-        NUTS(model), num_warmup=warmup, num_samples=samples, num_chains=chains,
-        chain_method="vectorized", progress_bar=False,
+        NUTS(model),
+        num_warmup=warmup,
+        num_samples=samples,
+        num_chains=chains,
+        chain_method="vectorized",
+        progress_bar=False,
     )
     start = time.perf_counter()
     mcmc.warmup(jax.random.PRNGKey(seed), *args, extra_fields=("num_steps",))
@@ -253,6 +263,10 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--quick", action="store_true", help="200 + 200 draws, one seed")
     parser.add_argument("--workloads", nargs="+", default=["eight_schools", "logreg"])
+    parser.add_argument(
+        "--backends", nargs="+", default=None,
+        help="only these rows (a -vec4 row brings its 1-chain row along)",
+    )  # fmt: skip
     opts = parser.parse_args()
     if opts.quick:
         opts.warmup, opts.samples, opts.seeds = 200, 200, 1
@@ -274,33 +288,46 @@ def main() -> None:
         backends.append(
             ("NumPyro-vec4", lambda w, s: run_numpyro(w, s, opts.warmup, opts.samples, 4))
         )
+    if opts.backends is not None:
+        keep = set(opts.backends)
+        if "ppl-vec4" in keep:
+            keep.add("ppl-jit")
+        if "NumPyro-vec4" in keep:
+            keep.add("NumPyro")
+        backends = [(name, run) for name, run in backends if name in keep]
     with open("/proc/loadavg") as f:
         load = f.read().split()[:3]
-    print(f"NUTS, 1 chain (vec4: 4), {opts.warmup} warm-up + {opts.samples} draws, "
-          f"medians over {opts.seeds} seed(s), 1 torch thread; load average {' '.join(load)}")
-    if len(backends) == 3:
+    print(
+        f"NUTS, 1 chain (vec4: 4), {opts.warmup} warm-up + {opts.samples} draws, "
+        f"medians over {opts.seeds} seed(s), 1 torch thread; load average {' '.join(load)}"
+    )
+    if importlib.util.find_spec("pyro") is None:
         print("(Pyro / NumPyro not installed: pip install -e '.[bench]' to compare)")
-    header = f"{'workload':14s} {'backend':12s} {'wall s':>8s} {'grad/s':>9s} " \
-             f"{'neff/grad':>10s} {'neff/s':>8s}  ppl neff/s ratio"
+    header = (
+        f"{'workload':14s} {'backend':12s} {'wall s':>8s} {'grad/s':>9s} "
+        f"{'neff/grad':>10s} {'neff/s':>8s}  ppl neff/s ratio"
+    )
     print(header)
     for workload in opts.workloads:
         medians: dict[str, dict[str, float]] = {}
-        for name, run in backends:
+        for name, run in backends:  # each row as soon as it is measured (ppl comes first)
             results = [run(workload, seed) for seed in range(opts.seeds)]
-            medians[name] = {
+            m = medians[name] = {
                 key: statistics.median(getattr(r, key) for r in results)
                 for key in ("wall", "grad_per_s", "neff_per_grad", "neff_per_s")
             }
-        ours = medians["ppl"]["neff_per_s"]
-        for name, m in medians.items():
+            ours = medians["ppl"]["neff_per_s"] if "ppl" in medians else math.nan
             ratio = "" if name == "ppl" else f"{ours / m['neff_per_s']:.2f}x"
             if name == "ppl-jit":  # the fast path against eager ppl
                 ratio = f"jit/eager {m['neff_per_s'] / ours:.2f}x"
             if name.endswith("-vec4"):  # wall per draw of one chain: 4 chains vs 1
                 single = medians["ppl-jit" if name == "ppl-vec4" else "NumPyro"]["wall"]
                 ratio = f"4-chain/1-chain wall {m['wall'] / single:.2f}x"
-            print(f"{workload:14s} {name:12s} {m['wall']:8.2f} {m['grad_per_s']:9.0f} "
-                  f"{m['neff_per_grad']:10.4f} {m['neff_per_s']:8.1f}  {ratio}")
+            print(
+                f"{workload:14s} {name:12s} {m['wall']:8.2f} {m['grad_per_s']:9.0f} "
+                f"{m['neff_per_grad']:10.4f} {m['neff_per_s']:8.1f}  {ratio}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

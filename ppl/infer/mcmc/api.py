@@ -18,6 +18,14 @@ Design notes
   in-process sampler; ``chain_method="vectorized"`` (HMC/NUTS) runs all chains together
   in this process over a leading chain dim
   (:class:`~ppl.infer.mcmc.vectorized.VectorizedChains`, seeded per chain the same way).
+* **Resumable sampling** (opt-in; without it every ``run`` starts fresh, as in Pyro).
+  In-process samplers report each step boundary to a :class:`_RunState`, which turns
+  it into a state of plain data on demand (:meth:`MCMC.state_dict`) and, with
+  ``checkpoint_path``, writes one atomically every ``checkpoint_every`` steps;
+  ``run(..., resume_from=...)`` rebuilds the kernel through ``setup``, writes the
+  saved state over it (positions, kernel and adapter state, draws, RNGs) and goes on,
+  so a killed run finishes with the draws of an uninterrupted one
+  (:mod:`ppl.infer.mcmc.resume`).
 * Draws are stored unconstrained and mapped back through ``transforms`` at the end, so
   ``get_samples()`` holds values in each site's support with shape
   ``(num_chains * num_samples, *site_shape)``.
@@ -40,6 +48,8 @@ Example:
 from __future__ import annotations
 
 import copy
+import math
+import os
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
@@ -52,12 +62,21 @@ from torch.distributions import Transform
 from ppl.infer.mcmc.hmc import HMC
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
 from ppl.infer.mcmc.parallel import chain_seeds, run_in_processes
+from ppl.infer.mcmc.resume import (
+    STATE_KIND,
+    StateMismatchError,
+    check_state,
+    encode,
+    load_state,
+    restore_into,
+    save_state,
+)
 from ppl.infer.mcmc.util import diagnostics, diagnostics_from_stats, print_summary, select_samples
 from ppl.infer.mcmc.vectorized import VectorizedChains
 from ppl.ops.context import optional
 from ppl.ops.streaming import CountMeanVarianceStats, StatsOfDict, StreamingStats
 from ppl.poutine import block
-from ppl.rng import set_rng_seed
+from ppl.rng import get_rng_state, set_rng_seed, set_rng_state
 from ppl.settings import is_validation_enabled, validation_enabled
 
 __all__ = ["MCMC", "StreamingMCMC"]
@@ -67,10 +86,91 @@ _CHAIN_METHODS = ("parallel", "sequential", "vectorized")
 Hook = Callable[[MCMCKernel, Params, str, int], None]
 
 
-def _progress_bar(total: int, disable: bool, position: int = 0) -> Any:
+def _progress_bar(
+    total: int, disable: bool, position: int = 0, desc: str | None = None, initial: int = 0
+) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, disable=disable, position=position, dynamic_ncols=True)
+    return tqdm(
+        total=total, disable=disable, position=position, dynamic_ncols=True, leave=True,
+        desc=desc, initial=initial,
+    )  # fmt: skip
+
+
+class _RunState:
+    """Where a run is (chain, step, positions, kernel) and what it has made so far.
+
+    The samplers report every step boundary to :meth:`after_step`; :meth:`capture`
+    turns that into an MCMC state of plain data (see :mod:`ppl.infer.mcmc.resume`), and
+    with a checkpoint path one is written every ``every`` steps. ``resume`` is the
+    state a run continues from (None for a fresh run).
+    """
+
+    def __init__(
+        self,
+        header: dict[str, Any],
+        draws: list[list[torch.Tensor]],
+        diagnostics: list[Any],
+        path: Any = None,
+        every: int = 0,
+        resume: dict[str, Any] | None = None,
+    ) -> None:
+        self.header = header
+        self.draws = draws
+        self.diagnostics = diagnostics
+        self.path = path
+        self.every = every
+        self.resume = resume
+        self.seeds: list[int] | None = resume["seeds"] if resume is not None else None
+        self.sites: dict[str, list[int]] | None = resume["sites"] if resume is not None else None
+        self.chain = 0
+        self.step = 0
+        self.kernel: Any = None
+        self.params: Params | None = None
+        self.vectorized: Any = None  # the VectorizedChains of a vectorized run
+        self.final: dict[str, Any] | None = None
+
+    def resume_point(self, chain: int) -> dict[str, Any] | None:
+        """The saved state if ``chain`` is the chain it stopped in."""
+        if self.resume is not None and self.resume["chain"] == chain:
+            return self.resume
+        return None
+
+    def check_sites(self, structure: Mapping[str, torch.Size]) -> None:
+        sites = {name: list(shape) for name, shape in structure.items()}
+        if self.sites is not None and self.sites != sites:
+            raise StateMismatchError(
+                "cannot resume: the saved run has latent sites (name: shape) "
+                f"{self.sites}, this model has {sites}"
+            )
+        self.sites = sites
+
+    def after_step(self, chain: int, step: int, params: Params | None, kernel: Any) -> None:
+        self.chain, self.step, self.params, self.kernel = chain, step, params, kernel
+        if self.path is not None and step > 0 and step % self.every == 0:
+            save_state(self.path, self.capture())
+
+    def capture(self) -> dict[str, Any]:
+        """The run's state at the last step boundary, as plain data."""
+        warmup = self.header["warmup_steps"]
+        total = sum(math.prod(shape) for shape in (self.sites or {}).values())
+        state: dict[str, Any] = {"format": STATE_KIND, **self.header}
+        state.update(
+            sites=self.sites,
+            seeds=self.seeds,
+            chain=self.chain,
+            step=self.step,
+            phase="Warmup" if self.step < warmup else "Sample",
+            draws=[torch.stack(d) if d else torch.zeros(0, total) for d in self.draws],
+            diagnostics=[encode(d, "diagnostics") for d in self.diagnostics],
+            rng=get_rng_state(),
+        )
+        if self.vectorized is not None:
+            state["vectorized"] = self.vectorized.state_dict()
+        else:
+            state["params"] = encode(self.params, "params")
+            state["kernel_state"] = self.kernel.state_dict()
+        return state
 
 
 def _chain_loop(
@@ -83,7 +183,12 @@ def _chain_loop(
     *args: Any,
     **kwargs: Any,
 ) -> Iterator[Any]:
-    """Run one chain; yield its site shapes, each flat draw, then the kernel's diagnostics."""
+    """Run one chain; yield its site shapes, each flat draw, then the kernel's diagnostics.
+
+    With a run state (``kwargs["_run_state"]``, set by :class:`_UnarySampler`) every
+    step boundary is reported to it, and a chain it stopped in continues from there."""
+    run_state: _RunState | None = kwargs.pop("_run_state", None)
+    chain = chain_id or 0
     kernel.setup(warmup_steps, *args, **kwargs)
     params = kernel.initial_params
     save_params = list(getattr(kernel, "save_params", None) or sorted(params))
@@ -92,26 +197,45 @@ def _chain_loop(
         raise ValueError(
             f"save_params names unknown sites {unknown}; the latent sites are {sorted(params)}"
         )
-    yield {name: params[name].shape for name in save_params}
+    structure = {name: params[name].shape for name in save_params}
+    start = 0
+    if run_state is not None:
+        run_state.check_sites(structure)
+        saved = run_state.resume_point(chain)
+        if saved is not None:
+            kernel.load_state_dict(saved["kernel_state"])  # type: ignore[attr-defined]
+            params = restore_into(None, saved["params"], "params")
+            set_rng_state(saved["rng"])
+            start = saved["step"]
+        run_state.after_step(chain, start, params, kernel)
+    yield structure
     suffix = "" if chain_id is None else f" [{chain_id}]"
-    bar = _progress_bar(warmup_steps + num_samples, disable_progbar, position=chain_id or 0)
+    total = warmup_steps + num_samples
+    first_stage = "Warmup" if start < warmup_steps else "Sample"
+    bar = _progress_bar(total, disable_progbar, chain, first_stage + suffix, start)
     try:
-        for stage, steps in (("Warmup", warmup_steps), ("Sample", num_samples)):
-            bar.set_description(stage + suffix, refresh=False)
-            for i in range(steps):
-                params = kernel.sample(params)
-                if not disable_progbar:
-                    status = kernel.logging()
-                    if status:
-                        bar.set_postfix(status, refresh=False)
-                    bar.update()
-                if hook is not None:
-                    hook(kernel, params, stage + suffix, i)
-                if stage == "Sample":
-                    flat = [params[name].reshape(-1) for name in save_params]
-                    yield torch.cat(flat) if flat else torch.tensor([])
+        for t in range(start, total):
+            stage = "Warmup" if t < warmup_steps else "Sample"
+            i = t if stage == "Warmup" else t - warmup_steps
+            if t > start and i == 0:
+                bar.set_description(stage + suffix, refresh=False)
+            params = kernel.sample(params)
+            if not disable_progbar:
+                status = kernel.logging()
+                if status:
+                    bar.set_postfix(status, refresh=False)
+                bar.update()
+            if stage == "Sample":
+                flat = [params[name].reshape(-1) for name in save_params]
+                yield torch.cat(flat) if flat else torch.tensor([])
+            if run_state is not None:
+                run_state.after_step(chain, t + 1, params, kernel)
+            if hook is not None:
+                hook(kernel, params, stage + suffix, i)
     finally:
         bar.close()
+    if run_state is not None and chain == run_state.header["num_chains"] - 1:
+        run_state.final = run_state.capture()
     yield kernel.diagnostics()
     kernel.cleanup()
 
@@ -153,6 +277,7 @@ class _UnarySampler:
         self.disable_progbar = disable_progbar
         self.initial_params = initial_params
         self.hook = hook
+        self.run_state: _RunState | None = None  # set by MCMC.run to track the state
 
     def terminate(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to shut down: no worker processes."""
@@ -169,8 +294,17 @@ class _UnarySampler:
         )  # fmt: skip
 
     def run(self, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, int]]:
-        seeds = chain_seeds(self.num_chains) if self.num_chains > 1 else None
-        for chain in range(self.num_chains):
+        run_state = self.run_state
+        first = 0
+        if run_state is not None and run_state.resume is not None:
+            seeds = run_state.seeds
+            first = run_state.resume["chain"]
+        else:
+            seeds = chain_seeds(self.num_chains) if self.num_chains > 1 else None
+        if run_state is not None:
+            run_state.seeds = seeds
+            kwargs = {**kwargs, "_run_state": run_state}
+        for chain in range(first, self.num_chains):
             if seeds is not None:
                 set_rng_seed(seeds[chain])
             for item in _run_chain_job(self._job(chain, args, kwargs)):
@@ -334,6 +468,18 @@ class MCMC(AbstractMCMC):
             in this process) or ``"vectorized"`` (HMC/NUTS only: all chains advance
             together in this process over a leading chain dim, one batched potential
             call per leapfrog step; see :mod:`ppl.infer.mcmc.vectorized`).
+        checkpoint_path: resumable sampling (not in Pyro): write the run's state to this
+            file every ``checkpoint_every`` steps (atomically: a crash keeps the last
+            complete file); ``run(..., resume_from=checkpoint_path)`` continues a
+            killed run to the draws an uninterrupted run makes
+            (:mod:`ppl.infer.mcmc.resume`). Chains then run in this process.
+        checkpoint_every: steps between two checkpoint files (per chain; per joint step
+            of vectorized chains).
+
+    Resuming: ``mcmc.run(*args, resume_from=state_or_path, **kwargs)`` with a state
+    from :meth:`state_dict` or a checkpoint file, on an ``MCMC`` built like the one
+    that saved it (same kernel class and settings, model, ``num_chains``, counts);
+    without ``resume_from`` every run starts fresh, as in Pyro.
     """
 
     def __init__(
@@ -350,12 +496,22 @@ class MCMC(AbstractMCMC):
         transforms: dict[str, Transform] | None = None,
         save_params: list[str] | None = None,
         chain_method: str = "parallel",
+        checkpoint_path: str | os.PathLike[str] | None = None,
+        checkpoint_every: int = 100,
     ) -> None:
         super().__init__(kernel, num_chains, transforms)
+        if (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, int)
+            or checkpoint_every < 1
+        ):
+            raise ValueError(f"checkpoint_every must be a positive int, got {checkpoint_every!r}")
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_every = checkpoint_every
+        self._run_state: _RunState | None = None
+        self._final_state: dict[str, Any] | None = None
         if chain_method not in _CHAIN_METHODS:
-            raise ValueError(
-                f"chain_method must be one of {_CHAIN_METHODS}, got {chain_method!r}"
-            )
+            raise ValueError(f"chain_method must be one of {_CHAIN_METHODS}, got {chain_method!r}")
         initial_params = self._prepare(
             kernel, num_samples, warmup_steps, initial_params, save_params
         )
@@ -394,30 +550,149 @@ class MCMC(AbstractMCMC):
                 initial_params=initial_params, hook=hook_fn,
             )  # fmt: skip
 
+    # ------------------------------------------------------------------ resumable state
+    def _state_header(self) -> dict[str, Any]:
+        vectorized = isinstance(self.sampler, VectorizedChains)
+        return {
+            "kernel": type(self.kernel).__name__,
+            "num_chains": self.num_chains,
+            "chain_method": "vectorized" if vectorized else "sequential",
+            "warmup_steps": self.warmup_steps,
+            "num_samples": self.num_samples,
+        }
+
+    def _resume_state(self, resume_from: Any) -> dict[str, Any] | None:
+        if resume_from is None:
+            return None
+        if isinstance(resume_from, (str, os.PathLike)):
+            state, source = load_state(resume_from), repr(os.fspath(resume_from))
+        else:
+            state, source = resume_from, "<memory>"
+        check_state(state, self._state_header(), source)
+        return state  # type: ignore[no-any-return]
+
+    def _tracking_sampler(self, needed: bool) -> _UnarySampler | VectorizedChains | None:
+        """The sampler that reports its state (None: it cannot), switching worker
+        processes to in-process chains (the same draws) when ``needed``."""
+        sampler = self.sampler
+        if isinstance(sampler, _MultiSampler):
+            if not needed:
+                return None
+            warnings.warn(
+                "checkpoint_path/resume_from: the chains run one after another in this "
+                "process (the same draws as in worker processes)",
+                UserWarning,
+                stacklevel=3,
+            )
+            sampler = _UnarySampler(
+                sampler.kernel, sampler.num_samples, sampler.warmup_steps, sampler.num_chains,
+                sampler.disable_progbar, initial_params=sampler.initial_params, hook=sampler.hook,
+            )  # fmt: skip
+        if isinstance(sampler, _UnarySampler) and not hasattr(self.kernel, "state_dict"):
+            if needed:
+                raise TypeError(
+                    "resumable sampling needs kernel.state_dict() and load_state_dict(); "
+                    f"{type(self.kernel).__name__} has none"
+                )
+            return None
+        return sampler
+
+    def state_dict(self) -> dict[str, Any]:
+        """The run's state as plain data: at the last step boundary during a run (e.g.
+        from ``hook_fn``), or where the last run ended.
+
+        It holds the chain and step reached (and so the phase), positions, the kernel's
+        state (step size, dual averaging, mass matrix, Welford window, cached
+        potential and gradient), the draws and diagnostics so far, the per-chain seeds
+        and every random generator. Save it with
+        :func:`ppl.infer.mcmc.resume.save_state`; continue with
+        ``run(..., resume_from=state)``.
+
+        Raises:
+            RuntimeError: before a run, or after one whose chains ran in worker
+                processes (their state stays there; pass ``checkpoint_path`` or
+                ``chain_method="sequential"``).
+
+        Example:
+            >>> import torch, ppl
+            >>> from ppl.infer.mcmc import MCMC, NUTS
+            >>> kernel = NUTS(potential_fn=lambda z: 0.5 * (z["x"] ** 2).sum())
+            >>> mcmc = MCMC(kernel, num_samples=5, warmup_steps=5,
+            ...             initial_params={"x": torch.zeros(2)}, disable_progbar=True)
+            >>> mcmc.run()
+            >>> state = mcmc.state_dict()
+            >>> state["phase"], state["step"], tuple(state["draws"][0].shape)
+            ('Sample', 10, (5, 2))
+        """
+        if self._run_state is not None:
+            return self._run_state.capture()
+        if self._final_state is None:
+            raise RuntimeError(
+                "MCMC has no state: call mcmc.run(...) first (with chains in this process: "
+                "chain_method='sequential' or 'vectorized', or a checkpoint_path)"
+            )
+        return self._final_state
+
     def run(self, *args: Any, **kwargs: Any) -> None:
-        """Run every chain on the model's ``args``/``kwargs`` and store the draws."""
+        """Run every chain on the model's ``args``/``kwargs`` and store the draws.
+
+        ``resume_from=state_or_path`` (a keyword taken out of ``kwargs``) continues the
+        run that state came from instead of starting fresh (see :meth:`state_dict`).
+
+        Raises:
+            ppl.infer.mcmc.resume.StateMismatchError: the state is from another kind of
+                run (kernel class, sites, num_chains, chain method, counts), naming what
+                differs.
+        """
+        resume = self._resume_state(kwargs.pop("resume_from", None))
         self._args, self._kwargs = args, kwargs
         args = tuple(a.detach() if torch.is_tensor(a) else a for a in args)
         structure: Mapping[str, torch.Size] = {}
         draws: list[list[torch.Tensor]] = [[] for _ in range(self.num_chains)]
-        seen = [0] * self.num_chains
-        with (
-            block(),
-            optional(
-                validation_enabled(not self.disable_validation), self.disable_validation is not None
-            ),
-        ):
-            for item, chain in self.sampler.run(*args, **kwargs):
-                if seen[chain] == 0:
-                    structure = item
-                elif seen[chain] == self.num_samples + 1:
-                    self._diagnostics[chain] = item
-                else:
-                    draws[chain].append(item)
-                seen[chain] += 1
-            if self.transforms is None:
-                with torch.random.fork_rng(devices=[]):  # the draws' stream stays as it ended
-                    self._set_transforms(*args, **kwargs)
+        self._diagnostics = [None] * self.num_chains
+        got_structure = [False] * self.num_chains
+        needed = resume is not None or self.checkpoint_path is not None
+        tracking = self._tracking_sampler(needed)
+        sampler: Any = self.sampler if tracking is None else tracking
+        self._final_state = None
+        if tracking is not None:
+            self._run_state = _RunState(
+                self._state_header(), draws, self._diagnostics, self.checkpoint_path,
+                self.checkpoint_every, resume,
+            )  # fmt: skip
+            tracking.run_state = self._run_state
+        if resume is not None:
+            structure = {name: torch.Size(shape) for name, shape in resume["sites"].items()}
+            for chain, saved in enumerate(resume["draws"]):
+                draws[chain].extend(saved.unbind(0))
+                got_structure[chain] = chain < resume["chain"]
+            for chain, saved in enumerate(resume["diagnostics"]):
+                self._diagnostics[chain] = restore_into(None, saved, "diagnostics")
+        try:
+            with (
+                block(),
+                optional(
+                    validation_enabled(not self.disable_validation),
+                    self.disable_validation is not None,
+                ),
+            ):
+                for item, chain in sampler.run(*args, **kwargs):
+                    if torch.is_tensor(item):
+                        draws[chain].append(item)
+                    elif not got_structure[chain]:
+                        structure = item
+                        got_structure[chain] = True
+                    else:
+                        self._diagnostics[chain] = item
+                if self.transforms is None:
+                    with torch.random.fork_rng(devices=[]):  # the draws' stream stays as it ended
+                        self._set_transforms(*args, **kwargs)
+        finally:
+            if self._run_state is not None:
+                self._final_state = self._run_state.final
+                self._run_state = None
+            if tracking is not None:
+                tracking.run_state = None
         total = sum(shape.numel() for shape in structure.values())
         stacked = torch.stack(
             [torch.stack(d) if d else torch.zeros(0, total) for d in draws]
@@ -457,7 +732,23 @@ class StreamingMCMC(AbstractMCMC):
     Args:
         statistics: a :class:`~ppl.ops.streaming.StreamingStats` over dicts keyed by
             ``(chain_id, site)``; default ``StatsOfDict(default=CountMeanVarianceStats)``.
+        chain_method: ``"sequential"`` (default, Pyro's: one chain after another) or
+            ``"vectorized"`` (HMC/NUTS: all chains together over a leading chain dim,
+            as in :class:`MCMC`; the statistics then see the chains' draws
+            interleaved, step by step).
         other arguments: as :class:`MCMC` (no ``mp_context``).
+
+    Example:
+        >>> import torch, ppl, ppl.distributions as dist
+        >>> from ppl.infer.mcmc import NUTS
+        >>> def model():
+        ...     ppl.sample("x", dist.Normal(0.0, 1.0))
+        >>> ppl.set_rng_seed(0)
+        >>> mcmc = StreamingMCMC(NUTS(model), num_samples=20, warmup_steps=20, num_chains=2,
+        ...                      chain_method="vectorized", disable_progbar=True)
+        >>> mcmc.run()
+        >>> mcmc.get_statistics()[(1, "x")]["count"]
+        20
     """
 
     def __init__(
@@ -473,20 +764,34 @@ class StreamingMCMC(AbstractMCMC):
         disable_validation: bool | None = True,
         transforms: dict[str, Transform] | None = None,
         save_params: list[str] | None = None,
+        chain_method: str = "sequential",
     ) -> None:
         super().__init__(kernel, num_chains, transforms)
+        if chain_method not in ("sequential", "vectorized"):
+            raise ValueError(
+                "StreamingMCMC's chain_method must be 'sequential' or 'vectorized', "
+                f"got {chain_method!r}"
+            )
         initial_params = self._prepare(
             kernel, num_samples, warmup_steps, initial_params, save_params
         )
+        self.chain_method = chain_method
         self.disable_validation = disable_validation
         if statistics is None:
             statistics = StatsOfDict(default=CountMeanVarianceStats)
         self._statistics = statistics
         self._default_statistics = copy.deepcopy(statistics)
-        self.sampler = _UnarySampler(
-            kernel, num_samples, self.warmup_steps, num_chains, disable_progbar,
-            initial_params=initial_params, hook=hook_fn,
-        )  # fmt: skip
+        self.sampler: _UnarySampler | VectorizedChains
+        if chain_method == "vectorized":
+            self.sampler = VectorizedChains(
+                kernel, num_samples, self.warmup_steps, num_chains,  # type: ignore[arg-type]
+                disable_progbar, initial_params=initial_params, hook=hook_fn,
+            )  # fmt: skip
+        else:
+            self.sampler = _UnarySampler(
+                kernel, num_samples, self.warmup_steps, num_chains, disable_progbar,
+                initial_params=initial_params, hook=hook_fn,
+            )  # fmt: skip
 
     def run(self, *args: Any, **kwargs: Any) -> None:
         """Run every chain and feed each draw (constrained) to the statistics."""

@@ -47,6 +47,7 @@ from ppl.infer.autoguide.initialization import init_to_uniform
 from ppl.infer.mcmc.adaptation import BlockMassMatrix, WarmupAdapter, _matvec
 from ppl.infer.mcmc.fast import CompiledPotential
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
+from ppl.infer.mcmc.resume import StateMismatchError, encode, restore_into
 from ppl.infer.mcmc.util import initialize_model
 from ppl.ops.context import optional
 from ppl.ops.integrator import _EXCEPTION_HANDLERS, potential_grad, velocity_verlet
@@ -510,10 +511,52 @@ class HMC(MCMCKernel):
         self._finish(z, z_grads, accept_prob, accepted)
         return z.copy()
 
+    # ------------------------------------------------------------------ resumable state
+    _STATE_ATTRS = (
+        "_t", "_accept_cnt", "_mean_accept_prob", "_divergences", "_z_last",
+        "_potential_energy_last", "_z_grads_last", "_adapter",
+    )  # fmt: skip
+
+    def state_dict(self) -> dict[str, Any]:
+        """This chain's state between two steps, as plain data (for resumable sampling).
+
+        The step counter, acceptance statistics, divergences, the cached point with its
+        potential energy and gradient, and the whole warm-up adapter (step size,
+        dual averaging, mass matrix, Welford window). Setup rebuilds the rest.
+
+        Example:
+            >>> k = HMC(potential_fn=lambda z: (z["x"] ** 2).sum())
+            >>> k.initial_params = {"x": torch.zeros(2)}
+            >>> k.setup(10)
+            >>> k.state_dict()["_t"]
+            0
+        """
+        return {name: encode(getattr(self, name), name) for name in self._STATE_ATTRS}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a kernel that has been set up for the same model.
+
+        Raises:
+            StateMismatchError: the state is not an HMC/NUTS kernel state, or its
+                adapter has another structure (e.g. another mass-matrix layout).
+        """
+        missing = [name for name in self._STATE_ATTRS if name not in state]
+        if missing:
+            raise StateMismatchError(
+                f"the saved kernel state lacks {missing}; it is not a state of "
+                f"{type(self).__name__}"
+            )
+        for name in self._STATE_ATTRS:
+            setattr(self, name, restore_into(getattr(self, name), state[name], name))
+
     # ------------------------------------------------------------------ reporting
     def logging(self) -> OrderedDict[str, str]:
         return OrderedDict(
-            [("step size", f"{self.step_size:.2e}"), ("acc. prob", f"{self._mean_accept_prob:.3f}")]
+            [
+                ("step size", f"{self.step_size:.2e}"),
+                ("acc. prob", f"{self._mean_accept_prob:.3f}"),
+                ("div", str(len(self._divergences))),
+            ]
         )
 
     def diagnostics(self) -> dict[str, Any]:

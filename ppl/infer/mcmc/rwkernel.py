@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
 
 from ppl.infer.mcmc.mcmc_kernel import MCMCKernel
+from ppl.infer.mcmc.resume import StateMismatchError, encode, restore_into
 from ppl.infer.mcmc.util import initialize_model
 
 __all__ = ["RandomWalkKernel"]
@@ -109,6 +110,23 @@ class RandomWalkKernel(MCMCKernel):
     @initial_params.setter
     def initial_params(self, params: Params) -> None:
         self._initial_params = params
+
+    _STATE_ATTRS = ("_t", "_log_step_size", "_accept_cnt", "_mean_accept_prob", "_energy_last")
+
+    def state_dict(self) -> dict[str, Any]:
+        """This chain's state between two steps (for resumable sampling): step counter,
+        adapted step size, acceptance statistics and the current energy."""
+        return {name: encode(getattr(self, name), name) for name in self._STATE_ATTRS}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a kernel set up for the same model."""
+        missing = [name for name in self._STATE_ATTRS if name not in state]
+        if missing:
+            raise StateMismatchError(
+                f"the saved kernel state lacks {missing}; it is not a RandomWalkKernel state"
+            )
+        for name in self._STATE_ATTRS:
+            setattr(self, name, restore_into(getattr(self, name, None), state[name], name))
 
     def logging(self) -> OrderedDict[str, str]:
         return OrderedDict(

@@ -64,9 +64,10 @@ from ppl.infer.mcmc.fast import CompiledPotential
 from ppl.infer.mcmc.hmc import HMC
 from ppl.infer.mcmc.nuts import NUTS
 from ppl.infer.mcmc.parallel import chain_seeds
+from ppl.infer.mcmc.resume import StateMismatchError, encode, restore_into
 from ppl.infer.mcmc.util import initialize_model
 from ppl.ops.integrator import _EXCEPTION_HANDLERS, potential_grad
-from ppl.rng import set_rng_seed
+from ppl.rng import set_rng_seed, set_rng_state
 
 __all__ = ["BatchedPotential", "VectorizedChains"]
 
@@ -179,6 +180,54 @@ class BatchedPotential:
         return torch.stack([g for g, _ in results]), torch.stack([e for _, e in results])
 
 
+def _graph_key(model: Any, args: tuple, kwargs: Mapping[str, Any], flat: torch.Tensor) -> Any:
+    """What a run's traced graphs depend on: the model, its arguments (tensors by
+    memory and version, so an in-place change is seen; ``MCMC.run`` passes detached
+    views, new objects each run, of the same memory; plain values by value) and the
+    batch's shape, dtype and device. None when an argument is of another kind (no reuse).
+    """
+    if model is None:
+        return None
+    parts: list[Any] = [id(model), tuple(flat.shape), flat.dtype, flat.device]
+    for name, value in [*enumerate(args), *sorted(kwargs.items())]:
+        if isinstance(value, torch.Tensor):
+            parts.append(
+                (name, value.data_ptr(), value._version, tuple(value.shape), value.stride(),
+                 value.dtype, value.device)
+            )  # fmt: skip
+        elif value is None or type(value) in (bool, int, float, str):
+            parts.append((name, value))
+        else:
+            return None
+    return tuple(parts)
+
+
+def _agrees(
+    potential: BatchedPotential,
+    fresh: Callable[[Params], torch.Tensor],
+    layout: _Layout,
+    flat: torch.Tensor,
+    rtol: float = 1e-5,
+) -> bool:
+    """Does a cached potential graph still give the fresh eager potential's energy and
+    gradient at ``flat`` and at a seeded point away from it? (A model may read state
+    that changed since the graph was traced.)"""
+    eager = fresh.potential_fn if isinstance(fresh, CompiledPotential) else fresh
+    gen = torch.Generator().manual_seed(0)
+    noise = torch.randn(flat.shape, generator=gen, dtype=flat.dtype).to(flat.device)
+    for point in (flat, flat + 0.1 * noise):
+        grad, energy = potential.one(point)
+        grads_eager, energy_eager = potential_grad(eager, layout.unpack(point))
+        if not bool(torch.isfinite(energy_eager)):
+            continue
+        if not (
+            torch.allclose(energy, energy_eager, rtol=rtol, atol=rtol)
+            and torch.allclose(grad, layout.pack(grads_eager), rtol=rtol, atol=rtol)
+        ):
+            return False
+    return True
+
+
 class _GraphCall:
     """The batched potential graph in :class:`BatchedPotential`'s calling convention."""
 
@@ -288,6 +337,10 @@ class VectorizedChains:
         self.is_nuts = isinstance(kernel, NUTS)
         self._leaf_graph: Any = None  # the traced NUTS leaf; False: tracing failed
         self.z = torch.zeros(0)  # (chains, size) once run starts
+        self.run_state: Any = None  # set by MCMC.run: reports steps, may hold a resume point
+        # (key, arguments, BatchedPotential, leaf graph) of the last run, reused by the
+        # next run on the same model and unchanged arguments (see _graph_key)
+        self._graphs: tuple[Any, Any, BatchedPotential, Any] | None = None
 
     def terminate(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to shut down: no worker processes."""
@@ -371,7 +424,15 @@ class VectorizedChains:
             for seed in seeds[: self.num_chains]
         ]
         kernel._initial_params = single
-        self.potential = BatchedPotential(kernel.potential_fn, self.layout, flat)  # type: ignore[arg-type]
+        key = _graph_key(kernel.model, args, kwargs, flat)
+        cached = self._graphs if self._graphs is not None and self._graphs[0] == key else None
+        if cached is not None and _agrees(cached[2], kernel.potential_fn, self.layout, flat[0]):  # type: ignore[arg-type]
+            self.potential, leaf_graph = cached[2], cached[3]
+        else:
+            self.potential = BatchedPotential(kernel.potential_fn, self.layout, flat)  # type: ignore[arg-type]
+            leaf_graph = None
+        # kept with the arguments, so their memory is not reused while cached
+        self._graphs = (key, (args, dict(kwargs)), self.potential, None) if key else None
         shape = kernel._mass_matrix_shape()
         self.dense = any(len(s) == 2 for s in shape.values()) or (
             type(kernel.mass_matrix_adapter).__name__ != "BlockMassMatrix"
@@ -398,7 +459,7 @@ class VectorizedChains:
         for chain, adapter in enumerate(self.adapters):
             if adapter.adapt_step_size:
                 adapter.reset_step_size_adaptation(self.layout.unpack(flat[chain]))
-        self._leaf_graph = None  # traced again: the model's data are constants of it
+        self._leaf_graph = leaf_graph  # None: traced at the first leaf
         self._first = {
             b: torch.tensor(b, device=flat.device) for b in (True, False)
         }  # the first-leaf flags
@@ -772,10 +833,52 @@ class VectorizedChains:
             result["tree depth"] = float(self.depth_sum[chain]) / n if n > 0 else float("nan")
         return result
 
-    def run(self, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, int]]:
-        from tqdm.auto import tqdm
+    # ------------------------------------------------------------------ resumable state
+    _STATE_TENSORS = (
+        "z", "grads", "energy", "inv_mass", "sqrt", "sqrt_inverse", "accept_cnt",
+        "mean_accept", "tree_depths", "depth_sum",
+    )  # fmt: skip
 
-        seeds = chain_seeds(self.num_chains)
+    def state_dict(self) -> dict[str, Any]:
+        """All chains' state between two joint steps, as plain data: step counter,
+        positions with their gradients and energies, the stacked mass matrices, every
+        chain's adapter and ``torch.Generator`` state, divergences and statistics."""
+        state: dict[str, Any] = {name: getattr(self, name).clone() for name in self._STATE_TENSORS}
+        state.update(
+            t=self.t,
+            windows=list(self.windows),
+            divergences=[list(d) for d in self.divergences],
+            generators=[g.get_state() for g in self.gens],
+            adapters=[encode(a, f"adapters[{i}]") for i, a in enumerate(self.adapters)],
+        )
+        return state
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` after ``_setup`` built the same layout."""
+        for name in self._STATE_TENSORS:
+            old = getattr(self, name)
+            new = state[name]
+            if tuple(new.shape) != tuple(old.shape):
+                raise StateMismatchError(
+                    f"cannot resume: the saved vectorized state's {name!r} has shape "
+                    f"{tuple(new.shape)}, this run has {tuple(old.shape)}"
+                )
+            setattr(self, name, new.to(device=old.device, dtype=old.dtype))
+        self.t = state["t"]
+        self.windows = list(state["windows"])
+        self.divergences = [list(d) for d in state["divergences"]]
+        for g, saved in zip(self.gens, state["generators"]):
+            g.set_state(saved)
+        for i, (adapter, saved) in enumerate(zip(self.adapters, state["adapters"])):
+            restore_into(adapter, saved, f"adapters[{i}]")
+
+    def run(self, *args: Any, **kwargs: Any) -> Iterator[tuple[Any, int]]:
+        run_state = self.run_state
+        saved = run_state.resume if run_state is not None else None
+        seeds = saved["seeds"] if saved is not None else chain_seeds(self.num_chains)
+        if run_state is not None:
+            run_state.seeds = seeds
+            run_state.vectorized = self
         kernel = self.kernel
         self.z = self._setup(seeds, args, kwargs)
         names = self.layout.names
@@ -790,42 +893,98 @@ class VectorizedChains:
             self.layout.indices(tuple(save)), dtype=torch.long, device=self.z.device
         )
         whole = save == names
+        if run_state is not None:
+            run_state.check_sites(structure)
+            if saved is not None:
+                self.load_state_dict(saved["vectorized"])
+                set_rng_state(saved["rng"])
+            run_state.after_step(0, self.t, None, kernel)
         for chain in range(self.num_chains):
             yield structure, chain
-        bar = tqdm(
-            total=self.warmup_steps + self.num_samples,
-            disable=self.disable_progbar,
-            dynamic_ncols=True,
-        )
+        total = self.warmup_steps + self.num_samples
+        bars = _ChainBars(self.num_chains, self.warmup_steps, total, self.disable_progbar, self.t)
         try:
-            for stage, steps in (("Warmup", self.warmup_steps), ("Sample", self.num_samples)):
-                bar.set_description(f"{stage} [{self.num_chains} vectorized chains]", refresh=False)
-                for i in range(steps):
-                    self._step()
-                    if not self.disable_progbar:
-                        bar.set_postfix(self.logging(), refresh=False)
-                        bar.update()
-                    if self.hook is not None:
-                        for chain in range(self.num_chains):
-                            params = self.layout.unpack(self.z[chain])
-                            self.hook(kernel, params, f"{stage} [{chain}]", i)
-                    if stage == "Sample":
-                        draws = self.z if whole else self.z.index_select(-1, index)
-                        for chain in range(self.num_chains):
-                            yield draws[chain].clone(), chain
+            for t in range(self.t, total):
+                stage = "Warmup" if t < self.warmup_steps else "Sample"
+                i = t if stage == "Warmup" else t - self.warmup_steps
+                self._step()
+                bars.update(stage, self.chain_status())
+                if stage == "Sample":
+                    draws = self.z if whole else self.z.index_select(-1, index)
+                    for chain in range(self.num_chains):
+                        yield draws[chain].clone(), chain
+                if run_state is not None:
+                    run_state.after_step(0, self.t, None, kernel)
+                if self.hook is not None:
+                    for chain in range(self.num_chains):
+                        params = self.layout.unpack(self.z[chain])
+                        self.hook(kernel, params, f"{stage} [{chain}]", i)
         finally:
-            bar.close()
+            bars.close()
+        if run_state is not None:
+            run_state.final = run_state.capture()
         for chain in range(self.num_chains):
             yield self.diagnostics(chain), chain
         kernel.cleanup()
+        if self._graphs is not None:
+            self._graphs = (*self._graphs[:3], self._leaf_graph)
         set_rng_seed(seeds[-1])
 
+    def chain_status(self) -> list[dict[str, str]]:
+        """Per chain, what its progress bar shows: step size, mean acceptance
+        probability and the number of divergent transitions so far."""
+        probs = self.mean_accept.tolist()
+        return [
+            {
+                "step size": f"{adapter.step_size:.2e}",
+                "acc. prob": f"{probs[chain]:.3f}",
+                "div": str(len(self.divergences[chain])),
+            }
+            for chain, adapter in enumerate(self.adapters)
+        ]
+
     def logging(self) -> dict[str, str]:
-        """Progress-bar postfix: step sizes, mean acceptance probability, divergences."""
-        sizes = ", ".join(f"{a.step_size:.2e}" for a in self.adapters)
-        probs = ", ".join(f"{p:.2f}" for p in self.mean_accept.tolist())
+        """One postfix for all chains: step sizes, mean acceptance probabilities, the
+        total number of divergences."""
+        status = self.chain_status()
         return {
-            "step size": sizes,
-            "acc. prob": probs,
+            "step size": ", ".join(s["step size"] for s in status),
+            "acc. prob": ", ".join(s["acc. prob"] for s in status),
             "div": str(sum(len(d) for d in self.divergences)),
         }
+
+
+class _ChainBars:
+    """One tqdm bar per vectorized chain (``position`` = chain), phase in the
+    description (``Warmup [i]`` / ``Sample [i]``), per-chain status as the postfix.
+
+    Each bar redraws at most every 0.1 s (tqdm's ``mininterval``), so many chains do
+    not slow a fast model down."""
+
+    def __init__(
+        self, num_chains: int, warmup_steps: int, total: int, disable: bool, start: int
+    ) -> None:
+        from tqdm.auto import tqdm
+
+        self.disable = disable
+        self.stage = "Warmup" if start < warmup_steps else "Sample"
+        self.bars = [
+            tqdm(total=total, initial=start, disable=disable, position=chain,
+                 dynamic_ncols=True, leave=True, desc=f"{self.stage} [{chain}]")
+            for chain in range(num_chains)
+        ]  # fmt: skip
+
+    def update(self, stage: str, status: list[dict[str, str]]) -> None:
+        if self.disable:
+            return
+        new_stage = stage != self.stage
+        self.stage = stage
+        for chain, (bar, postfix) in enumerate(zip(self.bars, status)):
+            if new_stage:
+                bar.set_description(f"{stage} [{chain}]", refresh=False)
+            bar.set_postfix(postfix, refresh=False)
+            bar.update()
+
+    def close(self) -> None:
+        for bar in self.bars:
+            bar.close()
