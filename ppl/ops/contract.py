@@ -185,19 +185,52 @@ class _ExpSavingInput(torch.autograd.Function):
         return grad * x.exp()
 
 
+class _LogSumExp(torch.autograd.Function):
+    """``torch.logsumexp`` over ``dims`` (kept, size 1) as one autograd node whose
+    gradient is zero, not NaN, on a slice that is all ``-inf``.
+
+    One fused forward op and a five-op backward, instead of the eight recorded ops of
+    the shift-exp-sum-log formula: the contraction of a long chain records two of these
+    per step, so the saving is most of the backward pass's node count there.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+        return torch.logsumexp(x, dim=dims, keepdim=True)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0], output)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x, out = ctx.saved_tensors
+        # softmax weights; an all -inf slice (out = -inf) gets exp(-inf - 0) = 0
+        weights = (x - out.masked_fill(out == -math.inf, 0.0)).exp()
+        return grad * weights, None
+
+
 def _safe_logsumexp(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
     """``logsumexp`` over ``dims`` whose gradient is zero, not NaN, on a slice that is all
     ``-inf`` (a combination the model rules out; ``torch.logsumexp``'s backward gives
     ``exp(-inf - -inf)`` there, which poisons every gradient upstream).
 
-    After the shift by the slice's maximum each finite slice sums to at least 1, so
-    ``safe_log``'s clamp only ever acts on the empty slices. Under ``torch.jit.trace``
-    with gradients, ``exp`` is one that saves its input (see :class:`_ExpSavingInput`).
+    Eagerly and under ``make_fx``/``torch.compile`` this is :class:`_LogSumExp`. Under
+    ``torch.jit.trace`` with gradients (which records a backward pass only when no op
+    saves its own output, and drops custom backward formulas) it is the explicit
+    shift-exp-sum-log formula: after the shift by the slice's maximum each finite slice
+    sums to at least 1, so ``safe_log``'s clamp only ever acts on the empty slices, and
+    ``exp`` is one that saves its input (see :class:`_ExpSavingInput`).
     """
+    if not torch.jit.is_tracing():
+        out = _LogSumExp.apply(x, tuple(dims))
+        return out.reshape([n for i, n in enumerate(out.shape) if i not in dims])
     shift = x.detach().amax(dim=dims, keepdim=True)
     shift = shift.masked_fill(~torch.isfinite(shift), 0.0)
     shifted = x - shift
-    tracing = torch.jit.is_tracing() and torch.is_grad_enabled() and x.requires_grad
+    tracing = torch.is_grad_enabled() and x.requires_grad
     exp = _ExpSavingInput.apply(shifted) if tracing else shifted.exp()
     out = safe_log(exp.sum(dims))
     return out + shift.reshape(out.shape)
