@@ -117,7 +117,9 @@ def pack(value: Any, dim_to_name: Mapping[int, str], site: str | None = None) ->
             )
         names.append(name)
         sizes.append(size)
-    return Packed(value.reshape(sizes), tuple(names))
+    if len(sizes) != shift:  # drop the size-1 dims (a no-op reshape would add a view)
+        value = value.reshape(sizes)
+    return Packed(value, tuple(names))
 
 
 def unpack(packed: Packed, name_to_dim: Mapping[str, int]) -> torch.Tensor:
@@ -190,19 +192,17 @@ class _LogSumExp(torch.autograd.Function):
     gradient is zero, not NaN, on a slice that is all ``-inf``.
 
     One fused forward op and a five-op backward, instead of the eight recorded ops of
-    the shift-exp-sum-log formula: the contraction of a long chain records two of these
-    per step, so the saving is most of the backward pass's node count there.
+    the shift-exp-sum-log formula: the contraction of a long chain records one of these
+    per step, so the saving is a good part of the backward pass's node count there.
     """
 
-    generate_vmap_rule = True
-
+    # (``forward(ctx, ...)`` rather than ``setup_context``: torch binds the arguments of
+    # the latter with ``inspect.signature`` on every call, a third of this op's cost)
     @staticmethod
-    def forward(x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-        return torch.logsumexp(x, dim=dims, keepdim=True)
-
-    @staticmethod
-    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: torch.Tensor) -> None:
-        ctx.save_for_backward(inputs[0], output)
+    def forward(ctx: Any, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+        out = torch.logsumexp(x, dim=dims, keepdim=True)
+        ctx.save_for_backward(x, out)
+        return out
 
     @staticmethod
     def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
