@@ -136,35 +136,46 @@ def unpack(packed: Packed, name_to_dim: Mapping[str, int]) -> torch.Tensor:
     return tensor.reshape(shape)
 
 
-def _align(packed: Packed, dims: tuple[str, ...]) -> torch.Tensor:
-    """``packed.tensor`` permuted to the order of ``dims`` (a superset), size 1 where absent."""
-    if packed.dims == dims:
+def _align(
+    packed: Packed,
+    dims: tuple[str, ...],
+    sizes: Mapping[str, int] | None = None,
+    leading: bool = True,
+) -> torch.Tensor:
+    """``packed.tensor`` permuted to the order of ``dims`` (a superset), size 1 where absent.
+
+    With ``leading=False``, dims absent in front are left out (no reshape) when the
+    present ones are already in order: for an operand of a broadcasting op. ``sizes``
+    (name -> size, at least ``packed``'s) saves a look-up.
+    """
+    own = packed.dims
+    if own == dims:
         return packed.tensor
-    present = [d for d in dims if d in packed.dims]
+    present = [d for d in dims if d in own]
     tensor = packed.tensor
-    if tuple(present) != packed.dims:
-        tensor = tensor.permute([packed.dims.index(d) for d in present])
-    sizes = packed.sizes()
-    return tensor.reshape([sizes.get(d, 1) for d in dims])
+    if tuple(present) != own:
+        tensor = tensor.permute([own.index(d) for d in present])
+    k = len(dims) - len(own)
+    if not leading and dims[k:] == tuple(present):  # broadcasting adds the leading dims
+        return tensor
+    if sizes is None:
+        sizes = packed.sizes()
+    return tensor.reshape([sizes[d] if d in own else 1 for d in dims])
 
 
 def _product_all(factors: list[Packed]) -> Packed:
     """The broadcast sum (a product in log space) of log-factors."""
     if len(factors) == 1:
         return factors[0]
-    dims: dict[str, None] = {}
-    for f in factors:
-        dims.update(dict.fromkeys(f.dims))
-    out_dims = tuple(dims)
-    total = _align(factors[0], out_dims)
-    for f in factors[1:]:
-        total = total + _align(f, out_dims)
     sizes: dict[str, int] = {}
     for f in factors:
-        sizes.update(f.sizes())
-    shape = [sizes[d] for d in out_dims]
-    if list(total.shape) != shape:
-        total = total.expand(shape)
+        sizes.update(zip(f.dims, f.tensor.shape))
+    out_dims = tuple(sizes)
+    total = _align(factors[0], out_dims, sizes, leading=False)
+    for f in factors[1:]:
+        total = total + _align(f, out_dims, sizes, leading=False)
+    if total.dim() != len(out_dims) or any(n != sizes[d] for n, d in zip(total.shape, out_dims)):
+        total = total.expand([sizes[d] for d in out_dims])
     return Packed(total, out_dims)
 
 
