@@ -10,9 +10,11 @@ Two workloads, the same code for both libraries (``lib`` is ``ppl`` or ``pyro``)
 Modes: ``eager`` (``TraceEnum_ELBO``), ``jit`` (``JitTraceEnum_ELBO``) for both, and for
 ppl ``compile`` (``SVI(..., compile=True)``). Each row reports the steps/s after the
 first steps (which include any tracing or compile time, reported as ``first_s``) and
-the peak resident memory of the process (``ru_maxrss``). Every (library, workload,
-mode) runs in its own subprocess -- Pyro's in another interpreter (``--pyro-python``)
-executing this same file with ``--lib pyro`` -- so peak memory is each run's own; with
+the peak resident memory of the process (``ru_maxrss``); ``cpu steps/s`` counts the
+process's CPU time instead of wall time (less sensitive to other processes' load).
+Every (library, workload, mode) runs in its own subprocess -- Pyro's in another
+interpreter (``--pyro-python``) executing this same file with ``--lib pyro`` -- so peak
+memory is each run's own; with
 ``--rounds R`` the runs are interleaved R times (ppl, Pyro, ppl, ...) and the median
 rate is reported, so load from other processes hits both libraries alike. The load
 average is printed with the table. One thread (``torch.set_num_threads(1)``) unless
@@ -101,13 +103,20 @@ def run_one(
     for _ in range(3):
         svi.step(*args)
     first = time.perf_counter() - start
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     done = 0
     while done < steps or time.perf_counter() - start < min_seconds:
         loss = svi.step(*args)
         done += 1
     rate = done / (time.perf_counter() - start)
-    return {"steps_per_s": rate, "first_s": first, "loss": float(loss), "steps": done}
+    cpu_rate = done / max(time.process_time() - cpu_start, 1e-9)
+    return {
+        "steps_per_s": rate,
+        "cpu_steps_per_s": cpu_rate,
+        "first_s": first,
+        "loss": float(loss),
+        "steps": done,
+    }
 
 
 def peak_rss_mb() -> float:
@@ -163,8 +172,8 @@ def main(argv: list[str] | None = None) -> None:
                     runs.setdefault(f"{lib} {workload}/{mode}", []).append(result)
     rows = {name: _median_row(results) for name, results in runs.items()}
     print(f"load average (1, 5, 15 min) after the runs: {os.getloadavg()}")
-    header = f"{'run':20s} {'steps/s':>9s} {'first 3 steps (s)':>18s} {'peak RSS (MiB)':>15s}"
-    print(f"{header} {'vs pyro eager':>14s} {'vs pyro jit':>12s}")
+    header = f"{'run':20s} {'steps/s':>9s} {'cpu steps/s':>11s} {'first 3 steps (s)':>18s}"
+    print(f"{header} {'peak RSS (MiB)':>15s} {'vs pyro eager':>14s} {'vs pyro jit':>12s}")
     for name, r in rows.items():
         if "error" in r:
             print(f"{name:20s} {r['error']}")
@@ -176,7 +185,8 @@ def main(argv: list[str] | None = None) -> None:
             ok = "steps_per_s" in base
             ratios.append(f"{r['steps_per_s'] / base['steps_per_s']:.2f}x" if ok else "-")
         print(
-            f"{name:20s} {r['steps_per_s']:9.2f} {r['first_s']:18.2f} {r['peak_rss_mb']:15.0f}"
+            f"{name:20s} {r['steps_per_s']:9.2f} {r['cpu_steps_per_s']:11.2f} {r['first_s']:18.2f}"
+            f" {r['peak_rss_mb']:15.0f}"
             f" {ratios[0]:>14s} {ratios[1]:>12s}"
         )
 
@@ -188,6 +198,7 @@ def _median_row(results: list[dict[str, Any]]) -> dict[str, Any]:
         return results[0]
     row = dict(good[len(good) // 2])
     row["steps_per_s"] = statistics.median(r["steps_per_s"] for r in good)
+    row["cpu_steps_per_s"] = statistics.median(r["cpu_steps_per_s"] for r in good)
     return row
 
 
