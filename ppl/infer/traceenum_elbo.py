@@ -127,19 +127,36 @@ def ordinal(site: Message, min_size: int = 0) -> frozenset:
 
 def pack_site(site: Message, key: str) -> Packed:
     """``site[key]`` (a batch-shaped tensor: log_prob, mask ...) as a :class:`Packed`,
-    cached on the site as ``site["packed"][key]``."""
+    cached on the site as ``site["packed"][key]``.
+
+    Keys that hold the same tensor share one :class:`Packed` (``masked_log_prob`` is
+    ``unscaled_log_prob`` without a mask, and ``log_prob`` is too at scale 1), and the
+    site's dim names are computed once per site.
+    """
     cache = site.setdefault("packed", {})
     out = cache.get(key)
-    if out is None:
-        if key == "masked_log_prob":
-            value = scale_and_mask(site["unscaled_log_prob"], 1.0, site.mask)
-        elif key == "score_function":
-            value = site_score_terms(site)[0]
-        else:
-            value = site[key]
-        if not isinstance(value, torch.Tensor):
-            value = torch.as_tensor(float(value), device=_site_device(site))
-        out = cache[key] = pack(value, site_dim_names(site), site=str(site.name))
+    if out is not None:
+        return out
+    if key == "masked_log_prob":
+        if site.mask is None or site.mask is True:
+            out = cache[key] = pack_site(site, "unscaled_log_prob")
+            return out
+        value = scale_and_mask(site["unscaled_log_prob"], 1.0, site.mask)
+    elif key == "score_function":
+        value = site_score_terms(site)[0]
+    else:
+        value = site[key]
+        for other in ("log_prob", "unscaled_log_prob"):
+            shared = cache.get(other)
+            if other != key and shared is not None and site.get(other) is value:
+                out = cache[key] = shared
+                return out
+    if not isinstance(value, torch.Tensor):
+        value = torch.as_tensor(float(value), device=_site_device(site))
+    names = site.get("_packed_dim_names")
+    if names is None:
+        names = site["_packed_dim_names"] = site_dim_names(site)
+    out = cache[key] = pack(value, names, site=str(site.name))
     return out
 
 

@@ -117,7 +117,9 @@ def pack(value: Any, dim_to_name: Mapping[int, str], site: str | None = None) ->
             )
         names.append(name)
         sizes.append(size)
-    return Packed(value.reshape(sizes), tuple(names))
+    if len(sizes) != shift:  # drop the size-1 dims (a no-op reshape would add a view)
+        value = value.reshape(sizes)
+    return Packed(value, tuple(names))
 
 
 def unpack(packed: Packed, name_to_dim: Mapping[str, int]) -> torch.Tensor:
@@ -134,35 +136,46 @@ def unpack(packed: Packed, name_to_dim: Mapping[str, int]) -> torch.Tensor:
     return tensor.reshape(shape)
 
 
-def _align(packed: Packed, dims: tuple[str, ...]) -> torch.Tensor:
-    """``packed.tensor`` permuted to the order of ``dims`` (a superset), size 1 where absent."""
-    if packed.dims == dims:
+def _align(
+    packed: Packed,
+    dims: tuple[str, ...],
+    sizes: Mapping[str, int] | None = None,
+    leading: bool = True,
+) -> torch.Tensor:
+    """``packed.tensor`` permuted to the order of ``dims`` (a superset), size 1 where absent.
+
+    With ``leading=False``, dims absent in front are left out (no reshape) when the
+    present ones are already in order: for an operand of a broadcasting op. ``sizes``
+    (name -> size, at least ``packed``'s) saves a look-up.
+    """
+    own = packed.dims
+    if own == dims:
         return packed.tensor
-    present = [d for d in dims if d in packed.dims]
+    present = [d for d in dims if d in own]
     tensor = packed.tensor
-    if tuple(present) != packed.dims:
-        tensor = tensor.permute([packed.dims.index(d) for d in present])
-    sizes = packed.sizes()
-    return tensor.reshape([sizes.get(d, 1) for d in dims])
+    if tuple(present) != own:
+        tensor = tensor.permute([own.index(d) for d in present])
+    k = len(dims) - len(own)
+    if not leading and dims[k:] == tuple(present):  # broadcasting adds the leading dims
+        return tensor
+    if sizes is None:
+        sizes = packed.sizes()
+    return tensor.reshape([sizes[d] if d in own else 1 for d in dims])
 
 
 def _product_all(factors: list[Packed]) -> Packed:
     """The broadcast sum (a product in log space) of log-factors."""
     if len(factors) == 1:
         return factors[0]
-    dims: dict[str, None] = {}
-    for f in factors:
-        dims.update(dict.fromkeys(f.dims))
-    out_dims = tuple(dims)
-    total = _align(factors[0], out_dims)
-    for f in factors[1:]:
-        total = total + _align(f, out_dims)
     sizes: dict[str, int] = {}
     for f in factors:
-        sizes.update(f.sizes())
-    shape = [sizes[d] for d in out_dims]
-    if list(total.shape) != shape:
-        total = total.expand(shape)
+        sizes.update(zip(f.dims, f.tensor.shape))
+    out_dims = tuple(sizes)
+    total = _align(factors[0], out_dims, sizes, leading=False)
+    for f in factors[1:]:
+        total = total + _align(f, out_dims, sizes, leading=False)
+    if total.dim() != len(out_dims) or any(n != sizes[d] for n, d in zip(total.shape, out_dims)):
+        total = total.expand([sizes[d] for d in out_dims])
     return Packed(total, out_dims)
 
 
@@ -185,19 +198,50 @@ class _ExpSavingInput(torch.autograd.Function):
         return grad * x.exp()
 
 
+class _LogSumExp(torch.autograd.Function):
+    """``torch.logsumexp`` over ``dims`` (kept, size 1) as one autograd node whose
+    gradient is zero, not NaN, on a slice that is all ``-inf``.
+
+    One fused forward op and a five-op backward, instead of the eight recorded ops of
+    the shift-exp-sum-log formula: the contraction of a long chain records one of these
+    per step, so the saving is a good part of the backward pass's node count there.
+    """
+
+    # (``forward(ctx, ...)`` rather than ``setup_context``: torch binds the arguments of
+    # the latter with ``inspect.signature`` on every call, a third of this op's cost)
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+        out = torch.logsumexp(x, dim=dims, keepdim=True)
+        ctx.save_for_backward(x, out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        x, out = ctx.saved_tensors
+        # softmax weights; an all -inf slice (out = -inf) gets exp(-inf - 0) = 0
+        weights = (x - out.masked_fill(out == -math.inf, 0.0)).exp()
+        return grad * weights, None
+
+
 def _safe_logsumexp(x: torch.Tensor, dims: list[int]) -> torch.Tensor:
     """``logsumexp`` over ``dims`` whose gradient is zero, not NaN, on a slice that is all
     ``-inf`` (a combination the model rules out; ``torch.logsumexp``'s backward gives
     ``exp(-inf - -inf)`` there, which poisons every gradient upstream).
 
-    After the shift by the slice's maximum each finite slice sums to at least 1, so
-    ``safe_log``'s clamp only ever acts on the empty slices. Under ``torch.jit.trace``
-    with gradients, ``exp`` is one that saves its input (see :class:`_ExpSavingInput`).
+    Eagerly and under ``make_fx``/``torch.compile`` this is :class:`_LogSumExp`. Under
+    ``torch.jit.trace`` with gradients (which records a backward pass only when no op
+    saves its own output, and drops custom backward formulas) it is the explicit
+    shift-exp-sum-log formula: after the shift by the slice's maximum each finite slice
+    sums to at least 1, so ``safe_log``'s clamp only ever acts on the empty slices, and
+    ``exp`` is one that saves its input (see :class:`_ExpSavingInput`).
     """
+    if not torch.jit.is_tracing():
+        out = _LogSumExp.apply(x, tuple(dims))
+        return out.reshape([n for i, n in enumerate(out.shape) if i not in dims])
     shift = x.detach().amax(dim=dims, keepdim=True)
     shift = shift.masked_fill(~torch.isfinite(shift), 0.0)
     shifted = x - shift
-    tracing = torch.jit.is_tracing() and torch.is_grad_enabled() and x.requires_grad
+    tracing = torch.is_grad_enabled() and x.requires_grad
     exp = _ExpSavingInput.apply(shifted) if tracing else shifted.exp()
     out = safe_log(exp.sum(dims))
     return out + shift.reshape(out.shape)

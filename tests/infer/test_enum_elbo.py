@@ -440,3 +440,27 @@ def test_tmc_stray_batch_dim_is_an_invalid_shape():
     guide = config_enumerate(model, num_samples=2)
     with pytest.raises(ValueError, match="at site 'z': invalid log_prob shape"):
         TraceTMC_ELBO(max_plate_nesting=2).loss(model, guide)
+
+
+def test_pack_site_shares_one_packed_between_keys_holding_the_same_tensor():
+    # without mask or scale, log_prob, unscaled_log_prob and masked_log_prob are one
+    # tensor and get one Packed; a masked site's masked_log_prob is zero where masked
+    from ppl.infer.traceenum_elbo import pack_site
+
+    def model():
+        with ppl.plate("data", 3):
+            ppl.sample("a", dist.Normal(0.0, 1.0), obs=torch.zeros(3))
+            with ppl.poutine.mask(mask=torch.tensor([True, False, True])):
+                ppl.sample("b", dist.Normal(0.0, 1.0), obs=torch.ones(3))
+
+    tr = ppl.poutine.trace(model).get_trace()
+    tr.compute_log_prob()
+    a, b = tr.nodes["a"], tr.nodes["b"]
+    shared = pack_site(a, "masked_log_prob")
+    assert pack_site(a, "unscaled_log_prob") is shared and pack_site(a, "log_prob") is shared
+    assert shared.dims == ("plate:data",)
+    masked = pack_site(b, "masked_log_prob")
+    assert masked is not pack_site(b, "unscaled_log_prob")
+    lp = -0.5 - 0.5 * math.log(2 * math.pi)  # Normal(0, 1).log_prob(1)
+    assert masked.dims == ("plate:data",)
+    assert torch.allclose(masked.tensor, torch.tensor([lp, 0.0, lp]), rtol=0, atol=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -74,3 +76,21 @@ def test_tree_rejects_non_tree_plates():
     }
     with pytest.raises(NotImplementedError, match="tree-structured"):
         contract_tensor_tree(tree, {"a", "b"})
+
+
+def test_log_sum_exp_gradient_matches_torch_and_is_zero_on_empty_slices():
+    # the contraction's logsumexp node: torch's value and gradient on finite slices
+    # (float64 gradcheck), a zero gradient on a slice that is all -inf
+    from ppl.ops.contract import _safe_logsumexp
+
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 2, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda t: _safe_logsumexp(t, [0, 2]), (x,))
+    out = _safe_logsumexp(x, [0, 2])
+    expected = torch.logsumexp(x, dim=(0, 2))
+    assert torch.allclose(out, expected, rtol=0, atol=1e-12)
+    y = torch.tensor([[0.0, -math.inf], [-math.inf, -math.inf]], requires_grad=True)
+    out = _safe_logsumexp(y, [1])
+    assert out[0].item() == 0.0 and out[1].item() == -math.inf
+    (grad,) = torch.autograd.grad(out[0] + 2.0 * out[1], [y])  # a -inf total
+    assert torch.equal(grad, torch.tensor([[1.0, 0.0], [0.0, 0.0]]))
