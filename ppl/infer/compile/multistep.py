@@ -61,8 +61,12 @@ from ..util import unconstrained_params
 from .checks import all_of, deferred_checks
 from .elbo import eager_evaluate
 from .layout import cuda_devices, tensor_inputs, with_tensor_inputs
+from .repeat import repeat_graph
 
-__all__ = ["StepsPerCall", "OptimizerUpdate", "optimizer_update"]
+__all__ = ["StepsPerCall", "OptimizerUpdate", "optimizer_update", "UNROLL"]
+
+#: default steps per compiled graph (see ``StepsPerCall``'s ``unroll``)
+UNROLL = 1
 
 
 @dataclass(frozen=True)
@@ -160,8 +164,9 @@ def optimizer_update(optimizer_class: type) -> OptimizerUpdate | None:
 
 @dataclass
 class _Chunk:
-    fn: Callable[..., Any]  # (*leaves, *states, coef, *args) -> (status [K, 3],)
+    fn: Callable[..., Any]  # (*leaves, *states, coef, *args) -> (status [unit, 3],)
     used: tuple[bool, ...]  # per leaf: does the loss depend on it
+    unit: int  # steps per graph call (K / unit calls make one K-step call)
 
 
 class StepsPerCall:
@@ -173,6 +178,10 @@ class StepsPerCall:
         layout: ``(model, guide, args, kwargs) -> cache key`` (None: not graphable).
         backend, options: how the graph is compiled (inductor by default).
         quiet: fall back without a warning.
+        unroll: steps per compiled graph (a divisor of ``K``; None: ``UNROLL`` or the
+            largest divisor of ``K`` below it): one step is traced and its graph
+            repeated ``unroll`` times; a call runs that graph ``K / unroll`` times.
+        guard: called with the traced one-step graph; a returned reason refuses it.
     """
 
     def __init__(
@@ -183,11 +192,29 @@ class StepsPerCall:
         backend: str | Callable[..., Any] = "inductor",
         options: dict[str, Any] | None = None,
         quiet: bool = False,
+        unroll: int | None = None,
+        guard: Callable[[Any], str | None] | None = None,
     ) -> None:
         if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int):
             raise TypeError(f"steps_per_call must be an int, got {steps_per_call!r}")
         if steps_per_call < 2:
             raise ValueError(f"steps_per_call must be >= 2, got {steps_per_call}")
+        if unroll is None:
+            unroll = max(
+                u for u in range(1, min(UNROLL, steps_per_call) + 1) if steps_per_call % u == 0
+            )
+        if (
+            isinstance(unroll, bool)
+            or not isinstance(unroll, int)
+            or unroll < 1
+            or (steps_per_call % unroll)
+        ):
+            raise ValueError(
+                f"unroll must be a positive divisor of steps_per_call={steps_per_call}, "
+                f"got {unroll!r}"
+            )
+        self.unroll = unroll
+        self.guard = guard
         self.elbo = elbo
         self.k = steps_per_call
         self.layout = layout
@@ -274,19 +301,30 @@ class StepsPerCall:
         args: tuple,
         kwargs: dict,
     ) -> list[float] | None:
-        k = self.k
+        k, unit = self.k, chunk.unit
         steps = [int(state.get("step", 0)) for state in states]
         coef = [
             [update.coefficients(group, t + j + 1) for j in range(k)]
             for group, t in zip(groups, steps)
         ]
         first = next(iter(leaves.values()))
-        coef_t = torch.tensor(coef, dtype=first.dtype).to(first.device)
+        # [calls, leaves, steps of a call, 2]: call c reads its own contiguous block
+        coef_t = (
+            torch.tensor(coef, dtype=first.dtype)
+            .reshape(len(coef), k // unit, unit, 2)
+            .transpose(0, 1)
+            .contiguous()
+            .to(first.device)
+        )
         params = [leaf.detach() for leaf in leaves.values()]
         state_tensors = [state[key] for state in states for key in update.state_keys]
         backups = [t.clone() for t in params + state_tensors]
         snapshot = RngSnapshot.take()
-        (status,) = chunk.fn(*params, *state_tensors, coef_t, *tensor_inputs(args, kwargs))
+        inputs = tensor_inputs(args, kwargs)
+        statuses = [
+            chunk.fn(*params, *state_tensors, block, *inputs)[0] for block in coef_t.unbind(0)
+        ]
+        status = statuses[0] if len(statuses) == 1 else torch.cat(statuses)
         rows = status.tolist()  # the K steps' one host read
         if all(finite and ok for _, finite, ok in rows):
             for state, used in zip(states, chunk.used):
@@ -312,53 +350,51 @@ class StepsPerCall:
         groups: Sequence[Mapping[str, Any]],
         update: OptimizerUpdate,
     ) -> _Chunk | str:
+        """Trace one step, repeat its graph ``unroll`` times (:func:`repeat_graph`) and
+        compile that; a call runs the compiled graph ``K / unroll`` times."""
         from torch.fx.experimental.proxy_tensor import make_fx
 
-        k, n_leaves, n_states = self.k, len(leaves), len(update.state_keys)
+        n_leaves, n_states = len(leaves), len(update.state_keys)
         evaluate = eager_evaluate(self.elbo)
         traced_names: dict[str, None] = {}
         used: list[bool] = []
 
-        def steps(*flat: torch.Tensor) -> tuple[torch.Tensor]:
+        def one_step(*flat: torch.Tensor) -> tuple[torch.Tensor]:
             params = flat[:n_leaves]
             states = flat[n_leaves : n_leaves * (1 + n_states)]
-            coef = flat[n_leaves * (1 + n_states)]
+            coef = flat[n_leaves * (1 + n_states)]  # [leaves, 2]: this step's (a, b)
             new_args, new_kwargs = with_tensor_inputs(
                 args, kwargs, flat[n_leaves * (1 + n_states) + 1 :]
             )
-            rows = []
-            for j in range(k):
-                with torch.enable_grad():
-                    with deferred_checks() as checks:
-                        loss, _, run_names = evaluate(model, guide, new_args, new_kwargs)
-                    traced_names.update(run_names)
-                    grads = torch.autograd.grad(loss, params, allow_unused=True)
-                if j == 0:
-                    used.extend(g is not None for g in grads)
-                finite = torch.isfinite(loss.detach())
-                with torch.no_grad():
-                    for i, (param, grad) in enumerate(zip(params, grads)):
-                        if grad is None:
-                            continue  # as eager: no gradient, no update
-                        finite = finite & torch.isfinite(grad).all()
-                        own = list(states[i * n_states : (i + 1) * n_states])
-                        update.apply(param, grad, own, coef[i, j], groups[i])
-                ok = all_of(checks)
-                ok = torch.ones_like(finite) if ok is None else ok.to(finite.device)
-                rows.append(torch.stack([loss.detach().double(), finite.double(), ok.double()]))
-            return (torch.stack(rows),)
+            with torch.enable_grad():
+                with deferred_checks() as checks:
+                    loss, _, run_names = evaluate(model, guide, new_args, new_kwargs)
+                traced_names.update(run_names)
+                grads = torch.autograd.grad(loss, params, allow_unused=True)
+            used.extend(g is not None for g in grads)
+            finite = torch.isfinite(loss.detach())
+            with torch.no_grad():
+                for i, (param, grad) in enumerate(zip(params, grads)):
+                    if grad is None:
+                        continue  # as eager: no gradient, no update
+                    finite = finite & torch.isfinite(grad).all()
+                    own = list(states[i * n_states : (i + 1) * n_states])
+                    update.apply(param, grad, own, coef[i], groups[i])
+            ok = all_of(checks)
+            ok = torch.ones_like(finite) if ok is None else ok.to(finite.device)
+            return (torch.stack([loss.detach().double(), finite.double(), ok.double()]),)
 
         params = list(leaves.values())
         saved = [p.detach().clone() for p in params]
         optimizer_states = [
             torch.zeros_like(p) for p in params for _ in range(n_states)
         ]  # trace-time stand-ins for the optimizer state (same shapes and dtypes)
-        coef = torch.ones(n_leaves, k, 2, dtype=params[0].dtype, device=params[0].device)
+        coef = torch.ones(n_leaves, 2, dtype=params[0].dtype, device=params[0].device)
         example = [*params, *optimizer_states, coef, *tensor_inputs(args, kwargs)]
         static = settings.set_static_tracing(True)
         try:
             with torch.random.fork_rng(devices=cuda_devices(example)):
-                graph = make_fx(steps, tracing_mode="real")(*example)
+                graph = make_fx(one_step, tracing_mode="real")(*example)
         except Exception as error:  # noqa: BLE001 - any failure keeps ordinary steps
             return f"tracing failed ({type(error).__name__}: {error})"
         finally:
@@ -368,7 +404,14 @@ class StepsPerCall:
                     p.copy_(value)
         if set(traced_names) != set(leaves):
             return f"the loss touches params {sorted(traced_names)}, not the run's {sorted(leaves)}"
+        if self.guard is not None:
+            reason = self.guard(graph)
+            if reason is not None:
+                return reason
+        unit = self.unroll
+        graph = repeat_graph(graph, unit, per_step=n_leaves * (1 + n_states))
         example = [t.detach() for t in example]
+        example[n_leaves * (1 + n_states)] = coef.unsqueeze(1).expand(-1, unit, -1).contiguous()
         try:
             if self.backend == "inductor":
                 from torch._inductor import compile as inductor_compile
@@ -378,7 +421,7 @@ class StepsPerCall:
                 fn = torch.compile(graph, backend=self.backend, dynamic=False)
         except Exception as error:  # noqa: BLE001
             return f"compiling failed ({type(error).__name__}: {error})"
-        return _Chunk(fn, tuple(used))
+        return _Chunk(fn, tuple(used), unit)
 
 
 def _static_settings(groups: Sequence[Mapping[str, Any]], with_lr: bool) -> tuple:
