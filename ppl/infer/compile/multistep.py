@@ -169,6 +169,20 @@ class _Chunk:
     unit: int  # steps per graph call (K / unit calls make one K-step call)
 
 
+@dataclass
+class _Run:
+    """What one call works on."""
+
+    model: Callable[..., Any]
+    guide: Callable[..., Any]
+    args: tuple
+    kwargs: dict
+    leaves: dict[str, torch.Tensor]
+    groups: Sequence[Mapping[str, Any]]
+    states: list[dict[str, Any]]
+    update: OptimizerUpdate
+
+
 class StepsPerCall:
     """Run ``K`` SVI steps per compiled call (see the module notes).
 
@@ -227,6 +241,8 @@ class StepsPerCall:
         self.calls = 0
         self._chunks: dict[Any, _Chunk | str] = {}
         self._eager_left = 0  # ordinary steps owed after a chunk with a non-finite step
+        #: how the last audited call differed from its eager replay (None: it agreed)
+        self.mismatch: str | None = None
 
     def take(
         self,
@@ -237,18 +253,27 @@ class StepsPerCall:
         args: tuple,
         kwargs: dict,
         remaining: int,
+        audit: bool = False,
+        create_optimizer: bool = False,
     ) -> list[float] | None:
-        """Take ``K`` steps in one call and return their losses; None when the caller
-        must take an ordinary step instead (see "When it applies")."""
+        """Take ``min(K, remaining)`` steps (rounded down to a multiple of ``unroll``) in
+        one call and return their losses; None when the caller must take an ordinary
+        step instead (see "When it applies").
+
+        Args:
+            audit: replay the call's steps eagerly under the same draws and compare
+                (:attr:`mismatch` says how they differed; the eager results are kept then).
+            create_optimizer: create a torch optimizer that does not exist yet from its
+                loaded state (a resumed run), without moving any param.
+        """
+        self.mismatch = None
         if self._eager_left > 0:
             self._eager_left -= 1
             return None
-        if remaining < self.k or not isinstance(optim, PPLOptimizer):
+        n = min(self.k, remaining) // self.unroll * self.unroll
+        if n < 1 or not isinstance(optim, PPLOptimizer):
             return None
-        optimizer = optim.optimizer
         update = optimizer_update(optim.optimizer_class)
-        if optimizer is None:
-            return None  # not created yet: the first ordinary step creates it
         if update is None or optim._clips:
             self.failure = (
                 f"{optim.optimizer_class.__name__} has no in-graph update (Adam and SGD do)"
@@ -257,6 +282,11 @@ class StepsPerCall:
             )
             return None
         leaves = unconstrained_params(names, distinct=True)
+        if optim.optimizer is None and create_optimizer and leaves:
+            _create_optimizer(optim, leaves)
+        optimizer = optim.optimizer
+        if optimizer is None:
+            return None  # not created yet: the first ordinary step creates it
         group_of = {id(p): g for g in optimizer.param_groups for p in g["params"]}
         groups, states = [], []
         for leaf in leaves.values():
@@ -288,56 +318,114 @@ class StepsPerCall:
                     )
         if isinstance(chunk, str):
             return None
-        return self._call(chunk, leaves, groups, states, update, args, kwargs)
+        run = _Run(model, guide, args, kwargs, leaves, groups, states, update)
+        return self._call(chunk, run, n, audit)
+
+    @property
+    def built(self) -> bool:
+        """Whether a K-step graph was built (for any layout)."""
+        return any(not isinstance(chunk, str) for chunk in self._chunks.values())
+
+    def clear(self) -> None:
+        """Forget the built graphs and owed ordinary steps (a restored checkpoint)."""
+        self._chunks.clear()
+        self._eager_left = 0
 
     # ------------------------------------------------------------------ the call
-    def _call(
-        self,
-        chunk: _Chunk,
-        leaves: dict[str, torch.Tensor],
-        groups: Sequence[Mapping[str, Any]],
-        states: list[dict[str, Any]],
-        update: OptimizerUpdate,
-        args: tuple,
-        kwargs: dict,
-    ) -> list[float] | None:
-        k, unit = self.k, chunk.unit
+    def _call(self, chunk: _Chunk, run: _Run, n: int, audit: bool) -> list[float] | None:
+        update, states = run.update, run.states
         steps = [int(state.get("step", 0)) for state in states]
         coef = [
-            [update.coefficients(group, t + j + 1) for j in range(k)]
-            for group, t in zip(groups, steps)
+            [update.coefficients(group, t + j + 1) for j in range(n)]
+            for group, t in zip(run.groups, steps)
         ]
-        first = next(iter(leaves.values()))
-        # [calls, leaves, steps of a call, 2]: call c reads its own contiguous block
+        first = next(iter(run.leaves.values()))
+        unit = chunk.unit
+        # [calls, leaves, steps of a call, 2]: each graph call reads its own contiguous block
         coef_t = (
             torch.tensor(coef, dtype=first.dtype)
-            .reshape(len(coef), k // unit, unit, 2)
+            .reshape(len(coef), n // unit, unit, 2)
             .transpose(0, 1)
             .contiguous()
             .to(first.device)
         )
-        params = [leaf.detach() for leaf in leaves.values()]
+        params = [leaf.detach() for leaf in run.leaves.values()]
         state_tensors = [state[key] for state in states for key in update.state_keys]
         backups = [t.clone() for t in params + state_tensors]
         snapshot = RngSnapshot.take()
-        inputs = tensor_inputs(args, kwargs)
+        inputs = tensor_inputs(run.args, run.kwargs)
         statuses = [
             chunk.fn(*params, *state_tensors, block, *inputs)[0] for block in coef_t.unbind(0)
         ]
         status = statuses[0] if len(statuses) == 1 else torch.cat(statuses)
-        rows = status.tolist()  # the K steps' one host read
+        rows = status.tolist()  # the steps' one host read
         if all(finite and ok for _, finite, ok in rows):
+            losses = [value for value, _, _ in rows]
+            if audit:
+                losses = self._audit(run, losses, coef, params + state_tensors, backups, snapshot)
             for state, used in zip(states, chunk.used):
                 if used and "step" in state:
-                    state["step"] += k
+                    state["step"] += n
             self.calls += 1
-            return [value for value, _, _ in rows]
+            return losses
         with torch.no_grad():
             for tensor, backup in zip(params + state_tensors, backups):
                 tensor.copy_(backup)
         snapshot.restore()
-        self._eager_left = k - 1  # redo these K steps one by one (this call is the first)
+        self._eager_left = n - 1  # redo these steps one by one (this call is the first)
         return None
+
+    def _audit(
+        self,
+        run: _Run,
+        losses: list[float],
+        coef: list[list[tuple[float, float]]],
+        tensors: list[torch.Tensor],
+        backups: list[torch.Tensor],
+        snapshot: RngSnapshot,
+    ) -> list[float]:
+        """Redo the call's steps eagerly from ``backups`` under the call's draws; keep the
+        graph's results if they agree (nothing changes), else eager's (``mismatch``)."""
+        graph = [t.clone() for t in tensors]
+        with torch.no_grad():
+            for tensor, backup in zip(tensors, backups):
+                tensor.copy_(backup)
+        try:
+            with snapshot.replay():
+                eager = self._eager_steps(run, coef)
+        except Exception as error:  # noqa: BLE001 - the eager replay failed where the graph ran
+            eager = None
+            self.mismatch = f"the eager replay raised {type(error).__name__}: {error}"
+        if eager is not None:
+            self.mismatch = _differs(losses, eager, graph, tensors)
+        if self.mismatch is None or eager is None:
+            with torch.no_grad():
+                for tensor, value in zip(tensors, graph):
+                    tensor.copy_(value)
+            return losses
+        return eager
+
+    def _eager_steps(self, run: _Run, coef: list[list[tuple[float, float]]]) -> list[float]:
+        """The call's steps, eagerly: the loss, its gradients and the same update."""
+        evaluate = eager_evaluate(self.elbo)
+        update, n_states = run.update, len(run.update.state_keys)
+        leaves = list(run.leaves.values())
+        params = [leaf.detach() for leaf in leaves]
+        state_tensors = [state[key] for state in run.states for key in update.state_keys]
+        losses = []
+        for j in range(len(coef[0])):
+            with torch.enable_grad():
+                loss, _, _ = evaluate(run.model, run.guide, run.args, run.kwargs)
+                grads = torch.autograd.grad(loss, leaves, allow_unused=True)
+            losses.append(float(loss))
+            with torch.no_grad():
+                for i, (param, grad) in enumerate(zip(params, grads)):
+                    if grad is None:
+                        continue
+                    own = state_tensors[i * n_states : (i + 1) * n_states]
+                    c = torch.tensor(coef[i][j], dtype=param.dtype, device=param.device)
+                    update.apply(param, grad, own, c, run.groups[i])
+        return losses
 
     # ------------------------------------------------------------------ the graph
     def _build(
@@ -435,3 +523,37 @@ def _static_settings(groups: Sequence[Mapping[str, Any]], with_lr: bool) -> tupl
         )
         for g in groups
     )
+
+
+def _create_optimizer(optim: PPLOptimizer, leaves: dict[str, torch.Tensor]) -> None:
+    """Create ``optim``'s torch optimizer (with any loaded state) without moving a param:
+    a step over params without gradients only registers them."""
+    grads = [(leaf, leaf.grad) for leaf in leaves.values()]
+    for leaf, _ in grads:
+        leaf.grad = None
+    try:
+        optim.step(leaves)
+    finally:
+        for leaf, grad in grads:
+            leaf.grad = grad
+
+
+_LOSS_RTOL, _PARAM_RTOL = 1e-4, 1e-3
+
+
+def _differs(
+    losses: list[float],
+    eager: list[float],
+    graph: list[torch.Tensor],
+    tensors: list[torch.Tensor],
+) -> str | None:
+    """How a call's losses and final params/state differ from the eager replay's."""
+    for j, (a, b) in enumerate(zip(losses, eager)):
+        if not abs(a - b) <= _LOSS_RTOL * max(1.0, abs(b)):
+            return f"loss of step {j + 1} of the call {a:.6g} vs {b:.6g}"
+    for i, (g, e) in enumerate(zip(graph, tensors)):
+        diff = float(torch.linalg.vector_norm((g - e).double()))
+        scale = float(torch.linalg.vector_norm(e.double()))
+        if not diff <= _PARAM_RTOL * scale + 1e-6:
+            return f"param/state tensor {i} off by {diff:.3g} (norm {scale:.3g})"
+    return None
