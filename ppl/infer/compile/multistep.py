@@ -12,6 +12,14 @@ update of the params and the optimizer state, and the host reads the K losses on
 
 Design notes
 ------------
+* **One traced step.** The model and guide run through the handlers once: the step's
+  graph (loss, gradients, update, writing params and optimizer state in place) is
+  traced, then repeated ``unroll`` times at the FX level
+  (:func:`~ppl.infer.compile.repeat.repeat_graph`) and compiled; a call runs it
+  ``K / unroll`` times with no host read in between. ``unroll = 1`` (the default)
+  compiles as fast as ``compile=True`` (coin flip, warm cache: 4.4 s vs 26 s for 16
+  unrolled steps) and keeps most of the speed (22k vs 27k steps/s for ``unroll=4``).
+  A run's last ``< K`` steps are one shorter call.
 * **Exactly the eager steps.** The graph draws what K eager steps draw (sampling ops are
   ATen ops, ``fallback_random``), and writes the optimizer update as torch's
   single-tensor Adam / SGD write it, op for op, with the bias corrections computed on the
@@ -27,8 +35,8 @@ Design notes
   step), a ``ppl.optim`` wrapper around ``torch.optim.Adam`` (no amsgrad, maximize or
   decoupled weight decay) or ``torch.optim.SGD`` (no momentum) without gradient
   clipping, every param already stepped once (so the optimizer has its state), and
-  arguments a graph can take. Otherwise, or for the last ``< K`` steps of a run, the
-  steps are ordinary compiled steps; ``failure`` says why a layout could not be built.
+  arguments a graph can take. Otherwise the steps are ordinary compiled steps;
+  ``failure`` says why a layout could not be built.
   The trace is frozen as ``compile=True``'s is (Python control flow on values,
   closure tensors).
 
