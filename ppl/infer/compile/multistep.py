@@ -425,7 +425,7 @@ class StepsPerCall:
             with torch.enable_grad():
                 loss, _, _ = evaluate(run.model, run.guide, run.args, run.kwargs)
                 grads = torch.autograd.grad(loss, leaves, allow_unused=True)
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             with torch.no_grad():
                 for i, (param, grad) in enumerate(zip(params, grads)):
                     if grad is None:
