@@ -194,6 +194,7 @@ def test_resume_after_the_switch_is_bit_exact(tmp_path):
     assert svi.estimator.mode == "compiled" and svi.estimator.since == 7
     tail = svi.run(30, DATA, progress_bar=False).losses
     assert svi.estimator.compiled_steps == 60 - 6  # no eager step after the resume
+    assert svi.estimator.compiled.graphs.states() == []  # K-step calls only
     assert torch.equal(torch.cat([head, tail]), whole)
 
 
@@ -213,6 +214,9 @@ def test_inductor_resume_after_the_switch_is_bit_exact(tmp_path):
     with ppl.settings.context(auto_compile_seconds=0.0):
         tail = svi.run(30, DATA, progress_bar=False).losses
     assert svi.estimator.chunk_calls == 4 and svi.estimator.compiled_steps == 54
+    # the first resumed step was a K-step call (the optimizer was made from its loaded
+    # state), not a one-step graph
+    assert svi.estimator.compiled.graphs.states() == []
     assert torch.equal(torch.cat([head, tail]), whole)
 
 
