@@ -198,6 +198,27 @@ def test_resume_after_the_switch_is_bit_exact(tmp_path):
     assert torch.equal(torch.cat([head, tail]), whole)
 
 
+def test_a_later_audit_replays_one_step_of_a_call_and_catches_a_change():
+    state = {"scale": 1.0}  # a dict's contents are not fingerprinted: only audits see them
+
+    def model(data):
+        z = ppl.sample("z", dist.Normal(0.0, 1.0))
+        with ppl.plate("d", len(data)), ppl.poutine.scale(scale=state["scale"]):
+            ppl.sample("obs", dist.Normal(z, 1.0), obs=data)
+
+    data = torch.tensor([1.0, 2.0])
+    svi, _ = fit(model, normal_guide, {**FAST, "steps_per_call": 4}, 30, data)
+    auto = svi.estimator
+    assert auto.mode == "compiled" and auto.chunk_calls == 6  # 6 eager + 6 calls of 4
+    state["scale"] = 3.0
+    with pytest.warns(RuntimeWarning, match="differed from the eager step"):
+        with ppl.settings.context(auto_compile_seconds=0.0):
+            svi.run(30, data, progress_bar=False)
+    # call 7 is not audited; call 8's first step is, and the whole call is redone eagerly
+    assert auto.mode == "refused" and auto.chunk_calls == 8
+    assert "compiled steps 35-38 differed from eager (loss of step 1" in auto.reason
+
+
 @pytest.mark.slow
 def test_inductor_resume_after_the_switch_is_bit_exact(tmp_path):
     # uninterrupted: 6 eager steps, then calls of 16, 16, 16, 6 steps; resumed: 6 eager,

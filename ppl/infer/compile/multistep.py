@@ -261,7 +261,7 @@ class StepsPerCall:
         args: tuple,
         kwargs: dict,
         remaining: int,
-        audit: bool = False,
+        audit: int = 0,
         create_optimizer: bool = False,
     ) -> list[float] | None:
         """Take ``min(K, remaining)`` steps (rounded down to a multiple of ``unroll``) in
@@ -269,8 +269,10 @@ class StepsPerCall:
         step instead (see "When it applies").
 
         Args:
-            audit: replay the call's steps eagerly under the same draws and compare
-                (:attr:`mismatch` says how they differed; the eager results are kept then).
+            audit: replay the call's first ``audit`` steps (all of them: a number >= K)
+                eagerly under the same draws and compare the losses, and with all steps
+                replayed the params and optimizer state (:attr:`mismatch` says how they
+                differed; the eager results are kept then).
             create_optimizer: create a torch optimizer that does not exist yet from its
                 loaded state (a resumed run), without moving any param.
         """
@@ -340,7 +342,7 @@ class StepsPerCall:
         self._eager_left = 0
 
     # ------------------------------------------------------------------ the call
-    def _call(self, chunk: _Chunk, run: _Run, n: int, audit: bool) -> list[float] | None:
+    def _call(self, chunk: _Chunk, run: _Run, n: int, audit: int) -> list[float] | None:
         update, states = run.update, run.states
         steps = [int(state.get("step", 0)) for state in states]
         coef = [
@@ -369,8 +371,9 @@ class StepsPerCall:
         rows = status.tolist()  # the steps' one host read
         if all(finite and ok for _, finite, ok in rows):
             losses = [value for value, _, _ in rows]
-            if audit:
-                losses = self._audit(run, losses, coef, params + state_tensors, backups, snapshot)
+            if audit > 0:
+                tensors = params + state_tensors
+                losses = self._audit(run, losses, coef, min(audit, n), tensors, backups, snapshot)
             for state, used in zip(states, chunk.used):
                 if used and "step" in state:
                     state["step"] += n
@@ -388,24 +391,33 @@ class StepsPerCall:
         run: _Run,
         losses: list[float],
         coef: list[list[tuple[float, float]]],
+        steps: int,
         tensors: list[torch.Tensor],
         backups: list[torch.Tensor],
         snapshot: RngSnapshot,
     ) -> list[float]:
-        """Redo the call's steps eagerly from ``backups`` under the call's draws; keep the
-        graph's results if they agree (nothing changes), else eager's (``mismatch``)."""
+        """Redo the call's first ``steps`` steps eagerly from ``backups`` under the call's
+        draws; keep the graph's results if they agree (nothing changes), else redo all
+        of the call's steps eagerly and keep those (``mismatch`` says why)."""
         graph = [t.clone() for t in tensors]
-        with torch.no_grad():
-            for tensor, backup in zip(tensors, backups):
-                tensor.copy_(backup)
-        try:
-            with snapshot.replay():
-                eager = self._eager_steps(run, coef)
-        except Exception as error:  # noqa: BLE001 - the eager replay failed where the graph ran
-            eager = None
-            self.mismatch = f"the eager replay raised {type(error).__name__}: {error}"
+
+        def replay(upto: int) -> list[float] | None:
+            with torch.no_grad():
+                for tensor, backup in zip(tensors, backups):
+                    tensor.copy_(backup)
+            try:
+                with snapshot.replay():
+                    return self._eager_steps(run, [row[:upto] for row in coef])
+            except Exception as error:  # noqa: BLE001 - the replay failed where the graph ran
+                self.mismatch = f"the eager replay raised {type(error).__name__}: {error}"
+                return None
+
+        n = len(coef[0])
+        eager = replay(steps)
         if eager is not None:
-            self.mismatch = _differs(losses, eager, graph, tensors)
+            self.mismatch = _differs(losses, eager, graph if steps == n else [], tensors)
+            if self.mismatch is not None and steps < n:
+                eager = replay(n)
         if self.mismatch is None or eager is None:
             with torch.no_grad():
                 for tensor, value in zip(tensors, graph):
