@@ -59,6 +59,7 @@ def test_long_run_compiles_and_matches_eager_to_rounding():
     assert auto.mode == "compiled", auto.reason
     assert auto.since == 7  # first step + 5 timed ones, then compiled
     assert auto.compiled_steps == 120 - 6
+    assert auto.chunk_calls == 8  # 114 = 7 calls of 16 steps + a call of 2
     assert torch.allclose(losses, eager, rtol=1e-5, atol=0)
 
 
@@ -66,6 +67,7 @@ def test_inductor_default_backend_matches_eager():
     _, eager = fit(coin_model, coin_guide, False, 40, DATA)
     svi, losses = fit(coin_model, coin_guide, "auto", 40, DATA)
     assert svi.estimator.mode == "compiled", svi.estimator.reason
+    assert svi.estimator.chunk_calls == 3  # 6 eager steps, then 16 + 16 + 2
     assert torch.allclose(losses, eager, rtol=1e-5, atol=0)
 
 
@@ -156,7 +158,8 @@ def test_frozen_inputs_fingerprints_closures_and_globals():
     assert frozen_inputs(model, model) != before
 
 
-def test_an_audit_catches_python_state_the_trace_froze():
+@pytest.mark.parametrize("k", [1, 16], ids=["one_step_a_call", "k_steps"])
+def test_an_audit_catches_python_state_the_trace_froze(k):
     calls = {"n": 0}
 
     def counting_model(data):
@@ -167,9 +170,13 @@ def test_an_audit_catches_python_state_the_trace_froze():
 
     data = torch.tensor([1.0, 2.0])
     with pytest.warns(RuntimeWarning, match="differed from the eager step"):
-        svi, _ = fit(counting_model, normal_guide, FAST, 30, data)
+        svi, _ = fit(counting_model, normal_guide, {**FAST, "steps_per_call": k}, 30, data)
     assert svi.estimator.mode == "refused"
-    assert svi.estimator.compiled_steps <= 2  # caught by the first or second audit
+    if k == 1:
+        assert svi.estimator.compiled_steps <= 2  # caught by the first or second audit
+    else:  # the first K-step call (steps 7-22) is audited: replayed eagerly, compared
+        assert svi.estimator.chunk_calls == 1 and svi.estimator.compiled_steps == 16
+        assert "compiled steps 7-22 differed from eager" in svi.estimator.reason
 
 
 def test_resume_after_the_switch_is_bit_exact(tmp_path):
@@ -187,7 +194,80 @@ def test_resume_after_the_switch_is_bit_exact(tmp_path):
     assert svi.estimator.mode == "compiled" and svi.estimator.since == 7
     tail = svi.run(30, DATA, progress_bar=False).losses
     assert svi.estimator.compiled_steps == 60 - 6  # no eager step after the resume
+    assert svi.estimator.compiled.graphs.states() == []  # K-step calls only
     assert torch.equal(torch.cat([head, tail]), whole)
+
+
+def test_a_later_audit_replays_one_step_of_a_call_and_catches_a_change():
+    state = {"scale": 1.0}  # a dict's contents are not fingerprinted: only audits see them
+
+    def model(data):
+        z = ppl.sample("z", dist.Normal(0.0, 1.0))
+        with ppl.plate("d", len(data)), ppl.poutine.scale(scale=state["scale"]):
+            ppl.sample("obs", dist.Normal(z, 1.0), obs=data)
+
+    data = torch.tensor([1.0, 2.0])
+    svi, _ = fit(model, normal_guide, {**FAST, "steps_per_call": 4}, 30, data)
+    auto = svi.estimator
+    assert auto.mode == "compiled" and auto.chunk_calls == 6  # 6 eager + 6 calls of 4
+    state["scale"] = 3.0
+    with pytest.warns(RuntimeWarning, match="differed from the eager step"):
+        with ppl.settings.context(auto_compile_seconds=0.0):
+            svi.run(30, data, progress_bar=False)
+    # call 7 is not audited; call 8's first step is, and the whole call is redone eagerly
+    assert auto.mode == "refused" and auto.chunk_calls == 8
+    assert "compiled steps 35-38 differed from eager (loss of step 1" in auto.reason
+
+
+@pytest.mark.slow
+def test_inductor_resume_after_the_switch_is_bit_exact(tmp_path):
+    # uninterrupted: 6 eager steps, then calls of 16, 16, 16, 6 steps; resumed: 6 eager,
+    # 16, 8 | 16, 14: every compiled step runs the same one-step kernels either way
+    _, whole = fit(coin_model, coin_guide, "auto", 60, DATA)
+    first, head = fit(coin_model, coin_guide, "auto", 30, DATA)
+    assert first.estimator.chunk_calls == 2
+    path = tmp_path / "run.pt"
+    save_checkpoint(path, first)
+    ppl.clear_param_store()
+    ppl.set_rng_seed(123)
+    svi = SVI(coin_model, coin_guide, Adam({"lr": 0.01}), Trace_ELBO())
+    load_checkpoint(path, svi)
+    with ppl.settings.context(auto_compile_seconds=0.0):
+        tail = svi.run(30, DATA, progress_bar=False).losses
+    assert svi.estimator.chunk_calls == 4 and svi.estimator.compiled_steps == 54
+    # the first resumed step was a K-step call (the optimizer was made from its loaded
+    # state), not a one-step graph
+    assert svi.estimator.compiled.graphs.states() == []
+    assert torch.equal(torch.cat([head, tail]), whole)
+
+
+def nan_model(data):
+    # -log N(0.1; 0, s) = log s + 0.005 / s^2 + c: SGD(lr=0.3) from s=1 makes s negative
+    # at step 4, so the loss is NaN from then on (validation off)
+    s = ppl.param("s", torch.tensor(1.0))
+    ppl.sample("x", dist.Normal(0.0, s), obs=torch.tensor(0.1))
+
+
+def test_a_non_finite_step_in_a_call_is_redone_eagerly():
+    from ppl.optim import SGD
+
+    def run(compile):
+        ppl.clear_param_store()
+        ppl.set_rng_seed(0)
+        svi = SVI(nan_model, lambda data: None, SGD({"lr": 0.3}), Trace_ELBO(), compile=compile)
+        with ppl.settings.context(auto_compile_seconds=0.0), ppl.validation_enabled(False):
+            losses = svi.run(30, DATA, progress_bar=False, on_nan="skip").losses
+        return svi, losses
+
+    nan_model_steps = {**FAST, "steps_per_call": 4}
+    _, eager = run(False)
+    svi, losses = run(nan_model_steps)
+    assert torch.equal(torch.isnan(losses), torch.isnan(eager)) and torch.isnan(eager[-1])
+    finite = ~torch.isnan(eager)
+    assert torch.allclose(losses[finite], eager[finite], rtol=1e-6, atol=0)
+    auto = svi.estimator
+    assert auto.mode == "compiled" and auto.chunk_calls == 0  # every call met a NaN
+    assert auto.compiled.graphs.failure is None and not auto.compiled_steps  # no 2nd graph
 
 
 def test_state_dict_round_trip_and_malformed_state():

@@ -57,8 +57,8 @@ def aot(k):
 def test_k_steps_equal_eager_steps(optim):
     _, eager = fit(False, optim=optim())
     svi, chunked = fit(aot(4), optim=optim())
-    # 30 steps = 1 eager (creates the optimizer state) + 7 calls of 4 + 1 ordinary step
-    assert svi.estimator.steps_per_call.calls == 7
+    # 30 steps = 1 eager (creates the optimizer state) + 7 calls of 4 + a call of 1
+    assert svi.estimator.steps_per_call.calls == 8
     assert svi.step_count == 30 and len(svi.losses) == 30
     # same draws, same update formula: equal to float32 rounding (seen bitwise equal)
     assert torch.allclose(chunked.losses, eager.losses, rtol=1e-6, atol=0)
@@ -70,7 +70,7 @@ def test_k_steps_equal_eager_steps(optim):
 def test_inductor_k_steps_equal_eager_to_rounding():
     _, eager = fit(False, num_steps=20)
     svi, chunked = fit({"steps_per_call": 8}, num_steps=20)
-    assert svi.estimator.steps_per_call.calls == 2
+    assert svi.estimator.steps_per_call.calls == 3  # 1 eager step, then 8 + 8 + 3
     assert torch.allclose(chunked.losses, eager.losses, rtol=1e-5, atol=0)
 
 
@@ -144,3 +144,49 @@ def test_bad_steps_per_call(bad, error):
         SVI(
             coin_model, coin_guide, Adam({"lr": 0.1}), Trace_ELBO(), compile={"steps_per_call": bad}
         )
+
+
+@pytest.mark.parametrize("unroll", [2, 4])
+def test_unrolled_graphs_equal_eager_steps(monkeypatch, unroll):
+    # one traced step repeated `unroll` times at the FX level, called 4 / unroll times
+    import ppl.infer.compile.multistep as multistep
+
+    monkeypatch.setattr(multistep, "UNROLL", unroll)
+    _, eager = fit(False)
+    svi, chunked = fit(aot(4))
+    assert svi.estimator.steps_per_call.unroll == unroll
+    # 1 eager + 7 calls of 4 + the last step: a call of 1 with unroll 2 or 4 is not
+    # possible, so an ordinary step
+    assert svi.estimator.steps_per_call.calls == 7
+    assert torch.allclose(chunked.losses, eager.losses, rtol=1e-6, atol=0)
+    for name in ("a", "b"):
+        assert chunked.params[name].item() == pytest.approx(eager.params[name].item(), rel=1e-6)
+
+
+def test_repeat_graph_draws_what_repeated_steps_draw():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from ppl.infer.compile.repeat import repeat_graph
+
+    def step(x, c):  # a random walk: x += c * noise
+        x.add_(c * torch.randn(3))
+        return (x.sum(),)
+
+    one = make_fx(step)(torch.zeros(3), torch.zeros(3))
+    five = repeat_graph(one, 5, per_step=1)
+    coef = torch.arange(15.0).reshape(3, 5)  # column i is step i's c
+    torch.manual_seed(3)
+    x = torch.zeros(3)
+    (sums,) = five(x, coef)
+    torch.manual_seed(3)
+    y = torch.zeros(3)
+    expected = torch.stack([step(y, coef[:, i])[0] for i in range(5)])
+    assert torch.equal(sums, expected) and torch.equal(x, y)
+
+
+def test_bad_unroll():
+    from ppl.infer.compile import StepsPerCall
+
+    with pytest.raises(ValueError, match="unroll must be a positive divisor"):
+        StepsPerCall(Trace_ELBO(), 6, lambda *a: None, unroll=4)
+    assert StepsPerCall(Trace_ELBO(), 6, lambda *a: None, unroll=3).unroll == 3

@@ -37,6 +37,22 @@ keeps a run eager, silently, and records why in ``reason``, when
   says so. Audits draw no random numbers of the run, so they change nothing when
   they agree.
 
+**K steps per call.** Once a run compiles, ``SVI.run`` without callbacks takes its
+steps ``steps_per_call`` at a time (``AUTO_STEPS_PER_CALL`` = 16; the loss, gradients
+and the Adam/SGD update in one graph, :class:`~ppl.infer.compile.multistep.StepsPerCall`,
+one host read per call) whenever that applies: a plain ``ppl.optim`` Adam or SGD
+without clipping, and a graph the checks above accept. The graph holds *one* step and
+a call runs it ``min(16, steps left)`` times, so every compiled step of a run runs the
+same kernels wherever a call starts: a run resumed from a checkpoint (which records K
+and the calls taken) is bit-exact with the uninterrupted one. The audits replay the
+1st and 2nd call's steps eagerly (same draws, same update formula) and compare the
+losses and the final params and optimizer state; the 4th, 8th, 16th, ... call's first
+step is replayed and its loss compared (a full replay doubles a call's cost, which on a
+compute-bound model showed over a short run). A step a call could not take (one
+redone after a non-finite step of the call) runs eagerly, so no second graph is built;
+with callbacks, or an optimizer the graph does not cover, compiled steps run one per
+call as above. ``{"auto": True, "steps_per_call": 1}`` turns K-step calls off.
+
 Compiled steps use the same optimizer kernels as eager ones (``SVI(compile=True)``
 additionally prefers fused kernels), so the two modes differ only by rounding.
 
@@ -64,12 +80,16 @@ from ..elbo import ELBO
 from ..step import EagerStep, StepLoss
 from ..util import unconstrained_params
 from .elbo import eager_evaluate
+from .multistep import StepsPerCall
 from .step import CompiledStep, CompiledStepLoss
 
 __all__ = ["AutoStep", "frozen_inputs", "frozen_reads", "graph_constants_reason"]
 
 _EAGER, _COMPILED, _REFUSED = "eager", "compiled", "refused"
 _LOSS_RTOL, _GRAD_RTOL = 1e-4, 1e-3
+
+#: steps per compiled call once an automatic run compiles (see the notes)
+AUTO_STEPS_PER_CALL = 16
 
 
 def graph_constants_reason(graph: Any) -> str | None:
@@ -184,12 +204,14 @@ class AutoStep:
         min_seconds: compile when the rest of a run is predicted to take at least this
             long eagerly (None: the ``auto_compile_seconds`` setting, default 15).
         probe_steps: eager steps timed before deciding.
+        steps_per_call: K of a compiled run's K-step calls (1: one step per call).
         **compile_options: passed to :class:`~ppl.infer.compile.step.CompiledStep`.
 
     Attributes:
         mode: ``"eager"`` (undecided or a short run), ``"compiled"`` or ``"refused"``.
         reason: why the current mode was chosen.
         since: the step (1-based count of this estimator's steps) compiled steps began.
+        chunk_calls: K-step calls taken (their steps count in ``compiled_steps``).
     """
 
     def __init__(
@@ -197,6 +219,7 @@ class AutoStep:
         elbo: ELBO,
         min_seconds: float | None = None,
         probe_steps: int = 5,
+        steps_per_call: int = AUTO_STEPS_PER_CALL,
         **compile_options: Any,
     ) -> None:
         self.elbo = elbo
@@ -206,6 +229,13 @@ class AutoStep:
         self.compiled = CompiledStep(
             elbo, guard=graph_constants_reason, quiet=True, **compile_options
         )
+        #: the K-step calls of compiled runs (None: ``steps_per_call=1``, one step a call)
+        #: the K-step calls of compiled runs (None: ``steps_per_call=1``, one step a call)
+        self.chunks = self._new_chunks(steps_per_call)
+        self.chunk_calls = 0  # K-step calls taken (audits count them)
+        self._chunks_off = False  # K-step calls failed for this run: one step a call
+        self._eager_next = False  # the next ordinary step is one of a K-step run's: eager
+        self._created = False  # a resumed run: create the optimizer from its state
         self.mode = _EAGER
         self.reason = "no run announced its length yet"
         self.since: int | None = None
@@ -226,11 +256,35 @@ class AutoStep:
             self._horizon = int(num_steps)
             self._times = []
 
+    def _new_chunks(self, k: int) -> StepsPerCall | None:
+        if type(k) is int and k == 1:
+            return None
+        # one step per graph (unroll 1): a call of any length runs the same kernels, so
+        # where a run's calls start (a resume) does not change a bit of the result
+        return StepsPerCall(
+            self.elbo,
+            k,
+            self.compiled.layout,
+            self.compiled.backend,
+            self.compiled.options,
+            quiet=True,
+            unroll=1,
+            guard=graph_constants_reason,
+        )
+
+    @property
+    def steps_per_call(self) -> _AutoChunks:
+        """``SVI.run``'s hook for K steps per call (they run only in compiled mode)."""
+        return _AutoChunks(self)
+
     # ------------------------------------------------------------------ StepEstimator
     def step_loss(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
     ) -> StepLoss:
         self.steps += 1
+        if self.mode == _COMPILED and self._eager_next:
+            self._eager_next = False  # a step a K-step call could not take: eager, as
+            return self.eager.step_loss(model, guide, args, kwargs)  # (no second graph)
         if self.mode == _COMPILED:
             return self._compiled_step(model, guide, args, kwargs)
         start = time.perf_counter()
@@ -284,6 +338,79 @@ class AutoStep:
     def _refuse(self, why: str) -> None:
         self.mode, self.reason = _REFUSED, f"eager: {why}"
 
+    # ------------------------------------------------------------------ K-step calls
+    def take(
+        self,
+        model: Callable[..., Any],
+        guide: Callable[..., Any],
+        optim: Any,
+        names: Any,
+        args: tuple,
+        kwargs: dict,
+        remaining: int,
+    ) -> list[float] | None:
+        """K steps in one call once compiled (:class:`StepsPerCall`), else None (the
+        caller takes an ordinary step)."""
+        self._eager_next = False
+        if self.mode != _COMPILED or self.chunks is None or self._chunks_off:
+            return None
+        if self._reads is None:
+            self._reads = frozen_reads(model, guide)
+        frozen = frozen_inputs(model, guide, self._reads)
+        if self._frozen is not None and frozen != self._frozen:
+            self._refuse_changed(frozen)
+            return None
+        calls = self.chunk_calls + 1
+        losses = self.chunks.take(
+            model,
+            guide,
+            optim,
+            names,
+            args,
+            kwargs,
+            remaining,
+            # calls 1 and 2 replay all their steps, calls 4, 8, 16, ... their first one
+            audit=(self.chunks.k if calls <= 2 else 1) if calls & (calls - 1) == 0 else 0,
+            create_optimizer=self._created,
+        )
+        if losses is None:
+            if self.chunks.built:
+                self._eager_next = True  # a redo after a non-finite step
+            elif self.chunks.failure is not None:
+                self._chunks_off = True  # no K-step graph: compiled steps, one a call
+            return None
+        self._created = False
+        self._frozen = frozen
+        self.chunk_calls = calls
+        self.steps += len(losses)
+        self.compiled_steps += len(losses)
+        mismatch = self.chunks.mismatch
+        if mismatch is not None:
+            self._refuse(
+                f"compiled steps {self.steps - len(losses) + 1}-{self.steps} "
+                f"differed from eager ({mismatch})"
+            )
+            self._warn_mismatch(self.steps, mismatch)
+        return losses
+
+    def _refuse_changed(self, frozen: dict[str, Any]) -> None:
+        assert self._frozen is not None
+        changed = sorted(
+            k for k in frozen.keys() | self._frozen.keys() if frozen.get(k) != self._frozen.get(k)
+        )
+        self._refuse(f"{', '.join(changed)} changed after the step was traced")
+
+    @staticmethod
+    def _warn_mismatch(step: int, mismatch: str) -> None:
+        warnings.warn(
+            f"SVI: the automatically compiled step {step} differed from the eager step "
+            f"({mismatch}); the model or guide reads something the trace froze (Python state, "
+            "a value changed between steps). This step keeps the eager result and the run "
+            "continues eagerly; pass compile=False to skip compiling.",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+
     # ------------------------------------------------------------------ compiled steps
     def _compiled_step(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
@@ -292,14 +419,13 @@ class AutoStep:
             self._reads = frozen_reads(model, guide)
         frozen = frozen_inputs(model, guide, self._reads)
         if self._frozen is not None and frozen != self._frozen:
-            changed = sorted(k for k in frozen.keys() | self._frozen.keys()
-                             if frozen.get(k) != self._frozen.get(k))
-            self._refuse(f"{', '.join(changed)} changed after the step was traced")
+            self._refuse_changed(frozen)
             return self.eager.step_loss(model, guide, args, kwargs)
         if self._prime:
             self._prime = False
-            self.compiled.graphs.expect(self.compiled.layout(model, guide, args, kwargs),
-                                        self._names)
+            self.compiled.graphs.expect(
+                self.compiled.layout(model, guide, args, kwargs), self._names
+            )
         out = self.compiled.step_loss(model, guide, args, kwargs)
         if not isinstance(out, CompiledStepLoss):  # the graph was refused, failed or retraced
             self._names = tuple(out.param_names)
@@ -341,14 +467,7 @@ class AutoStep:
         for leaf, grad in zip(wrt, grads):
             leaf.grad = None if grad is None else grad.detach()
         self._refuse(f"compiled step {self.steps} differed from eager ({mismatch})")
-        warnings.warn(
-            f"SVI: the automatically compiled step {self.steps} differed from the eager step "
-            f"({mismatch}); the model or guide reads something the trace froze (Python state, "
-            "a value changed between steps). This step keeps the eager result and the run "
-            "continues eagerly; pass compile=False to skip compiling.",
-            RuntimeWarning,
-            stacklevel=4,
-        )
+        self._warn_mismatch(self.steps, mismatch)
         return StepLoss(loss, dict.fromkeys(names), traces)
 
     # ------------------------------------------------------------------ state
@@ -361,6 +480,8 @@ class AutoStep:
             "steps": self.steps,
             "compiled_steps": self.compiled_steps,
             "param_names": list(self._names),
+            "steps_per_call": 1 if self.chunks is None else self.chunks.k,
+            "chunk_calls": self.chunk_calls,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
@@ -382,6 +503,38 @@ class AutoStep:
         self._reads = None
         self.compiled.graphs.clear()
         self._prime = mode == _COMPILED
+        self._load_chunks(state)
+
+    def _load_chunks(self, state: Mapping[str, Any]) -> None:
+        """The K-step part of :meth:`load_state_dict` (K as saved, so the resumed run
+        takes the steps the uninterrupted one took)."""
+        k = state.get("steps_per_call", 1 if self.chunks is None else self.chunks.k)
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"AutoStep.load_state_dict: malformed steps_per_call {k!r}")
+        if k == 1:
+            self.chunks = None
+        elif self.chunks is None or self.chunks.k != k:
+            self.chunks = self._new_chunks(k)
+        else:
+            self.chunks.clear()
+        self.chunk_calls = int(state.get("chunk_calls", 0))
+        self._chunks_off = self._eager_next = False
+        self._created = self.mode == _COMPILED
+
+
+class _AutoChunks:
+    """What ``SVI.run`` calls for K steps per call: :meth:`AutoStep.take`."""
+
+    def __init__(self, auto: AutoStep) -> None:
+        self.auto = auto
+
+    @property
+    def calls(self) -> int:
+        """K-step calls taken so far."""
+        return self.auto.chunk_calls
+
+    def take(self, *args: Any) -> list[float] | None:
+        return self.auto.take(*args)
 
 
 def _mismatch(
