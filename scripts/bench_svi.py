@@ -720,6 +720,10 @@ def main(argv: list[str] | None = None) -> None:
     if args.repeats < 3:
         parser.error("--repeats must be >= 3 (the median of at least 3 runs)")
     torch.set_num_threads(args.threads)
+    if args.threads == 1:  # XLA's CPU client too (read when jax is first imported)
+        os.environ.setdefault(
+            "XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+        )
     torch.manual_seed(0)
     q = args.quick
     everything = "coin,coin32,logreg,automvn,heavy,memory,default,compiletime,cold"

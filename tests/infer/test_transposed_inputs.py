@@ -115,3 +115,31 @@ def test_svi_with_cached_transposes_equals_eager_and_sees_in_place_writes(monkey
     assert torch.allclose(fast_loc, eager_loc, rtol=1e-5, atol=1e-7)
     off, off_loc = _losses({**FAST, "cache_transposes": False}, x.clone(), y, write_at=5)
     assert torch.allclose(off, eager, rtol=1e-6)
+
+
+def test_k_step_graph_takes_the_cached_transposes_too(monkeypatch):
+    from ppl.infer.compile import multistep
+
+    made: list[TransposedInputs] = []
+
+    def spy(graph, first, min_numel=None):
+        made.append(cache_transposes(graph, first, min_numel))
+        return made[-1]
+
+    monkeypatch.setattr(transposed, "DEFAULT_MIN_NUMEL", 100)
+    monkeypatch.setattr(multistep, "cache_transposes", spy)
+    x, y = _regression()
+
+    def run(compile):
+        ppl.clear_param_store()
+        ppl.set_rng_seed(0)
+        svi = SVI(model, guide, Adam({"lr": 0.05}), Trace_ELBO(), compile=compile)
+        result = svi.run(33, x, y, progress_bar=False)
+        return result.losses, ppl.get_param_store()["loc"].detach()
+
+    eager, eager_loc = run(False)
+    fast, fast_loc = run({**FAST, "steps_per_call": 8})
+    # inputs of the one-step graph: loc, Adam's two moments of loc, the coefficients, x, y
+    assert made and made[-1].sources == (4,)
+    assert torch.allclose(fast, eager, rtol=1e-6)
+    assert torch.allclose(fast_loc, eager_loc, rtol=1e-5, atol=1e-7)

@@ -270,6 +270,7 @@ class AutoStep:
             quiet=True,
             unroll=1,
             guard=graph_constants_reason,
+            cache_transposes=self.compiled.cache_transposes,
         )
 
     @property

@@ -93,9 +93,7 @@ class GraphCache(Generic[R]):
             silently: eager was what the user asked for).
     """
 
-    def __init__(
-        self, who: str, instead: str, max_layouts: int = 16, quiet: bool = False
-    ) -> None:
+    def __init__(self, who: str, instead: str, max_layouts: int = 16, quiet: bool = False) -> None:
         self.who = who
         self.instead = instead
         self.max_layouts = max_layouts

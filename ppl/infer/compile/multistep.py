@@ -70,6 +70,7 @@ from .checks import all_of, deferred_checks
 from .elbo import eager_evaluate
 from .layout import cuda_devices, tensor_inputs, with_tensor_inputs
 from .repeat import repeat_graph
+from .transposed import TransposedInputs, cache_transposes
 
 __all__ = ["StepsPerCall", "OptimizerUpdate", "optimizer_update", "UNROLL"]
 
@@ -175,6 +176,7 @@ class _Chunk:
     fn: Callable[..., Any]  # (*leaves, *states, coef, *args) -> (status [unit, 3],)
     used: tuple[bool, ...]  # per leaf: does the loss depend on it
     unit: int  # steps per graph call (K / unit calls make one K-step call)
+    transposed: TransposedInputs  # cached transposes of large data arguments, appended
 
 
 @dataclass
@@ -204,6 +206,8 @@ class StepsPerCall:
             largest divisor of ``K`` below it): one step is traced and its graph
             repeated ``unroll`` times; a call runs that graph ``K / unroll`` times.
         guard: called with the traced one-step graph; a returned reason refuses it.
+        cache_transposes: feed the graph cached contiguous transposes of large 2-D data
+            arguments (:mod:`~ppl.infer.compile.transposed`), as ``CompiledStep`` does.
     """
 
     def __init__(
@@ -216,6 +220,7 @@ class StepsPerCall:
         quiet: bool = False,
         unroll: int | None = None,
         guard: Callable[[Any], str | None] | None = None,
+        cache_transposes: bool = True,
     ) -> None:
         if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int):
             raise TypeError(f"steps_per_call must be an int, got {steps_per_call!r}")
@@ -237,6 +242,7 @@ class StepsPerCall:
             )
         self.unroll = unroll
         self.guard = guard
+        self.cache_transposes = cache_transposes
         self.elbo = elbo
         self.k = steps_per_call
         self.layout = layout
@@ -365,7 +371,8 @@ class StepsPerCall:
         snapshot = RngSnapshot.take()
         inputs = tensor_inputs(run.args, run.kwargs)
         statuses = [
-            chunk.fn(*params, *state_tensors, block, *inputs)[0] for block in coef_t.unbind(0)
+            chunk.fn(*chunk.transposed.inputs([*params, *state_tensors, block, *inputs]))[0]
+            for block in coef_t.unbind(0)
         ]
         status = statuses[0] if len(statuses) == 1 else torch.cat(statuses)
         rows = status.tolist()  # the steps' one host read
@@ -520,6 +527,12 @@ class StepsPerCall:
         graph = repeat_graph(graph, unit, per_step=n_leaves * (1 + n_states))
         example = [t.detach() for t in example]
         example[n_leaves * (1 + n_states)] = coef.unsqueeze(1).expand(-1, unit, -1).contiguous()
+        transposed = (
+            cache_transposes(graph, n_leaves * (1 + n_states) + 1)
+            if self.cache_transposes
+            else TransposedInputs(())
+        )
+        example = transposed.inputs(example)
         try:
             if self.backend == "inductor":
                 from torch._inductor import compile as inductor_compile
@@ -529,7 +542,7 @@ class StepsPerCall:
                 fn = torch.compile(graph, backend=self.backend, dynamic=False)
         except Exception as error:  # noqa: BLE001
             return f"compiling failed ({type(error).__name__}: {error})"
-        return _Chunk(fn, tuple(used), unit)
+        return _Chunk(fn, tuple(used), unit, transposed)
 
 
 def _static_settings(groups: Sequence[Mapping[str, Any]], with_lr: bool) -> tuple:

@@ -121,7 +121,15 @@ class CompiledStep:
         self.steps_per_call: StepsPerCall | None = (
             None
             if type(steps_per_call) is int and steps_per_call == 1
-            else StepsPerCall(elbo, steps_per_call, self.layout, backend, self.options, quiet=quiet)
+            else StepsPerCall(
+                elbo,
+                steps_per_call,
+                self.layout,
+                backend,
+                self.options,
+                quiet=quiet,
+                cache_transposes=cache_transposes,
+            )
         )
 
     @property
