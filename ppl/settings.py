@@ -320,4 +320,16 @@ def _check_seconds(value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
         raise ValueError(f"setting 'auto_compile_seconds' must be a number >= 0, got {value!r}")
 
+
+# ... and only if those steps also outlast compiling, which costs about the time of this
+# many eager steps of the same model (0: compile cost not counted).
+_AUTO_COMPILE_COST_STEPS = 3000
+
+
+@register("auto_compile_cost_steps", __name__, "_AUTO_COMPILE_COST_STEPS")
+def _check_cost_steps(value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"setting 'auto_compile_cost_steps' must be an int >= 0, got {value!r}")
+
+
 enable_validation(True)

@@ -474,7 +474,7 @@ def long_default(make: Callable[..., Runner], *args) -> Runner:
     run = make(*args, compile="auto")
 
     def long_run(n: int) -> None:
-        with ppl.settings.context(auto_compile_seconds=0.0):
+        with ppl.settings.context(auto_compile_seconds=0.0, auto_compile_cost_steps=0):
             run(n)
 
     return long_run

@@ -37,7 +37,7 @@ def fit(model, guide, compile, steps, *args, seconds=0.0, callbacks=()):
     ppl.clear_param_store()
     ppl.set_rng_seed(0)
     svi = SVI(model, guide, Adam({"lr": 0.01}), Trace_ELBO(), compile=compile)
-    with ppl.settings.context(auto_compile_seconds=seconds):
+    with ppl.settings.context(auto_compile_seconds=seconds, auto_compile_cost_steps=0):
         losses = svi.run(steps, *args, progress_bar=False, callbacks=callbacks).losses
     return svi, losses
 
@@ -212,7 +212,7 @@ def test_a_later_audit_replays_one_step_of_a_call_and_catches_a_change():
     assert auto.mode == "compiled" and auto.chunk_calls == 6  # 6 eager + 6 calls of 4
     state["scale"] = 3.0
     with pytest.warns(RuntimeWarning, match="differed from the eager step"):
-        with ppl.settings.context(auto_compile_seconds=0.0):
+        with ppl.settings.context(auto_compile_seconds=0.0, auto_compile_cost_steps=0):
             svi.run(30, data, progress_bar=False)
     # call 7 is not audited; call 8's first step is, and the whole call is redone eagerly
     assert auto.mode == "refused" and auto.chunk_calls == 8
@@ -232,7 +232,7 @@ def test_inductor_resume_after_the_switch_is_bit_exact(tmp_path):
     ppl.set_rng_seed(123)
     svi = SVI(coin_model, coin_guide, Adam({"lr": 0.01}), Trace_ELBO())
     load_checkpoint(path, svi)
-    with ppl.settings.context(auto_compile_seconds=0.0):
+    with ppl.settings.context(auto_compile_seconds=0.0, auto_compile_cost_steps=0):
         tail = svi.run(30, DATA, progress_bar=False).losses
     assert svi.estimator.chunk_calls == 4 and svi.estimator.compiled_steps == 54
     # the first resumed step was a K-step call (the optimizer was made from its loaded
@@ -255,7 +255,10 @@ def test_a_non_finite_step_in_a_call_is_redone_eagerly():
         ppl.clear_param_store()
         ppl.set_rng_seed(0)
         svi = SVI(nan_model, lambda data: None, SGD({"lr": 0.3}), Trace_ELBO(), compile=compile)
-        with ppl.settings.context(auto_compile_seconds=0.0), ppl.validation_enabled(False):
+        with (
+            ppl.settings.context(auto_compile_seconds=0.0, auto_compile_cost_steps=0),
+            ppl.validation_enabled(False),
+        ):
             losses = svi.run(30, DATA, progress_bar=False, on_nan="skip").losses
         return svi, losses
 
@@ -285,7 +288,7 @@ def test_state_dict_round_trip_and_malformed_state():
 def test_single_steps_announce_no_run_and_stay_eager():
     ppl.clear_param_store()
     svi = SVI(coin_model, coin_guide, Adam({"lr": 0.01}), Trace_ELBO())
-    with ppl.settings.context(auto_compile_seconds=0.0):
+    with ppl.settings.context(auto_compile_seconds=0.0, auto_compile_cost_steps=0):
         for _ in range(20):
             svi.step(DATA)
     assert svi.estimator.mode == "eager"
@@ -300,7 +303,7 @@ def test_fit_advi_compiles_a_long_run_too():
 
     ppl.set_rng_seed(0)
     advi = ADVI(model, compile=FAST)
-    with ppl.settings.context(auto_compile_seconds=0.0):
+    with ppl.settings.context(auto_compile_seconds=0.0, auto_compile_cost_steps=0):
         advi.fit(200, progress_bar=False)
     assert advi.svi.estimator.mode == "compiled", advi.svi.estimator.reason
 
@@ -308,3 +311,17 @@ def test_fit_advi_compiles_a_long_run_too():
 def test_auto_compile_seconds_setting_is_validated():
     with pytest.raises(ValueError, match="auto_compile_seconds"):
         ppl.settings.set(auto_compile_seconds=-1)
+
+
+def test_a_run_shorter_than_the_compile_cost_stays_eager():
+    """With no time threshold, a run still compiles only if its remaining steps outlast
+    compiling (``auto_compile_cost_steps`` eager steps' time)."""
+    ppl.clear_param_store()
+    ppl.set_rng_seed(0)
+    svi = SVI(coin_model, coin_guide, Adam({"lr": 0.01}), Trace_ELBO(), compile=FAST)
+    with ppl.settings.context(auto_compile_seconds=0.0, auto_compile_cost_steps=10**6):
+        svi.run(40, DATA, progress_bar=False)
+    assert svi.estimator.mode == "eager"
+    assert "not worth compiling" in svi.estimator.reason
+    with pytest.raises(ValueError, match="auto_compile_cost_steps"):
+        ppl.settings.set(auto_compile_cost_steps=-1)
