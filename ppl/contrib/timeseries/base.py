@@ -15,10 +15,12 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch.distributions import Distribution, MultivariateNormal
 
-from ppl.nn import PyroModule
+from ppl.nn import PyroModule, pyro_method
 from ppl.ops.tensor_utils import repeated_matmul
 
 __all__ = ["TimeSeriesModel", "check_targets", "lgssm_horizons", "predict_observations"]
@@ -36,10 +38,20 @@ class TimeSeriesModel(PyroModule):
         True
     """
 
+    @pyro_method
     def log_prob(self, targets: torch.Tensor) -> torch.Tensor:
         """``log p(targets)``: a scalar for a multivariate model, ``(obs_dim,)`` for a
-        batch of independent univariate series."""
-        raise NotImplementedError
+        batch of independent univariate series. By default the exact log likelihood
+        under :meth:`get_dist`."""
+        check_targets(type(self).__name__, targets, self.obs_dim)
+        return self.get_dist().log_prob(targets)
+
+    @torch.no_grad()
+    def _filter(self, targets: torch.Tensor) -> MultivariateNormal:
+        """The law of the last state given ``targets`` (what forecasts start from)."""
+        check_targets(type(self).__name__, targets, self.obs_dim)
+        hmm: Any = self.get_dist()  # a GaussianHMM
+        return hmm.filter(targets)
 
     def forecast(self, targets: torch.Tensor, dts: torch.Tensor) -> Distribution:
         """The predictive distribution at times ``dts`` (``(S,)``, zero is the time of

@@ -207,17 +207,6 @@ class LinearlyCoupledMaternGP(TimeSeriesModel):
             init, block_diag_embed(A), trans, self._get_obs_matrix(), obs, duration=duration
         )
 
-    @pyro_method
-    def log_prob(self, targets: torch.Tensor) -> torch.Tensor:
-        """The scalar exact log likelihood of ``targets`` (``(T, obs_dim)``)."""
-        check_targets("LinearlyCoupledMaternGP", targets, self.obs_dim)
-        return self.get_dist().log_prob(targets)
-
-    @torch.no_grad()
-    def _filter(self, targets: torch.Tensor) -> MultivariateNormal:
-        check_targets("LinearlyCoupledMaternGP", targets, self.obs_dim)
-        return self.get_dist().filter(targets)
-
     @torch.no_grad()
     def _forecast(
         self,
@@ -361,17 +350,6 @@ class DependentMaternGP(TimeSeriesModel):
             obs,
             duration=duration,
         )
-
-    @pyro_method
-    def log_prob(self, targets: torch.Tensor) -> torch.Tensor:
-        """The scalar exact log likelihood of ``targets`` (``(T, obs_dim)``)."""
-        check_targets("DependentMaternGP", targets, self.obs_dim)
-        return self.get_dist().log_prob(targets)
-
-    @torch.no_grad()
-    def _filter(self, targets: torch.Tensor) -> MultivariateNormal:
-        check_targets("DependentMaternGP", targets, self.obs_dim)
-        return self.get_dist().filter(targets)
 
     @torch.no_grad()
     def _forecast(

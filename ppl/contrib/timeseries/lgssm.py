@@ -23,7 +23,7 @@ import ppl.distributions as dist
 from ppl.nn import pyro_method
 
 from ._kernel import constrained_param, positive_init
-from .base import TimeSeriesModel, check_targets, lgssm_horizons, predict_observations
+from .base import TimeSeriesModel, lgssm_horizons, predict_observations
 
 __all__ = ["GenericLGSSM"]
 
@@ -95,17 +95,6 @@ class GenericLGSSM(TimeSeriesModel):
             self._get_obs_dist(),
             duration=duration,
         )
-
-    @pyro_method
-    def log_prob(self, targets: torch.Tensor) -> torch.Tensor:
-        """The scalar exact log likelihood of ``targets`` (``(T, obs_dim)``)."""
-        check_targets("GenericLGSSM", targets, self.obs_dim)
-        return self.get_dist().log_prob(targets)
-
-    @torch.no_grad()
-    def _filter(self, targets: torch.Tensor) -> MultivariateNormal:
-        check_targets("GenericLGSSM", targets, self.obs_dim)
-        return self.get_dist().filter(targets)
 
     @torch.no_grad()
     def _forecast(

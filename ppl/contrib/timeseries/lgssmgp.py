@@ -26,7 +26,7 @@ from ppl.nn import pyro_method
 from ppl.ops.tensor_utils import block_diag_embed
 
 from ._kernel import block_diag2, constrained_param, make_kernel, positive_init
-from .base import TimeSeriesModel, check_targets, lgssm_horizons, predict_observations
+from .base import TimeSeriesModel, lgssm_horizons, predict_observations
 
 __all__ = ["GenericLGSSMWithGPNoiseModel"]
 
@@ -131,17 +131,6 @@ class GenericLGSSMWithGPNoiseModel(TimeSeriesModel):
             self._get_obs_dist(),
             duration=duration,
         )
-
-    @pyro_method
-    def log_prob(self, targets: torch.Tensor) -> torch.Tensor:
-        """The scalar exact log likelihood of ``targets`` (``(T, obs_dim)``)."""
-        check_targets("GenericLGSSMWithGPNoiseModel", targets, self.obs_dim)
-        return self.get_dist().log_prob(targets)
-
-    @torch.no_grad()
-    def _filter(self, targets: torch.Tensor) -> MultivariateNormal:
-        check_targets("GenericLGSSMWithGPNoiseModel", targets, self.obs_dim)
-        return self.get_dist().filter(targets)
 
     @torch.no_grad()
     def _forecast(
