@@ -1,23 +1,11 @@
-"""Shared fixtures: every test starts with an empty ParamStore, a fixed seed and validation on."""
+"""Shared fixtures (the fresh state every test starts from is in the root conftest.py)."""
 
 import pytest
 import torch
 
-import ppl
-
 # Tests use small tensors: one thread avoids oversubscription on small shared machines
 # (a 2x2 op can take milliseconds with 2 threads when another process is busy).
 torch.set_num_threads(1)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_state():
-    ppl.clear_param_store()
-    ppl.set_rng_seed(0)
-    ppl.enable_validation(True)
-    yield
-    ppl.clear_param_store()
-    ppl.enable_validation(True)
 
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
