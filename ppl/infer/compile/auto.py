@@ -236,7 +236,6 @@ class AutoStep:
             elbo, guard=graph_constants_reason, quiet=True, **compile_options
         )
         #: the K-step calls of compiled runs (None: ``steps_per_call=1``, one step a call)
-        #: the K-step calls of compiled runs (None: ``steps_per_call=1``, one step a call)
         self.chunks = self._new_chunks(steps_per_call)
         self.chunk_calls = 0  # K-step calls taken (audits count them)
         self._chunks_off = False  # K-step calls failed for this run: one step a call
@@ -363,11 +362,8 @@ class AutoStep:
         self._eager_next = False
         if self.mode != _COMPILED or self.chunks is None or self._chunks_off:
             return None
-        if self._reads is None:
-            self._reads = frozen_reads(model, guide)
-        frozen = frozen_inputs(model, guide, self._reads)
-        if self._frozen is not None and frozen != self._frozen:
-            self._refuse_changed(frozen)
+        frozen = self._unchanged_reads(model, guide)
+        if frozen is None:
             return None
         calls = self.chunk_calls + 1
         losses = self.chunks.take(
@@ -402,12 +398,20 @@ class AutoStep:
             self._warn_mismatch(self.steps, mismatch)
         return losses
 
-    def _refuse_changed(self, frozen: dict[str, Any]) -> None:
-        assert self._frozen is not None
-        changed = sorted(
-            k for k in frozen.keys() | self._frozen.keys() if frozen.get(k) != self._frozen.get(k)
-        )
+    def _unchanged_reads(
+        self, model: Callable[..., Any], guide: Callable[..., Any]
+    ) -> dict[str, Any] | None:
+        """The closure/global values the step reads now; None (and the run refused) if one
+        changed since the trace."""
+        if self._reads is None:
+            self._reads = frozen_reads(model, guide)
+        frozen = frozen_inputs(model, guide, self._reads)
+        if self._frozen is None or frozen == self._frozen:
+            return frozen
+        old = self._frozen
+        changed = sorted(k for k in frozen.keys() | old.keys() if frozen.get(k) != old.get(k))
         self._refuse(f"{', '.join(changed)} changed after the step was traced")
+        return None
 
     @staticmethod
     def _warn_mismatch(step: int, mismatch: str) -> None:
@@ -424,11 +428,8 @@ class AutoStep:
     def _compiled_step(
         self, model: Callable[..., Any], guide: Callable[..., Any], args: tuple, kwargs: dict
     ) -> StepLoss:
-        if self._reads is None:
-            self._reads = frozen_reads(model, guide)
-        frozen = frozen_inputs(model, guide, self._reads)
-        if self._frozen is not None and frozen != self._frozen:
-            self._refuse_changed(frozen)
+        frozen = self._unchanged_reads(model, guide)
+        if frozen is None:
             return self.eager.step_loss(model, guide, args, kwargs)
         if self._prime:
             self._prime = False
