@@ -748,6 +748,9 @@ def main(argv: list[str] | None = None) -> None:
                 "ppl SVI(steps_per_call=16) (val. on)": ppl_coin(
                     k, True, compile={"steps_per_call": 16}
                 ),
+                "ppl SVI(steps_per_call=64) (val. on)": ppl_coin(
+                    k, True, compile={"steps_per_call": 64}
+                ),
                 "ppl default, long run (val. on)": long_default(ppl_coin, k, True),
                 "pyro (validation off)": pyro_coin(k, False),
                 "pyro (validation on)": pyro_coin(k, True),
@@ -812,6 +815,9 @@ def main(argv: list[str] | None = None) -> None:
                 "ppl SVI(compile=True) (val. on)": ppl_automvn(True, compile=True),
                 "ppl SVI(steps_per_call=16) (val. on)": ppl_automvn(
                     True, compile={"steps_per_call": 16}
+                ),
+                "ppl SVI(steps_per_call=64) (val. on)": ppl_automvn(
+                    True, compile={"steps_per_call": 64}
                 ),
                 "ppl default, long run (val. on)": long_default(ppl_automvn, True),
                 "pyro (validation off)": pyro_automvn(False),

@@ -59,6 +59,7 @@ def test_k_steps_equal_eager_steps(optim):
     svi, chunked = fit(aot(4), optim=optim())
     # 30 steps = 1 eager (creates the optimizer state) + 7 calls of 4 + a call of 1
     assert svi.estimator.steps_per_call.calls == 8
+    assert svi.estimator.steps_per_call.looped  # the 4 steps loop inside one graph
     assert svi.step_count == 30 and len(svi.losses) == 30
     # same draws, same update formula: equal to float32 rounding (seen bitwise equal)
     assert torch.allclose(chunked.losses, eager.losses, rtol=1e-6, atol=0)
@@ -71,7 +72,25 @@ def test_inductor_k_steps_equal_eager_to_rounding():
     _, eager = fit(False, num_steps=20)
     svi, chunked = fit({"steps_per_call": 8}, num_steps=20)
     assert svi.estimator.steps_per_call.calls == 3  # 1 eager step, then 8 + 8 + 3
+    chunks = svi.estimator.steps_per_call
+    assert chunks.looped and chunks.loop_failure is None, chunks.loop_failure  # C++ wrapper
     assert torch.allclose(chunked.losses, eager.losses, rtol=1e-5, atol=0)
+
+
+def test_python_loop_of_calls_equals_the_looped_graph(monkeypatch):
+    from ppl.infer.compile import multistep
+
+    _, looped = fit(aot(4))
+    original = multistep.StepsPerCall.__init__
+    monkeypatch.setattr(
+        multistep.StepsPerCall,
+        "__init__",
+        lambda self, *a, **k: original(self, *a, **{**k, "loop": False}),
+    )
+    svi, calls = fit(aot(4))
+    assert not svi.estimator.steps_per_call.looped
+    assert svi.estimator.steps_per_call.calls == 8
+    assert torch.allclose(calls.losses, looped.losses, rtol=1e-6, atol=0)
 
 
 def test_optimizer_state_continues_after_the_calls():

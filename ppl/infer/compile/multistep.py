@@ -7,19 +7,23 @@ On a small model the compiled step's own work takes microseconds; what is left p
 is Python: the cache lookup, the host read of the finiteness verdict, the optimizer's
 ``step`` and the gradient bookkeeping. NumPyro removes that by running many steps inside
 one ``lax.scan``; this is the same idea for ``SVI(compile={"steps_per_call": K})``: one
-graph holds K unrolled steps, each evaluating the loss, its gradients and the optimizer's
+graph loops over K steps, each evaluating the loss, its gradients and the optimizer's
 update of the params and the optimizer state, and the host reads the K losses once.
 
 Design notes
 ------------
-* **One traced step.** The model and guide run through the handlers once: the step's
-  graph (loss, gradients, update, writing params and optimizer state in place) is
-  traced, then repeated ``unroll`` times at the FX level
-  (:func:`~ppl.infer.compile.repeat.repeat_graph`) and compiled; a call runs it
-  ``K / unroll`` times with no host read in between. ``unroll = 1`` (the default)
-  compiles as fast as ``compile=True`` (coin flip, warm cache: 4.4 s vs 26 s for 16
-  unrolled steps) and keeps most of the speed (22k vs 27k steps/s for ``unroll=4``).
-  A run's last ``< K`` steps are one shorter call.
+* **One traced step, looped in the graph.** The model and guide run through the
+  handlers once: the step's graph (loss, gradients, update, writing params and
+  optimizer state in place) is traced, and
+  :func:`~ppl.infer.compile.loop_graph.loop_graph` wraps it in torch's ``while_loop``,
+  so one compiled call takes up to K steps (how many is an input: a run's last, shorter
+  call runs the same graph). With inductor the graph is compiled with its C++ wrapper,
+  so nothing runs in Python between the steps of a call: on the AutoMultivariateNormal
+  workload a step went from ~140 to ~75 us (K=16) and ~45 us (K=64), where a Python
+  loop of graph calls paid the wrapper's per-call cost every step. If the loop cannot
+  be built or compiled (``loop_failure`` says why), or with ``unroll > 1`` (the step
+  graph repeated ``unroll`` times at the FX level, :func:`repeat_graph`), a call runs
+  the step graph ``K / unroll`` times from Python instead.
 * **Exactly the eager steps.** The graph draws what K eager steps draw (sampling ops are
   ATen ops, ``fallback_random``), and writes the optimizer update as torch's
   single-tensor Adam / SGD write it, op for op, with the bias corrections computed on the
@@ -69,6 +73,7 @@ from ..util import unconstrained_params
 from .checks import all_of, deferred_checks
 from .elbo import eager_evaluate
 from .layout import cuda_devices, tensor_inputs, with_tensor_inputs
+from .loop_graph import loop_graph
 from .repeat import repeat_graph
 from .transposed import TransposedInputs, cache_transposes
 
@@ -173,10 +178,34 @@ def optimizer_update(optimizer_class: type) -> OptimizerUpdate | None:
 
 @dataclass
 class _Chunk:
-    fn: Callable[..., Any]  # (*leaves, *states, coef, *args) -> (status [unit, 3],)
+    # looped: (*leaves, *states, coef [K/unit, leaves, unit, 2], *args, n) -> (status,)
+    #   with status [K/unit, unit, 3], running n graph steps in one call;
+    # else: (*leaves, *states, coef [leaves, unit, 2], *args) -> (status [unit, 3],)
+    fn: Callable[..., Any]
     used: tuple[bool, ...]  # per leaf: does the loss depend on it
-    unit: int  # steps per graph call (K / unit calls make one K-step call)
+    unit: int  # steps per graph step (K / unit graph steps make one K-step call)
     transposed: TransposedInputs  # cached transposes of large data arguments, appended
+    looped: bool  # the graph loops over its steps (loop_graph), else one call per unit
+
+    def status(
+        self, state: list[torch.Tensor], coef: torch.Tensor, inputs: list[torch.Tensor]
+    ) -> torch.Tensor:
+        """Run ``coef.shape[0]`` graph steps updating ``state`` (params, then optimizer
+        states) in place, with ``coef`` [graph steps, leaves, unit, 2] and the data
+        ``inputs``; the steps' (loss, finite, checks) rows, [steps, 3]. ``coef`` is on
+        the host; it moves to the params' device here, in one copy."""
+        blocks, device = coef.shape[0], state[0].device
+        if not self.looped:
+            coef = coef.contiguous().to(device)
+            rows = [self.fn(*self.transposed.inputs([*state, block, *inputs]))[0] for block in coef]
+            return rows[0] if blocks == 1 else torch.cat(rows)
+        padded = coef.new_zeros((self.blocks, *coef.shape[1:]))
+        padded[:blocks] = coef
+        n = torch.tensor(blocks, dtype=torch.int64).to(device)
+        out = self.fn(*self.transposed.inputs([*state, padded.to(device), *inputs]), n)[0]
+        return out[:blocks].reshape(-1, out.shape[-1])
+
+    blocks: int = 1  # graph steps a looped graph can take in one call
 
 
 @dataclass
@@ -208,6 +237,10 @@ class StepsPerCall:
         guard: called with the traced one-step graph; a returned reason refuses it.
         cache_transposes: feed the graph cached contiguous transposes of large 2-D data
             arguments (:mod:`~ppl.infer.compile.transposed`), as ``CompiledStep`` does.
+        loop: loop over a call's steps inside the graph
+            (:func:`~ppl.infer.compile.loop_graph.loop_graph`, with ``unroll`` 1); False,
+            ``unroll > 1``, or if that graph does not build, a call runs the step graph
+            ``K / unroll`` times from Python.
     """
 
     def __init__(
@@ -221,6 +254,7 @@ class StepsPerCall:
         unroll: int | None = None,
         guard: Callable[[Any], str | None] | None = None,
         cache_transposes: bool = True,
+        loop: bool = True,
     ) -> None:
         if isinstance(steps_per_call, bool) or not isinstance(steps_per_call, int):
             raise TypeError(f"steps_per_call must be an int, got {steps_per_call!r}")
@@ -243,6 +277,9 @@ class StepsPerCall:
         self.unroll = unroll
         self.guard = guard
         self.cache_transposes = cache_transposes
+        self.loop = loop
+        #: why the graph could not loop over its steps (a Python loop of calls instead)
+        self.loop_failure: str | None = None
         self.elbo = elbo
         self.k = steps_per_call
         self.layout = layout
@@ -342,6 +379,11 @@ class StepsPerCall:
         """Whether a K-step graph was built (for any layout)."""
         return any(not isinstance(chunk, str) for chunk in self._chunks.values())
 
+    @property
+    def looped(self) -> bool:
+        """Whether a built graph loops over a call's steps inside it (``loop_graph``)."""
+        return any(isinstance(c, _Chunk) and c.looped for c in self._chunks.values())
+
     def clear(self) -> None:
         """Forget the built graphs and owed ordinary steps (a restored checkpoint)."""
         self._chunks.clear()
@@ -362,19 +404,13 @@ class StepsPerCall:
             torch.tensor(coef, dtype=first.dtype)
             .reshape(len(coef), n // unit, unit, 2)
             .transpose(0, 1)
-            .contiguous()
-            .to(first.device)
         )
         params = [leaf.detach() for leaf in run.leaves.values()]
         state_tensors = [state[key] for state in states for key in update.state_keys]
         backups = [t.clone() for t in params + state_tensors]
         snapshot = RngSnapshot.take()
         inputs = tensor_inputs(run.args, run.kwargs)
-        statuses = [
-            chunk.fn(*chunk.transposed.inputs([*params, *state_tensors, block, *inputs]))[0]
-            for block in coef_t.unbind(0)
-        ]
-        status = statuses[0] if len(statuses) == 1 else torch.cat(statuses)
+        status = chunk.status(params + state_tensors, coef_t, inputs)
         rows = status.tolist()  # the steps' one host read
         if all(finite and ok for _, finite, ok in rows):
             losses = [value for value, _, _ in rows]
@@ -523,26 +559,57 @@ class StepsPerCall:
             reason = self.guard(graph)
             if reason is not None:
                 return reason
-        unit = self.unroll
-        graph = repeat_graph(graph, unit, per_step=n_leaves * (1 + n_states))
+        unit, carried = self.unroll, n_leaves * (1 + n_states)
+        graph = repeat_graph(graph, unit, per_step=carried)
         example = [t.detach() for t in example]
-        example[n_leaves * (1 + n_states)] = coef.unsqueeze(1).expand(-1, unit, -1).contiguous()
+        example[carried] = coef.unsqueeze(1).expand(-1, unit, -1).contiguous()
         transposed = (
-            cache_transposes(graph, n_leaves * (1 + n_states) + 1)
-            if self.cache_transposes
-            else TransposedInputs(())
+            cache_transposes(graph, carried + 1) if self.cache_transposes else TransposedInputs(())
         )
-        example = transposed.inputs(example)
+        blocks = self.k // unit
+        looped = self._compile_looped(graph, transposed.inputs(example), carried, blocks)
+        if looped is not None:
+            return _Chunk(looped, tuple(used), unit, transposed, True, blocks)
         try:
-            if self.backend == "inductor":
-                from torch._inductor import compile as inductor_compile
-
-                fn = inductor_compile(graph, list[Any](example), options=self.options)
-            else:
-                fn = torch.compile(graph, backend=self.backend, dynamic=False)
+            fn = self._compile(graph, transposed.inputs(example), {})
         except Exception as error:  # noqa: BLE001
             return f"compiling failed ({type(error).__name__}: {error})"
-        return _Chunk(fn, tuple(used), unit, transposed)
+        return _Chunk(fn, tuple(used), unit, transposed, False)
+
+    def _compile_looped(
+        self, graph: Any, example: list[torch.Tensor], carried: int, blocks: int
+    ) -> Callable[..., Any] | None:
+        """The step graph looped ``blocks`` times in one graph (:func:`loop_graph`),
+        compiled; with inductor through its C++ wrapper unless the options say
+        otherwise (the Python wrapper if the C++ one fails); None if none compiles."""
+        if not self.loop or self.unroll != 1:
+            return None  # an unrolled graph's body aliases its inputs: the HOP refuses it
+        example = list(example)
+        example[carried] = example[carried].unsqueeze(0).expand(blocks, *example[carried].shape)
+        example[carried] = example[carried].contiguous()
+        try:
+            looped = loop_graph(graph, example, carried=carried, per_step=carried)
+        except Exception as error:  # noqa: BLE001 - the Python loop of calls still works
+            self.loop_failure = f"loop_graph: {type(error).__name__}: {error}"
+            return None
+        n = torch.tensor(blocks, dtype=torch.int64, device=example[carried].device)
+        wrappers = [{"cpp_wrapper": True}, {}] if self.backend == "inductor" else [{}]
+        for extra in wrappers:
+            try:
+                return self._compile(looped, [*example, n], extra)
+            except Exception as error:  # noqa: BLE001
+                self.loop_failure = f"compiling the loop: {type(error).__name__}: {error}"
+        return None
+
+    def _compile(
+        self, graph: Any, example: list[torch.Tensor], extra: dict[str, Any]
+    ) -> Callable[..., Any]:
+        if self.backend == "inductor":
+            from torch._inductor import compile as inductor_compile
+
+            options = {**extra, **(self.options or {})}  # the user's options win
+            return inductor_compile(graph, list[Any](example), options=options)
+        return torch.compile(graph, backend=self.backend, dynamic=False)
 
 
 def _static_settings(groups: Sequence[Mapping[str, Any]], with_lr: bool) -> tuple:
